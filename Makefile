@@ -1,0 +1,45 @@
+# The two commands: `make run` and `make test`. Each does the set-up it needs.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+SA := $(VENV)/bin/shopassist
+export RASA_TELEMETRY_ENABLED := false
+export TF_CPP_MIN_LOG_LEVEL := 2
+
+.PHONY: setup catalog train run test test-fast validate rasa-test bench clean
+
+setup:            ## .venv on Python 3.10 with the locked dependencies (idempotent)
+	@bash scripts/setup-venv.sh
+
+var/catalog.db: catalog/demo.py catalog/vocab.py catalog/schema.py | setup
+	$(SA) catalog demo
+
+catalog: setup var/catalog.db   ## the demo catalog
+
+train: setup catalog   ## train the model only when data, config or catalog names changed
+	@$(SA) train
+
+run: train        ## start every process and print the URLs
+	$(SA) run
+
+validate: setup
+	$(VENV)/bin/rasa data validate --fail-on-warnings
+
+rasa-test: train
+	$(VENV)/bin/rasa test core --model models/shopassist.tar.gz --stories tests/test_stories.yml \
+	  --fail-on-prediction-errors --out results/core
+
+test: train       ## every test: pytest (unit, e2e), rasa data validate, rasa test
+	$(VENV)/bin/rasa data validate --fail-on-warnings
+	$(VENV)/bin/rasa test core --model models/shopassist.tar.gz --stories tests/test_stories.yml \
+	  --fail-on-prediction-errors --out results/core
+	$(PY) -m pytest -q
+
+test-fast: setup catalog   ## pytest without the tests that start servers
+	$(PY) -m pytest -q -m "not e2e"
+
+bench: train
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf var models results

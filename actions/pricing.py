@@ -1,0 +1,63 @@
+"""Price and discount questions, answered from the catalog's prices and promotions."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from .common import say, free_shipping_phrase, get_catalog, guarded, language_of, money
+
+
+class ActionPrice(Action):
+    """The product's price (contract payload `price`), with the running promotion."""
+
+    def name(self) -> Text:
+        return "action_price"
+
+    @guarded
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        catalog, lang = get_catalog(), language_of(tracker)
+        product = catalog.product(tracker.get_slot("product"))
+        if product is None:
+            from .stock import ActionAskProduct
+
+            return await ActionAskProduct().run(dispatcher, tracker, domain)
+        payload = catalog.price(product.product_id)
+        payload["name"] = product.name(lang)
+        promo = catalog.policy(f"discount_policy_{lang}") or ""
+        promo = (f"店铺活动：{promo} {free_shipping_phrase(catalog, lang)}" if lang == "zh"
+                 else f"Offers: {promo} {free_shipping_phrase(catalog, lang)}").strip()
+        say(dispatcher, lang, "price", product=product.name(lang),
+                                 price=money(product.price), promo=promo,
+                                 custom=payload)
+        return []
+
+
+class ActionDiscount(Action):
+    """The shop's promotions; what the product costs after them when one is in view."""
+
+    def name(self) -> Text:
+        return "action_discount"
+
+    @guarded
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        catalog, lang = get_catalog(), language_of(tracker)
+        policy = catalog.policy(f"discount_policy_{lang}") or ""
+        product = catalog.product(tracker.get_slot("product"))
+        line = ""
+        payload: dict = {"type": "discount", "policy": policy,
+                         "max_agent_discount_pct": catalog.policy("max_agent_discount_pct")}
+        if product is not None:
+            payload.update(product_id=product.product_id, price=product.price,
+                           currency=catalog.currency)
+            line = (f"{product.name(lang)}现价¥{money(product.price)}，凑单满减更划算哦～"
+                    if lang == "zh" else
+                    f"{product.name(lang)} is ¥{money(product.price)}; combine items to "
+                    "reach the spend thresholds.")
+        say(dispatcher, lang, "discount", policy=policy,
+                                 product_line=line, custom=payload)
+        return []

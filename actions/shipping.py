@@ -1,0 +1,115 @@
+"""Shipping questions: when does it ship, when will it reach my city, which courier, free
+shipping. Answers come from the catalog's cut-offs, handling days, rest days, holidays,
+stock per warehouse and routes, at the shop's current time.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from catalog.shipping import ship_date_for
+
+from .common import (say, day_phrase, free_shipping_phrase, get_catalog, guarded, join_list,
+                     language_of, latest_entities, now, short_date, variant_label)
+
+
+def delivery_phrase(catalog, city, early, late, lang: str) -> str:
+    if not (city and early and late):
+        return ""
+    name = catalog.city_name(city, lang)
+    window = short_date(early, lang) if early == late else (
+        f"{short_date(early, lang)}–{short_date(late, lang)}")
+    return (f"预计{window}送达{name}。" if lang == "zh" else
+            f"Expected in {name} {window}. ")
+
+
+class ActionShipping(Action):
+    """Dispatch date, delivery window to a city, courier and free-shipping threshold."""
+
+    def name(self) -> Text:
+        return "action_shipping"
+
+    @guarded
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        if latest_entities(tracker, "order_id"):
+            from .orders import ActionOrderStatus  # "催发货 2026..." is about an order
+            return await ActionOrderStatus().run(dispatcher, tracker, domain)
+        catalog, lang, at = get_catalog(), language_of(tracker), now()
+        today = at.date()
+        city = catalog.resolve_city(tracker.get_slot("city"))
+        free = free_shipping_phrase(catalog, lang)
+        product = catalog.product(tracker.get_slot("product"))
+        try:
+            quantity = max(int(tracker.get_slot("quantity") or 1), 1)
+        except (TypeError, ValueError):
+            quantity = 1
+
+        if product is None:
+            return self._general(dispatcher, catalog, lang, at, city, free)
+
+        color, size = tracker.get_slot("color"), tracker.get_slot("size")
+        answer = catalog.ship_date(at, product_id=product.product_id, color=color,
+                                   size=size, quantity=quantity, city=city)
+        name = product.name(lang)
+        variant = variant_label(catalog, catalog.resolve_color(color),
+                                catalog.resolve_size(size), lang)
+        variant = f" {variant}" if variant else ""
+        payload = answer.as_payload()
+        payload.update(name=name, free_shipping_threshold=catalog.free_shipping_threshold)
+        if answer.ship_date is None:
+            say(dispatcher, lang, "shipping_out", product=name,
+                                     variant=variant, custom=payload)
+            return []
+        ship = day_phrase(answer.ship_date, today, lang)
+        delivery = delivery_phrase(catalog, city, answer.delivery_earliest,
+                                   answer.delivery_latest, lang)
+        if answer.split:
+            say(dispatcher, lang, "shipping_split", product=name,
+                                     variant=variant, quantity=quantity, ship_phrase=ship,
+                                     delivery=delivery, free_shipping=free,
+                                     custom=payload)
+            return []
+        say(dispatcher, lang, "shipping_product", product=name, variant=variant,
+            ship_phrase=ship, warehouse=catalog.warehouse_name(answer.warehouse_id, lang),
+            carrier=catalog.carrier_name(answer.carrier, lang), delivery=delivery,
+            free_shipping=free, custom=payload)
+        return []
+
+    @staticmethod
+    def _general(dispatcher, catalog, lang, at, city, free) -> list:
+        """No product in view: the warehouses' cut-offs and the fastest dispatch."""
+        holidays = catalog.holidays()
+        best = None
+        cutoffs = []
+        from catalog.shipping import WarehouseRules
+
+        for wid, row in sorted(catalog.warehouses().items()):
+            rules = WarehouseRules.from_row(row)
+            d = ship_date_for(at, rules, holidays)
+            window = catalog.delivery_window(wid, city, d) if city else None
+            key = (window[2] if window else d, d)
+            if best is None or key < best[0]:
+                best = (key, wid, d, window)
+            cutoffs.append(
+                f"{catalog.warehouse_name(wid, lang)}{row['cutoff']}前下单当天处理" if lang == "zh"
+                else f"{catalog.warehouse_name(wid, lang)}: orders before {row['cutoff']} "
+                     "are handled the same day")
+        _key, wid, d, window = best
+        carrier = window[0] if window else catalog.warehouses()[wid].get("default_carrier")
+        payload = {"type": "shipping", "product_id": None, "ship_date": d.isoformat(),
+                   "carrier": carrier, "warehouse_id": wid,
+                   "free_shipping_threshold": catalog.free_shipping_threshold}
+        delivery = ""
+        if window:
+            payload.update(city=city, delivery_earliest=window[1].isoformat(),
+                           delivery_latest=window[2].isoformat())
+            delivery = delivery_phrase(catalog, city, window[1], window[2], lang)
+        say(dispatcher, lang, "shipping_general", cutoffs=join_list(cutoffs, lang) if lang == "zh"
+            else "; ".join(cutoffs), ship_phrase=day_phrase(d, at.date(), lang),
+            carrier=catalog.carrier_name(carrier, lang), delivery=delivery,
+            free_shipping=free, custom=payload)
+        return []

@@ -1,0 +1,290 @@
+"""Stock questions: "有货吗", "do you have it in XL?", "黑色42码还有吗".
+
+A form makes sure the product is known and, when the shopper named neither a size nor a
+colour of a product that comes in several, asks for one, showing what is in stock while it
+asks (so the question itself answers "what do you have?"). The answer lists the matching
+variants and carries them in `custom` (type `stock`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Text
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from catalog.queries import Catalog, StockAnswer
+
+from .common import (LOW_STOCK, day_phrase, say, get_catalog, guarded, join_list,
+                     language_of, latest_text, now, variant_label)
+
+MAX_LISTED = 12
+
+
+def in_stock_summary(catalog: Catalog, answer: StockAnswer, lang: str,
+                     by: str = "auto") -> tuple[str, str]:
+    """("in stock" list, "sold out" sentence) for the variants of an answer."""
+    colors = {v.color for v in answer.variants}
+    sizes = {v.size for v in answer.variants}
+    if by == "auto":
+        by = "size" if len(sizes) > 1 and (len(colors) == 1 or answer.color) else (
+            "color" if len(sizes) == 1 or answer.size else "both")
+
+    def key(v):
+        return v.size if by == "size" else v.color if by == "color" else v.sku
+
+    def label(v) -> str:
+        if by == "size":
+            return catalog.size_name(v.size, lang)
+        if by == "color":
+            return catalog.color_name(v.color, lang)
+        return variant_label(catalog, v.color, v.size, lang)
+
+    groups: dict[str, list] = {}
+    for v in answer.variants:
+        groups.setdefault(key(v), []).append(v)
+
+    def fmt(vs) -> str:
+        n = sum(v.available for v in vs)
+        if n <= LOW_STOCK:
+            return f"{label(vs[0])}（仅剩{n}件）" if lang == "zh" else \
+                f"{label(vs[0])} (only {n} left)"
+        return label(vs[0])
+
+    seen_in = [vs for vs in groups.values() if sum(v.available for v in vs) > 0]
+    seen_out = [vs for vs in groups.values() if sum(v.available for v in vs) == 0]
+    listed = [fmt(vs) for vs in seen_in[:MAX_LISTED]]
+    more = len(seen_in) - MAX_LISTED
+    if more > 0:
+        listed.append(f"等{len(seen_in)}款" if lang == "zh" else f"and {more} more")
+    out_labels = [label(vs[0]) for vs in seen_out]
+    sold_out = ""
+    if out_labels and seen_in:
+        sold_out = (f"{join_list(out_labels[:MAX_LISTED], lang)}暂时断货。" if lang == "zh"
+                    else f"Sold out: {join_list(out_labels[:MAX_LISTED], lang)}.")
+    return join_list(listed, lang), sold_out
+
+
+def stock_card(catalog: Catalog, answer: StockAnswer, lang: str) -> dict:
+    payload = answer.as_payload()
+    payload.update(name=answer.product.name(lang), price=answer.product.price,
+                   currency=catalog.currency, available=answer.available)
+    return payload
+
+
+def size_buttons(catalog: Catalog, answer: StockAnswer, lang: str, by: str) -> list:
+    buttons, seen = [], set()
+    order = list(dict.fromkeys(v.size if by == "size" else v.color for v in answer.variants))
+    for v in sorted(answer.variants, key=lambda v: order.index(v.size if by == "size"
+                                                             else v.color)):
+        key = v.size if by == "size" else v.color
+        if v.available <= 0 or key in seen:
+            continue
+        seen.add(key)
+        title = catalog.size_name(key, lang) if by == "size" else catalog.color_name(key, lang)
+        buttons.append({"title": title, "payload": f'/inform{{"{by}": "{key}"}}'})
+    return buttons[:MAX_LISTED]
+
+
+class ValidateStockForm(FormValidationAction):
+    """Decides what the stock form still needs: the product, then a size or colour."""
+
+    def name(self) -> Text:
+        return "validate_stock_form"
+
+    async def required_slots(self, domain_slots: List[Text], dispatcher: CollectingDispatcher,
+                             tracker: Tracker, domain: Dict[Text, Any]) -> List[Text]:
+        catalog = get_catalog()
+        product = catalog.product(tracker.get_slot("product"))
+        if product is None:
+            return ["product"]
+        if tracker.get_slot("size") or tracker.get_slot("color"):
+            return []
+        answer = catalog.stock(product.product_id)
+        if answer is None or answer.available == 0:
+            return []
+        if len({v.size for v in answer.variants}) > 1:
+            return ["size"]
+        if len({v.color for v in answer.variants}) > 1:
+            return ["color"]
+        return []
+
+    def validate_product(self, value: Any, dispatcher: CollectingDispatcher,
+                         tracker: Tracker, domain: Dict[Text, Any]) -> Dict[Text, Any]:
+        return {"product": value if get_catalog().product(value) else None}
+
+
+class ActionAskProduct(Action):
+    """Asks which product, offering the category's items or the closest names."""
+
+    def name(self) -> Text:
+        return "action_ask_product"
+
+    @guarded
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        catalog, lang = get_catalog(), language_of(tracker)
+        category = tracker.get_slot("category")
+        if category:
+            items = [p for p in catalog.products_in_category(category)
+                     if catalog.stock(p.product_id).available > 0]
+            if items:
+                say(dispatcher, lang, "category_overview",
+                    category=catalog.category_name(category, lang),
+                    items=join_list([p.name(lang) for p in items[:8]], lang),
+                    buttons=[{"title": p.name(lang),
+                              "payload": f'/inform{{"product": "{p.product_id}"}}'}
+                             for p in items[:8]])
+                return []
+        suggestions = catalog.suggest_products(latest_text(tracker)) \
+            if latest_text(tracker).strip() else []
+        if suggestions:
+            names = join_list([p.name(lang) for p in suggestions], lang)
+            say(dispatcher, lang, "ask_product_suggest",
+                suggestions=(f"是不是这几款：{names}？" if lang == "zh" else
+                             f"Did you mean {names}?"),
+                buttons=[{"title": p.name(lang),
+                          "payload": f'/inform{{"product": "{p.product_id}"}}'}
+                         for p in suggestions])
+        else:
+            say(dispatcher, lang, "ask_product")
+        return []
+
+
+class _AskVariant(Action):
+    by = "size"
+
+    @guarded
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        catalog, lang = get_catalog(), language_of(tracker)
+        answer = catalog.stock(tracker.get_slot("product") or "")
+        if answer is None:
+            say(dispatcher, language_of(tracker), f"ask_{self.by}")
+            return []
+        in_stock, _ = in_stock_summary(catalog, answer, lang, by=self.by)
+        say(dispatcher, lang, f"ask_{self.by}_with_stock",
+                                 product=answer.product.name(lang), in_stock=in_stock,
+                                 buttons=size_buttons(catalog, answer, lang, self.by),
+                                 custom=stock_card(catalog, answer, lang))
+        return []
+
+
+class ActionAskSize(_AskVariant):
+    """Asks for the size, listing the sizes in stock as buttons."""
+
+    by = "size"
+
+    def name(self) -> Text:
+        return "action_ask_size"
+
+
+class ActionAskColor(_AskVariant):
+    """Asks for the colour, listing the colours in stock as buttons."""
+
+    by = "color"
+
+    def name(self) -> Text:
+        return "action_ask_color"
+
+
+class ActionCheckStock(Action):
+    """Answers a stock question from the catalog, for the variant(s) asked about."""
+
+    def name(self) -> Text:
+        return "action_check_stock"
+
+    @guarded
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        catalog, lang = get_catalog(), language_of(tracker)
+        product = catalog.product(tracker.get_slot("product"))
+        if product is None:
+            await ActionAskProduct().run(dispatcher, tracker, domain)
+            return []
+        color, size = tracker.get_slot("color"), tracker.get_slot("size")
+        answer = catalog.stock(product.product_id, color=color, size=size)
+        name = product.name(lang)
+        card = stock_card(catalog, answer, lang)
+        wanted = variant_label(catalog, answer.color, answer.size, lang)
+
+        if not answer.variants:                       # no such colour/size for it
+            full = catalog.stock(product.product_id)
+            options = self._options(catalog, full, lang, bool(size))
+            say(dispatcher, lang, "stock_no_such_variant", product=name,
+                                     variant=wanted, options=options,
+                                     custom=stock_card(catalog, full, lang))
+            return []
+
+        if color and size and len(answer.variants) == 1:
+            v = answer.variants[0]
+            if v.available > 0:
+                plan = catalog.ship_date(now(), sku=v.sku)
+                ship = day_phrase(plan.ship_date, now().date(), lang) if plan and \
+                    plan.ship_date else ""
+                key = "stock_variant_low" if v.available <= LOW_STOCK else \
+                    "stock_variant_in"
+                say(dispatcher, lang, key, product=name, variant=wanted,
+                                         available=v.available, ship_phrase=ship,
+                                         custom=card)
+            else:
+                alternatives = self._alternatives(catalog, product.product_id, v.color,
+                                                  v.size, lang)
+                say(dispatcher, lang, "stock_variant_out", product=name,
+                                         variant=wanted, alternatives=alternatives,
+                                         custom=card)
+            return []
+
+        if answer.available == 0:
+            full = catalog.stock(product.product_id)
+            if full.available == 0:
+                say(dispatcher, lang, "stock_all_out", product=name,
+                                         custom=card)
+            else:
+                say(dispatcher, lang, "stock_variant_out", product=name, variant=wanted,
+                    alternatives=self._alternatives(catalog, product.product_id,
+                                                    answer.color, answer.size, lang),
+                    custom=card)
+            return []
+
+        in_stock, sold_out = in_stock_summary(catalog, answer, lang)
+        if color or size:
+            say(dispatcher, lang, "stock_filtered", product=name,
+                                     filter=wanted, in_stock=in_stock, sold_out=sold_out,
+                                     custom=card)
+        else:
+            say(dispatcher, lang, "stock_overview", product=name,
+                                     in_stock=in_stock, sold_out=sold_out,
+                                     custom=card)
+        return []
+
+    @staticmethod
+    def _options(catalog: Catalog, full: StockAnswer, lang: str, by_size: bool) -> str:
+        if by_size:
+            keys = dict.fromkeys(catalog.size_name(v.size, lang) for v in full.variants)
+        else:
+            keys = dict.fromkeys(catalog.color_name(v.color, lang) for v in full.variants)
+        return join_list(list(keys), lang)
+
+    @staticmethod
+    def _alternatives(catalog: Catalog, product_id: str, color: Optional[str],
+                      size: Optional[str], lang: str) -> str:
+        """Same size in other colours, or the colour in other sizes, that are in stock."""
+        if size:
+            same = catalog.stock(product_id, size=size)
+            others = [catalog.color_name(v.color, lang) for v in same.variants
+                      if v.available > 0 and v.color != color]
+            if others:
+                return (f"同尺码还有{join_list(others, lang)}有货哦～" if lang == "zh" else
+                        f"The same size is in stock in {join_list(others, lang)}.")
+        if color:
+            same = catalog.stock(product_id, color=color)
+            others = [catalog.size_name(v.size, lang) for v in same.variants
+                      if v.available > 0 and v.size != size]
+            if others:
+                return (f"这个颜色还有{join_list(others, lang)}有货～" if lang == "zh" else
+                        f"This colour is still in stock in {join_list(others, lang)}.")
+        return "补货后可以第一时间通知您～" if lang == "zh" else \
+            "I can let you know when it's back in stock."
+
+

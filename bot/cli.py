@@ -1,0 +1,207 @@
+"""The `shopassist` command: catalog work, training and running, as a thin shell over the
+Python API (catalog.*, bot.training, bot.runner). Errors become one clear line.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from bot.settings import get_settings
+
+
+def _db_option(f):
+    return click.option("--db", "db_path", type=click.Path(dir_okay=False),
+                        default=None, help="Catalog database (default: var/catalog.db "
+                        "or $SHOPASSIST_CATALOG).")(f)
+
+
+def _db(db_path: str | None) -> Path:
+    return Path(db_path) if db_path else get_settings().catalog_path
+
+
+@click.group()
+@click.version_option(package_name="shopassist")
+def main() -> None:
+    """shopassist: a bilingual sales-assist chatbot for online shops."""
+
+
+@main.group()
+def catalog() -> None:
+    """Build, import and query the catalog database."""
+
+
+@catalog.command()
+@_db_option
+@click.option("--seed", default=42, show_default=True, help="Random seed.")
+@click.option("--orders", default=20_000, show_default=True,
+              help="Historical orders in the demo catalog.")
+@click.option("--scale", type=int, default=None,
+              help="Build a large catalog of about this many SKUs instead (benchmarks).")
+@click.option("--order-lines", type=int, default=None,
+              help="With --scale: order lines to generate (default 10 x SKUs).")
+def demo(db_path, seed, orders, scale, order_lines):
+    """Build the demo sportswear and outdoor shop.
+
+    Example: shopassist catalog demo
+
+    Example: shopassist catalog demo --db var/big.db --scale 1000000
+    """
+    from catalog.demo import build_demo
+
+    path = _db(db_path)
+    t0 = time.perf_counter()
+    last = [0.0]
+
+    def progress(msg: str) -> None:
+        if time.perf_counter() - last[0] > 2 or not scale:
+            last[0] = time.perf_counter()
+            click.echo(f"  {msg}", err=True)
+
+    lines = order_lines or (scale * 10 if scale else None)
+    db = build_demo(path, seed=seed, orders=orders, skus=scale, order_lines=lines,
+                    progress=progress)
+    counts = {t: db[t].count for t in ("products", "variants", "orders", "order_items")}
+    click.echo(f"built {path} in {time.perf_counter() - t0:.1f}s: "
+               + ", ".join(f"{v} {k}" for k, v in counts.items()))
+
+
+@catalog.command("import")
+@_db_option
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--table", default=None, help="Table for all files (default: file name).")
+def import_(db_path, files, table):
+    """Import a shop's catalog from CSV/JSON files (validated, all or nothing).
+
+    Example: shopassist catalog import products.csv variants.csv stock.csv
+    """
+    from catalog.importer import CatalogImportError, import_files
+
+    try:
+        counts = import_files(_db(db_path), files, table=table)
+    except CatalogImportError as exc:
+        raise click.ClickException(str(exc))
+    click.echo("imported: " + ", ".join(f"{n} {t}" for t, n in counts.items()))
+
+
+@catalog.command()
+@_db_option
+def stats(db_path):
+    """Row counts of every catalog table.
+
+    Example: shopassist catalog stats
+    """
+    import sqlite_utils
+
+    path = _db(db_path)
+    if not path.exists():
+        raise click.ClickException(f"no catalog at {path}; run `shopassist catalog demo`")
+    db = sqlite_utils.Database(path)
+    for t in sorted(db.table_names()):
+        if not t.startswith("sqlite_"):
+            click.echo(f"{t:18} {db[t].count:>10}")
+
+
+@catalog.command()
+@_db_option
+@click.argument("product")
+@click.option("--color", default=None, help="Colour, either language (black, 黑色).")
+@click.option("--size", default=None, help="Size (XL, 42, 42码).")
+def stock(db_path, product, color, size):
+    """Stock of a product (id or name) as JSON.
+
+    Example: shopassist catalog stock P001 --size 42码
+    """
+    c = _catalog(db_path)
+    p = c.product(product) or c.product_by_name(product)
+    if p is None:
+        raise click.ClickException(f"no product {product!r}")
+    click.echo(json.dumps(c.stock(p.product_id, color=color, size=size).as_payload(),
+                          ensure_ascii=False, indent=2))
+
+
+@catalog.command()
+@_db_option
+@click.argument("product")
+@click.option("--color", default=None)
+@click.option("--size", default=None)
+@click.option("--quantity", default=1, show_default=True)
+@click.option("--city", default=None, help="Destination city (成都 / Chengdu).")
+@click.option("--at", "at", default=None, help="Order time, ISO (default: now).")
+def ship(db_path, product, color, size, quantity, city, at):
+    """When an order of a product ships (and reaches a city), as JSON.
+
+    Example: shopassist catalog ship P001 --size 42 --city 成都 --at 2026-11-20T17:00
+    """
+    settings = get_settings()
+    when = datetime.fromisoformat(at) if at else settings.now()
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=settings.tz)
+    c = _catalog(db_path)
+    p = c.product(product) or c.product_by_name(product)
+    if p is None:
+        raise click.ClickException(f"no product {product!r}")
+    ans = c.ship_date(when, product_id=p.product_id, color=color, size=size,
+                      quantity=quantity, city=city)
+    click.echo(json.dumps(ans.as_payload(), ensure_ascii=False, indent=2))
+
+
+@catalog.command()
+@_db_option
+@click.argument("order_id")
+def order(db_path, order_id):
+    """Status of an order as JSON.
+
+    Example: shopassist catalog order 20261120000034
+    """
+    o = _catalog(db_path).order_status(order_id)
+    if o is None:
+        raise click.ClickException(f"no order {order_id!r}")
+    click.echo(json.dumps(o.as_payload(), ensure_ascii=False, indent=2))
+
+
+def _catalog(db_path):
+    from catalog.queries import Catalog
+
+    path = _db(db_path)
+    if not path.exists():
+        raise click.ClickException(f"no catalog at {path}; run `shopassist catalog demo`")
+    return Catalog(path)
+
+
+@main.command()
+@click.option("--force", is_flag=True, help="Train even when nothing changed.")
+def train(force):
+    """Train the Rasa model when its data, config or catalog names changed.
+
+    Example: shopassist train
+    """
+    from bot.training import train as do_train
+
+    try:
+        do_train(force=force)
+    except Exception as exc:  # noqa: BLE001
+        raise click.ClickException(f"training failed: {exc}")
+
+
+@main.command()
+def run():
+    """Start the action server and the Rasa server; Ctrl-C stops both.
+
+    Example: shopassist run
+    """
+    from bot.runner import run_all
+    from bot.training import model_path
+
+    if not model_path().exists():
+        raise click.ClickException("no trained model; run `shopassist train` (or make run)")
+    sys.exit(run_all())
+
+
+if __name__ == "__main__":
+    main()

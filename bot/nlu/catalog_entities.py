@@ -1,0 +1,100 @@
+"""Rasa NLU component: catalog entities (products by name or alias, colours, sizes,
+cities, categories, order ids, quantities) in both languages.
+
+Training reads the catalog database and persists the phrase patterns with the model, so a
+trained model answers the same way wherever it is loaded. Entities are appended to what
+earlier components found; values are canonical (product id, colour key, size, city key).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Text
+
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.extractors.extractor import EntityExtractorMixin
+from rasa.shared.nlu.constants import ENTITIES, TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from bot.nlu.matcher import LABELS, CatalogMatcher, patterns_from_catalog
+
+PATTERNS_FILE = "patterns.jsonl"
+
+
+@DefaultV1Recipe.register(
+    DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR, is_trainable=True
+)
+class CatalogEntityExtractor(GraphComponent, EntityExtractorMixin):
+    """Recognises catalog entities with a spaCy PhraseMatcher built from the catalog."""
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        return {
+            # path of the catalog database; None = the shop's settings (SHOPASSIST_CATALOG)
+            "catalog_path": None,
+            # entity labels to emit
+            "entities": list(LABELS),
+        }
+
+    def __init__(self, config: Dict[Text, Any], model_storage: ModelStorage,
+                 resource: Resource, matcher: Optional[CatalogMatcher] = None) -> None:
+        self._config = {**self.get_default_config(), **config}
+        self._model_storage = model_storage
+        self._resource = resource
+        self._labels = set(self._config["entities"])
+        self.matcher = matcher
+
+    @classmethod
+    def create(cls, config: Dict[Text, Any], model_storage: ModelStorage,
+               resource: Resource, execution_context: ExecutionContext
+               ) -> "CatalogEntityExtractor":
+        return cls(config, model_storage, resource)
+
+    def _catalog_path(self) -> str:
+        if self._config.get("catalog_path"):
+            return str(self._config["catalog_path"])
+        from bot.settings import get_settings
+
+        return str(get_settings().catalog_path)
+
+    def train(self, training_data: TrainingData) -> Resource:
+        self.matcher = CatalogMatcher(patterns_from_catalog(self._catalog_path()))
+        self.persist()
+        return self._resource
+
+    def persist(self) -> None:
+        if self.matcher is None:
+            return
+        with self._model_storage.write_to(self._resource) as model_dir:
+            self.matcher.to_jsonl(model_dir / PATTERNS_FILE)
+
+    @classmethod
+    def load(cls, config: Dict[Text, Any], model_storage: ModelStorage,
+             resource: Resource, execution_context: ExecutionContext,
+             **kwargs: Any) -> "CatalogEntityExtractor":
+        try:
+            with model_storage.read_from(resource) as model_dir:
+                matcher = CatalogMatcher.from_jsonl(model_dir / PATTERNS_FILE)
+        except (ValueError, FileNotFoundError):
+            matcher = None
+        return cls(config, model_storage, resource, matcher)
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        return training_data
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        if self.matcher is None:
+            return messages
+        for message in messages:
+            found = [
+                {"entity": e["entity"], "start": e["start"], "end": e["end"],
+                 "value": e["value"], "confidence_entity": 1.0}
+                for e in self.matcher.extract(message.get(TEXT) or "")
+                if e["entity"] in self._labels
+            ]
+            found = self.add_extractor_name(found)
+            message.set(ENTITIES, message.get(ENTITIES, []) + found, add_to_output=True)
+        return messages

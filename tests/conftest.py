@@ -1,0 +1,79 @@
+"""Shared fixtures: a demo catalog built once per session in a temp folder, a pinned
+clock, and a factory for rasa_sdk trackers."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+# a Friday morning before every cut-off, shop time
+PINNED_NOW = "2026-11-20T10:00:00+08:00"
+
+
+@pytest.fixture(scope="session")
+def demo_db(tmp_path_factory) -> Path:
+    from catalog.demo import build_demo
+
+    path = tmp_path_factory.mktemp("catalog") / "catalog.db"
+    build_demo(path)
+    return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _shop_env(demo_db):
+    old = {k: os.environ.get(k) for k in ("SHOPASSIST_CATALOG", "SHOPASSIST_NOW")}
+    os.environ["SHOPASSIST_CATALOG"] = str(demo_db)
+    os.environ["SHOPASSIST_NOW"] = PINNED_NOW
+    yield
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@pytest.fixture()
+def catalog(demo_db):
+    from catalog.queries import Catalog
+
+    c = Catalog(demo_db)
+    yield c
+    c.close()
+
+
+@pytest.fixture()
+def sql(demo_db):
+    """Run SQL against the demo database (read-only), returning dict rows."""
+    conn = sqlite3.connect(f"file:{demo_db}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+
+    def run(query: str, *params):
+        return [dict(r) for r in conn.execute(query, params).fetchall()]
+
+    yield run
+    conn.close()
+
+
+def make_tracker(text: str = "", *, intent: str = "check_stock", entities=None,
+                 slots=None, metadata=None, events=None) -> Tracker:
+    slots = {"language": "zh", **(slots or {})}
+    latest = {"text": text, "intent": {"name": intent, "confidence": 0.99},
+              "entities": entities or [], "metadata": metadata or {}}
+    evs = list(events or [])
+    evs.append({"event": "user", "text": text, "parse_data": latest,
+                "metadata": metadata or {}})
+    return Tracker("shopper-1", slots, latest, evs, False, None, {}, "action_listen")
+
+
+@pytest.fixture()
+def dispatcher():
+    return CollectingDispatcher()
+
+
+async def run_action(action, tracker, dispatcher):
+    return await action.run(dispatcher, tracker, {})

@@ -1,0 +1,284 @@
+"""Actions run with a CollectingDispatcher; every fact they send is checked against the
+database."""
+
+from __future__ import annotations
+
+import pytest
+from rasa_sdk.events import SlotSet
+
+from actions.orders import ActionOrderStatus, ActionReturnPolicy
+from actions.pricing import ActionDiscount, ActionPrice
+from actions.products import ActionProductDetails, ActionRecommend, parse_measurements
+from actions.service import ActionFallback, ActionHandoff
+from actions.shipping import ActionShipping
+from actions.slots import ActionValidateSlotMappings
+from actions.stock import ActionCheckStock, ValidateStockForm
+from tests.conftest import make_tracker
+
+
+def customs(dispatcher):
+    return [m["custom"] for m in dispatcher.messages if m.get("custom")]
+
+
+def texts(dispatcher):
+    return " ".join(m.get("text") or "" for m in dispatcher.messages)
+
+
+def available(sql, sku):
+    return sql("SELECT COALESCE(SUM(quantity), 0) AS q FROM stock WHERE sku = ?", sku)[0]["q"]
+
+
+async def test_check_stock_variant_matches_database(dispatcher, sql):
+    row = sql("SELECT v.sku, v.product_id, v.color, v.size FROM variants v JOIN stock s"
+              " ON s.sku = v.sku GROUP BY v.sku HAVING SUM(s.quantity) > 5 LIMIT 1")[0]
+    tracker = make_tracker("有货吗", slots={"product": row["product_id"], "size": row["size"],
+                                          "color": row["color"]})
+    events = await ActionCheckStock().run(dispatcher, tracker, {})
+    assert events == []
+    [card] = customs(dispatcher)
+    assert card["type"] == "stock" and card["product_id"] == row["product_id"]
+    [v] = card["variants"]
+    assert v == {"sku": row["sku"], "color": row["color"], "size": row["size"],
+                 "available": available(sql, row["sku"])}
+    assert "有现货" in texts(dispatcher)
+
+
+async def test_check_stock_sold_out_variant_offers_alternatives(dispatcher, sql):
+    row = sql("SELECT v.sku, v.product_id, v.color, v.size FROM variants v JOIN stock s"
+              " ON s.sku = v.sku GROUP BY v.sku HAVING SUM(s.quantity) = 0 LIMIT 1")[0]
+    tracker = make_tracker("do you have it", slots={
+        "product": row["product_id"], "size": row["size"], "color": row["color"],
+        "language": "en"})
+    await ActionCheckStock().run(dispatcher, tracker, {})
+    [card] = customs(dispatcher)
+    assert card["variants"][0]["available"] == 0
+    assert "sold out" in texts(dispatcher)
+
+
+async def test_check_stock_by_size_in_chinese_lists_every_colour(dispatcher, sql):
+    pid = "P001"
+    tracker = make_tracker("42码有吗", slots={"product": pid, "size": "42码"})
+    await ActionCheckStock().run(dispatcher, tracker, {})
+    [card] = customs(dispatcher)
+    expected = sql("SELECT v.sku, SUM(s.quantity) AS q FROM variants v JOIN stock s ON"
+                   " s.sku = v.sku WHERE v.product_id = ? AND v.size = '42' GROUP BY v.sku",
+                   pid)
+    assert {v["sku"]: v["available"] for v in card["variants"]} == {
+        r["sku"]: r["q"] for r in expected}
+
+
+async def test_check_stock_size_the_product_does_not_have(dispatcher):
+    tracker = make_tracker("XXL", slots={"product": "P001", "size": "XXL", "language": "en"})
+    await ActionCheckStock().run(dispatcher, tracker, {})
+    assert "doesn't come in" in texts(dispatcher)
+
+
+async def test_check_stock_unknown_product_asks_with_suggestions(dispatcher):
+    tracker = make_tracker("swift shoes in stock?", slots={"product": "NOPE",
+                                                           "language": "en"})
+    await ActionCheckStock().run(dispatcher, tracker, {})
+    msg = dispatcher.messages[0]
+    assert "Swift Running Shoes" in msg["text"]
+    assert any('"product": "P001"' in b["payload"] for b in msg["buttons"])
+
+
+async def test_stock_form_asks_size_only_when_needed(catalog):
+    form = ValidateStockForm()
+    t = make_tracker("有货吗", slots={"product": "P001"})
+    assert await form.required_slots([], None, t, {}) == ["size"]
+    t = make_tracker("有货吗", slots={"product": "P001", "color": "black"})
+    assert await form.required_slots([], None, t, {}) == []
+    t = make_tracker("有货吗", slots={})
+    assert await form.required_slots([], None, t, {}) == ["product"]
+    one_size = catalog._all("SELECT product_id FROM products WHERE category='backpacks'")[0][0]
+    t = make_tracker("有货吗", slots={"product": one_size})
+    assert await form.required_slots([], None, t, {}) in (["color"], [])
+
+
+async def test_shipping_with_city_matches_catalog(dispatcher, catalog):
+    from datetime import datetime
+
+    from bot.settings import get_settings
+
+    tracker = make_tracker("发成都几天到", intent="ask_shipping",
+                           slots={"product": "P001", "size": "42", "city": "chengdu"})
+    await ActionShipping().run(dispatcher, tracker, {})
+    [card] = customs(dispatcher)
+    expected = catalog.ship_date(get_settings().now(), product_id="P001", size="42",
+                                 city="chengdu")
+    assert card["ship_date"] == expected.ship_date.isoformat()
+    assert card["carrier"] == expected.carrier
+    assert card["city"] == "chengdu"
+    assert card["delivery_earliest"] == expected.delivery_earliest.isoformat()
+    assert card["delivery_latest"] == expected.delivery_latest.isoformat()
+    assert "成都" in texts(dispatcher)
+    assert isinstance(datetime.fromisoformat(card["ship_date"]), datetime)
+
+
+async def test_shipping_without_product_gives_cutoffs_and_free_shipping(dispatcher):
+    tracker = make_tracker("when do you ship", intent="ask_shipping",
+                           slots={"language": "en"})
+    await ActionShipping().run(dispatcher, tracker, {})
+    [card] = customs(dispatcher)
+    assert card["type"] == "shipping" and card["ship_date"] == "2026-11-20"
+    assert "16:00" in texts(dispatcher) and "Free shipping" in texts(dispatcher)
+
+
+async def test_price_payload_is_the_catalog_price(dispatcher, sql):
+    tracker = make_tracker("多少钱", intent="ask_price", slots={"product": "P010"})
+    await ActionPrice().run(dispatcher, tracker, {})
+    [card] = customs(dispatcher)
+    price = sql("SELECT price FROM products WHERE product_id = 'P010'")[0]["price"]
+    assert card == {"type": "price", "product_id": "P010", "price": price,
+                    "currency": "CNY", "name": card["name"]}
+
+
+async def test_discount_quotes_policy(dispatcher, sql):
+    tracker = make_tracker("有优惠吗", intent="ask_discount")
+    await ActionDiscount().run(dispatcher, tracker, {})
+    policy = sql("SELECT value FROM policies WHERE key = 'discount_policy_zh'")[0]["value"]
+    assert policy in texts(dispatcher)
+
+
+async def test_order_status_shipped_has_carrier_and_tracking(dispatcher, sql):
+    o = sql("SELECT * FROM orders WHERE status = 'shipped' LIMIT 1")[0]
+    tracker = make_tracker(f"我的订单{o['order_id']}到哪了", intent="order_status",
+                           entities=[{"entity": "order_id", "value": o["order_id"]}])
+    await ActionOrderStatus().run(dispatcher, tracker, {})
+    [card] = customs(dispatcher)
+    assert card["order_id"] == o["order_id"] and card["status"] == "shipped"
+    assert card["carrier"] == o["carrier_id"] and card["tracking_no"] == o["tracking_no"]
+    assert o["tracking_no"] in texts(dispatcher)
+
+
+async def test_order_status_unknown_order_is_a_helpful_reply(dispatcher):
+    tracker = make_tracker("where is order 99999999999", intent="order_status",
+                           slots={"language": "en"},
+                           entities=[{"entity": "order_id", "value": "99999999999"}])
+    await ActionOrderStatus().run(dispatcher, tracker, {})
+    assert "couldn't find order 99999999999" in texts(dispatcher)
+
+
+async def test_order_of_another_customer_is_not_shown(dispatcher, sql):
+    o = sql("SELECT * FROM orders WHERE status = 'delivered' LIMIT 1")[0]
+    tracker = make_tracker(o["order_id"], intent="order_status",
+                           entities=[{"entity": "order_id", "value": o["order_id"]}],
+                           metadata={"customer_id": "SOMEONE-ELSE"})
+    await ActionOrderStatus().run(dispatcher, tracker, {})
+    assert customs(dispatcher)[0]["status"] == "not_found"
+
+
+async def test_order_status_without_number_asks_for_it(dispatcher):
+    await ActionOrderStatus().run(dispatcher, make_tracker("我的快递呢", intent="order_status"),
+                                  {})
+    assert "订单号" in texts(dispatcher)
+
+
+async def test_return_policy_for_order(dispatcher, sql):
+    o = sql("SELECT * FROM orders WHERE status = 'delivered' ORDER BY delivered_at DESC"
+            " LIMIT 1")[0]
+    tracker = make_tracker(f"{o['order_id']}能退吗", intent="return_policy",
+                           entities=[{"entity": "order_id", "value": o["order_id"]}])
+    await ActionReturnPolicy().run(dispatcher, tracker, {})
+    [card] = customs(dispatcher)
+    assert card["order_id"] == o["order_id"] and "returnable" in card
+    assert "七天无理由" in texts(dispatcher)
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("我175cm 70kg穿什么码", {"height_cm": 175, "weight_kg": 70}),
+    ("1米75 140斤", {"height_cm": 175, "weight_kg": 70}),
+    ("脚长26.5cm", {"foot_mm": 265}),
+    ("I'm 180 cm and 80kg", {"height_cm": 180, "weight_kg": 80}),
+    ("hello", {}),
+])
+def test_parse_measurements(text, expected):
+    assert parse_measurements(text) == pytest.approx(expected)
+
+
+async def test_size_advice_from_height_and_weight(dispatcher, catalog):
+    pid = catalog._all("SELECT product_id FROM products WHERE category='shell_jackets'")[0][0]
+    tracker = make_tracker("175cm 70kg 穿什么码", intent="product_details",
+                           slots={"product": pid})
+    events = await ActionProductDetails().run(dispatcher, tracker, {})
+    assert events == [SlotSet("size", "L")]
+    assert customs(dispatcher)[0]["recommended_size"] == "L"
+    assert "L码" in texts(dispatcher)
+
+
+async def test_recommendations_are_in_stock_and_other_categories(dispatcher, catalog):
+    tracker = make_tracker("有什么搭配推荐", intent="ask_recommendation",
+                           slots={"product": "P001"})
+    events = await ActionRecommend().run(dispatcher, tracker, {})
+    [card] = customs(dispatcher)
+    assert 1 <= len(card["items"]) <= 3
+    for item in card["items"]:
+        assert catalog.stock(item["product_id"]).available > 0
+        assert catalog.product(item["product_id"]).category != "running_shoes"
+        assert item["reason"]
+    assert events[0]["name"] == "offered_products"
+
+
+async def test_handoff_payload_reason(dispatcher):
+    await ActionHandoff().run(dispatcher, make_tracker("转人工", intent="request_human"), {})
+    assert customs(dispatcher) == [{"type": "handoff", "reason": "requested"}]
+    d2 = type(dispatcher)()
+    await ActionHandoff().run(d2, make_tracker("质量太差了", intent="complaint"), {})
+    assert customs(d2) == [{"type": "handoff", "reason": "complaint"}]
+
+
+async def test_second_fallback_in_a_row_hands_off(dispatcher):
+    miss = {"event": "user", "text": "asdf", "parse_data": {"intent": {"name": "nlu_fallback"}}}
+    one = make_tracker("qwer", intent="nlu_fallback", events=[])
+    one.events[-1]["parse_data"]["intent"]["name"] = "nlu_fallback"
+    await ActionFallback().run(dispatcher, one, {})
+    assert not customs(dispatcher) and dispatcher.messages[0]["buttons"]
+    two = make_tracker("qwer", intent="nlu_fallback", events=[miss])
+    d2 = type(dispatcher)()
+    await ActionFallback().run(d2, two, {})
+    assert customs(d2) == [{"type": "handoff", "reason": "repeated_fallback"}]
+
+
+async def test_action_failure_becomes_handoff(dispatcher, monkeypatch):
+    import actions.pricing as pricing
+
+    def broken():
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(pricing, "get_catalog", broken)
+    await ActionPrice().run(dispatcher, make_tracker("多少钱", intent="ask_price"), {})
+    assert customs(dispatcher)[0]["type"] == "handoff"
+    assert customs(dispatcher)[0]["reason"] == "action_failure"
+    assert dispatcher.messages[0]["text"]
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("这个有XL吗", "zh"), ("do you have it in XL", "en"), ("👍👍", "zh"),
+    ("swift跑鞋多少钱", "zh"), ("is 疾风跑鞋 in stock", "en"),
+])
+async def test_language_slot_follows_the_shopper(dispatcher, text, expected):
+    ents = []
+    if "疾风跑鞋" in text:
+        s = text.index("疾风跑鞋")
+        ents = [{"entity": "product", "value": "P001", "start": s, "end": s + 4}]
+    tracker = make_tracker(text, entities=ents, slots={"language": "zh"})
+    events = await ActionValidateSlotMappings().run(dispatcher, tracker, {})
+    lang = [e["value"] for e in events if e["name"] == "language"]
+    assert (lang[-1] if lang else "zh") == expected
+
+
+async def test_page_product_becomes_the_product(dispatcher):
+    tracker = make_tracker("有货吗", metadata={"page": {"product_id": "P005"}})
+    events = await ActionValidateSlotMappings().run(dispatcher, tracker, {})
+    assert SlotSet("product", "P005") in events and SlotSet("page_product", "P005") in events
+
+
+async def test_named_product_beats_page_and_resets_size(dispatcher):
+    tracker = make_tracker("疾风跑鞋呢", metadata={"page": {"product_id": "P005"}},
+                           entities=[{"entity": "product", "value": "P001", "start": 0,
+                                      "end": 4}],
+                           events=[{"event": "slot", "name": "product", "value": "P005"},
+                                   {"event": "slot", "name": "page_product", "value": "P005"},
+                                   {"event": "slot", "name": "size", "value": "XL"}])
+    events = await ActionValidateSlotMappings().run(dispatcher, tracker, {})
+    assert SlotSet("product", "P001") in events and SlotSet("size", None) in events
