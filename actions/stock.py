@@ -151,7 +151,9 @@ class ActionAskProduct(Action):
         return []
 
 
-class _AskVariant(Action):
+class _AskVariant:
+    """Shared by the size and colour questions (not an action itself)."""
+
     by = "size"
 
     @guarded
@@ -170,7 +172,7 @@ class _AskVariant(Action):
         return []
 
 
-class ActionAskSize(_AskVariant):
+class ActionAskSize(_AskVariant, Action):
     """Asks for the size, listing the sizes in stock as buttons."""
 
     by = "size"
@@ -179,7 +181,7 @@ class ActionAskSize(_AskVariant):
         return "action_ask_size"
 
 
-class ActionAskColor(_AskVariant):
+class ActionAskColor(_AskVariant, Action):
     """Asks for the colour, listing the colours in stock as buttons."""
 
     by = "color"

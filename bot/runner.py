@@ -32,8 +32,19 @@ class Service:
     log_file: object = field(default=None, repr=False)
 
 
-def services(settings: Settings, log_dir: Path) -> list[Service]:
+def write_endpoints(settings: Settings, run_dir: Path) -> Path:
+    """endpoints.yml for this run (the action server's port comes from the settings)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / "endpoints.yml"
+    path.write_text("action_endpoint:\n  url: \"http://127.0.0.1:%d/webhook\"\n"
+                    % settings.action_port)
+    return path
+
+
+def services(settings: Settings, log_dir: Path, model: Path | None = None) -> list[Service]:
     py = sys.executable
+    model = model or model_path(settings.models_dir)
+    endpoints = write_endpoints(settings, log_dir)
     return [
         Service("action server",
                 [py, "-m", "rasa_sdk", "--actions", "actions", "--port",
@@ -43,7 +54,7 @@ def services(settings: Settings, log_dir: Path) -> list[Service]:
                 log_dir / "actions.log"),
         Service("Rasa server",
                 [py, "-m", "rasa", "run", "--enable-api", "--model",
-                 str(model_path(settings.models_dir)), "--endpoints", "endpoints.yml",
+                 str(model), "--endpoints", str(endpoints),
                  "--credentials", "credentials.yml", "--port", str(settings.rasa_port),
                  "--cors", "*"],
                 f"http://127.0.0.1:{settings.rasa_port}/status",
@@ -63,14 +74,15 @@ def _healthy(url: str) -> bool:
 class Supervisor:
     """Starts services in order, waits for health, stops them all on exit."""
 
-    def __init__(self, settings: Settings | None = None, log_dir: Path | None = None):
+    def __init__(self, settings: Settings | None = None, log_dir: Path | None = None,
+                 model: Path | None = None):
         self.settings = settings or get_settings()
         self.log_dir = log_dir or ROOT / "var" / "log"
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.services = services(self.settings, self.log_dir)
+        self.services = services(self.settings, self.log_dir, model)
 
-    def start(self, timeout: float = 240.0) -> None:
-        env = rasa_env()
+    def start(self, timeout: float = 240.0, env: dict | None = None) -> None:
+        env = {**rasa_env(), **(env or {})}
         for svc in self.services:
             svc.log_file = open(svc.log_path, "ab")
             svc.proc = subprocess.Popen(svc.cmd, cwd=ROOT, env=env, stdout=svc.log_file,

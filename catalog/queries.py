@@ -321,13 +321,14 @@ class Catalog:
 
     def product_by_name(self, name: str) -> Product | None:
         """A product whose name or alias equals `name` (case and spacing ignored)."""
-        key = _norm(name)
+        key = re.sub(r"\s+", "", str(name or "")).lower()
         if not key:
             return None
-        row = self._one("SELECT product_id FROM products WHERE"
-                        " lower(replace(name_en, ' ', '')) = ?1 OR replace(name_zh, ' ', '') = ?1"
-                        " UNION ALL SELECT product_id FROM product_aliases WHERE"
-                        " lower(replace(alias, ' ', '')) = ?1 LIMIT 1", (key,))
+        row = self._one(
+            "SELECT product_id FROM products WHERE lower(replace(name_en, ' ', '')) = ?1"
+            " UNION ALL SELECT product_id FROM products WHERE replace(name_zh, ' ', '') = ?1"
+            " UNION ALL SELECT product_id FROM product_aliases"
+            " WHERE lower(replace(alias, ' ', '')) = ?1 LIMIT 1", (key,))
         return self.product(row["product_id"]) if row else None
 
     def aliases(self) -> Iterable[tuple[str, str, str]]:

@@ -1,0 +1,121 @@
+"""Reply latency through Rasa's REST channel for routine shop questions, at 1, 10 and 50
+concurrent conversations: p50/p95, messages per second, resident memory of each process.
+The same run against the stock `rasa init` configuration trained on the same data, so
+the figures are a ratio measured together on one machine.
+
+    .venv/bin/python bench/bench_latency.py [--messages 600] [--skip-stock]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from dataclasses import replace
+
+from common import ROOT, machine, pct, rss_mb
+
+os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+
+QUESTIONS = [
+    ("疾风跑鞋42码有货吗", None), ("这个XL还有吗", "page"), ("发成都几天能到", "page"),
+    ("多少钱", "page"), ("is this in stock in M?", "page"), ("how much is it", "page"),
+    ("when will it arrive in Beijing", "page"), ("亲 在吗", None),
+    ("我的订单20261118000123到哪了", None), ("can i return it", None),
+    ("黑色的有吗", "page"), ("ship today?", "page"),
+]
+
+
+def train(config: str, name: str) -> str:
+    out = ROOT / "var" / "bench" / "models"
+    model = out / f"{name}.tar.gz"
+    if not model.exists():
+        subprocess.run([sys.executable, "-m", "rasa", "train", "--config", config,
+                        "--domain", "domain.yml", "--data", "data", "--out", str(out),
+                        "--fixed-model-name", name], cwd=ROOT, check=True)
+    return str(model)
+
+
+async def conversation(session, url: str, n: int, rng: random.Random, lat: list) -> None:
+    sender = f"bench-{rng.random()}"
+    page = {"page": {"product_id": f"P{rng.randint(1, 96):03d}"}}
+    for _ in range(n):
+        text, ctx = QUESTIONS[rng.randrange(len(QUESTIONS))]
+        body = {"sender": sender, "message": text, "metadata": page if ctx else {}}
+        t = time.perf_counter()
+        async with session.post(url, json=body) as resp:
+            await resp.read()
+            assert resp.status == 200
+        lat.append(time.perf_counter() - t)
+
+
+async def load(url: str, concurrency: int, total: int) -> dict:
+    import aiohttp
+
+    rng = random.Random(concurrency)
+    per = max(1, total // concurrency)
+    lat: list[float] = []
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as s:
+        # warm-up
+        await conversation(s, url, 3, rng, [])
+        t0 = time.perf_counter()
+        await asyncio.gather(*(conversation(s, url, per, rng, lat)
+                               for _ in range(concurrency)))
+        wall = time.perf_counter() - t0
+    ms = [x * 1000 for x in lat]
+    return {"concurrency": concurrency, "messages": len(ms), "p50_ms": round(pct(ms, 50), 1),
+            "p95_ms": round(pct(ms, 95), 1), "msgs_per_s": round(len(ms) / wall, 1)}
+
+
+def run(name: str, model: str, total: int, levels: list[int]) -> dict:
+    from bot.runner import Supervisor
+    from bot.settings import get_settings
+    from pathlib import Path
+
+    settings = replace(get_settings(), rasa_port=15105, action_port=15155)
+    sup = Supervisor(settings, log_dir=ROOT / "var" / "bench" / f"logs-{name.replace(' ', '-')}",
+                     model=Path(model))
+    sup.start(env={"SHOPASSIST_NOW": "2026-11-20T10:00:00+08:00"})
+    try:
+        url = f"http://127.0.0.1:{settings.rasa_port}/webhooks/rest/webhook"
+        results = [asyncio.run(load(url, c, total)) for c in levels]
+        mem = {svc.name: rss_mb(svc.proc.pid) for svc in sup.services}
+    finally:
+        sup.stop()
+    return {"levels": results, "rss_mb": mem}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--messages", type=int, default=600, help="messages per level")
+    ap.add_argument("--levels", default="1,10,50")
+    ap.add_argument("--skip-stock", action="store_true")
+    args = ap.parse_args()
+    levels = [int(x) for x in args.levels.split(",")]
+    models = {"shopassist": train("config.yml", "bench-shopassist")}
+    if not args.skip_stock:
+        models["stock rasa init"] = train("bench/configs/stock_config.yml", "bench-stock")
+    report = {name: run(name, m, args.messages, levels) for name, m in models.items()}
+    print(f"\nmachine: {machine()}")
+    print(f"{'config':18} {'conc':>4} {'msgs':>5} {'p50 ms':>7} {'p95 ms':>7} {'msgs/s':>7}")
+    for name, r in report.items():
+        for lv in r["levels"]:
+            print(f"{name:18} {lv['concurrency']:4} {lv['messages']:5} {lv['p50_ms']:7.1f} "
+                  f"{lv['p95_ms']:7.1f} {lv['msgs_per_s']:7.1f}")
+        print(f"{'':18} resident memory: " + ", ".join(f"{k} {v:.0f} MB"
+                                                     for k, v in r["rss_mb"].items()))
+    if len(report) == 2:
+        a, b = report["shopassist"]["levels"], report["stock rasa init"]["levels"]
+        for x, y in zip(a, b):
+            print(f"throughput ratio at {x['concurrency']} concurrent: "
+                  f"{x['msgs_per_s'] / y['msgs_per_s']:.1f}x")
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()

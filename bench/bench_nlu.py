@@ -1,0 +1,114 @@
+"""NLU quality on the held-out set (bench/data/heldout_{zh,en}.yml, written apart from the
+training data): intent accuracy and macro F1 per language, entity F1 for the contract's
+entity types; the project's pipeline against the stock `rasa init` pipeline trained on
+the same data.
+
+    .venv/bin/python bench/bench_nlu.py [--skip-stock]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import time
+from collections import Counter, defaultdict
+
+from common import ROOT, machine
+
+os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+ENTITY_TYPES = {"product", "color", "size", "quantity", "city", "order_id"}
+OUT = ROOT / "var" / "bench" / "models"
+
+
+def train_nlu(config: str, name: str) -> str:
+    from rasa.model_training import train_nlu as rasa_train_nlu
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    path = rasa_train_nlu(config=str(ROOT / config), nlu_data=str(ROOT / "data"),
+                          output=str(OUT), fixed_model_name=f"nlu-{name}",
+                          domain=str(ROOT / "domain.yml"))
+    print(f"trained {name} NLU in {time.perf_counter() - t0:.0f}s", flush=True)
+    return path
+
+
+def load_examples(path) -> list:
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    return load_data(str(path)).intent_examples
+
+
+def f1(tp: int, fp: int, fn: int) -> float:
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    return 2 * p * r / (p + r) if p + r else 0.0
+
+
+async def evaluate(model_path: str, lang: str) -> dict:
+    from rasa.core.agent import Agent
+
+    agent = Agent.load(model_path)
+    examples = load_examples(ROOT / "bench" / "data" / f"heldout_{lang}.yml")
+    correct = 0
+    per_intent = defaultdict(lambda: [0, 0, 0])  # tp, fp, fn
+    ent = [0, 0, 0]
+    times = []
+    errors = Counter()
+    for ex in examples:
+        t = time.perf_counter()
+        parsed = await agent.parse_message(ex.get("text"))
+        times.append(time.perf_counter() - t)
+        gold = ex.get("intent")
+        pred = (parsed.get("intent") or {}).get("name")
+        if pred == gold:
+            correct += 1
+            per_intent[gold][0] += 1
+        else:
+            per_intent[pred][1] += 1
+            per_intent[gold][2] += 1
+            errors[(gold, pred)] += 1
+        g = {(e["entity"], str(e.get("value"))) for e in ex.get("entities") or []
+             if e["entity"] in ENTITY_TYPES}
+        p = {(e["entity"], str(e.get("value"))) for e in parsed.get("entities") or []
+             if e["entity"] in ENTITY_TYPES}
+        ent[0] += len(g & p)
+        ent[1] += len(p - g)
+        ent[2] += len(g - p)
+    intents = sorted({ex.get("intent") for ex in examples})
+    macro = sum(f1(*per_intent[i]) for i in intents) / len(intents)
+    times.sort()
+    return {"n": len(examples), "intent_accuracy": round(correct / len(examples), 4),
+            "intent_macro_f1": round(macro, 4), "entity_f1": round(f1(*ent), 4),
+            "parse_p50_ms": round(times[len(times) // 2] * 1000, 2),
+            "top_confusions": [f"{g}->{p} x{n}" for (g, p), n in errors.most_common(5)]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--skip-stock", action="store_true")
+    args = ap.parse_args()
+    configs = {"shopassist": "config.yml"}
+    if not args.skip_stock:
+        configs["stock rasa init"] = "bench/configs/stock_config.yml"
+    report = {}
+    for name, config in configs.items():
+        model = train_nlu(config, name.replace(" ", "-"))
+        report[name] = {lang: asyncio.run(evaluate(model, lang)) for lang in ("zh", "en")}
+    print(f"\nmachine: {machine()}")
+    print(f"{'pipeline':18} {'lang':4} {'n':>4} {'intent acc':>10} {'macro F1':>9} "
+          f"{'entity F1':>9} {'parse p50':>9}")
+    for name, by_lang in report.items():
+        for lang, r in by_lang.items():
+            print(f"{name:18} {lang:4} {r['n']:4} {r['intent_accuracy']:10.3f} "
+                  f"{r['intent_macro_f1']:9.3f} {r['entity_f1']:9.3f} "
+                  f"{r['parse_p50_ms']:7.1f}ms")
+            print(f"{'':23} confusions: {', '.join(r['top_confusions']) or '-'}")
+    print(json.dumps(report, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,134 @@
+"""End to end: start the action server and the Rasa server with the trained model, ask
+real questions through Rasa's REST channel, check the facts in `custom` against the
+database. Needs the model (`make train`); `make test` trains it first."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import urllib.request
+import uuid
+from dataclasses import replace
+
+import pytest
+
+from bot.settings import get_settings
+from bot.training import model_path
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def rasa_url(demo_db, tmp_path_factory):
+    from bot.runner import Supervisor
+
+    if not model_path().exists():
+        pytest.fail("no trained model: run `make train` (make test does it)")
+    settings = replace(get_settings(), rasa_port=15005, action_port=15055)
+    sup = Supervisor(settings, log_dir=tmp_path_factory.mktemp("logs"))
+    sup.start(env={"SHOPASSIST_CATALOG": str(demo_db),
+                   "SHOPASSIST_NOW": "2026-11-20T10:00:00+08:00"})
+    yield f"http://127.0.0.1:{settings.rasa_port}"
+    sup.stop()
+
+
+def ask(url: str, text, sender: str | None = None, metadata: dict | None = None) -> list:
+    body = {"sender": sender or uuid.uuid4().hex, "message": text}
+    if metadata:
+        body["metadata"] = metadata
+    req = urllib.request.Request(f"{url}/webhooks/rest/webhook",
+                                 data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.loads(resp.read())
+
+
+def custom_of(replies: list, type_: str) -> dict:
+    found = [r["custom"] for r in replies if (r.get("custom") or {}).get("type") == type_]
+    assert found, f"no {type_} payload in {replies}"
+    return found[0]
+
+
+def text_of(replies: list) -> str:
+    return " ".join(r.get("text") or "" for r in replies)
+
+
+def test_stock_question_in_chinese(rasa_url, sql):
+    replies = ask(rasa_url, "疾风跑鞋黑色42码有货吗")
+    card = custom_of(replies, "stock")
+    assert card["product_id"] == "P001"
+    expected = sql("SELECT v.sku, SUM(s.quantity) q FROM variants v JOIN stock s ON"
+                   " s.sku = v.sku WHERE v.product_id = 'P001' AND v.color = 'black' AND"
+                   " v.size = '42' GROUP BY v.sku")
+    assert [(v["sku"], v["available"]) for v in card["variants"]] == \
+        [(r["sku"], r["q"]) for r in expected]
+    assert "疾风跑鞋" in text_of(replies)
+
+
+def test_page_context_and_english(rasa_url, sql):
+    pid = sql("SELECT product_id FROM products WHERE category = 'shell_jackets'"
+              " LIMIT 1")[0]["product_id"]
+    replies = ask(rasa_url, "is this in stock in XL?", metadata={"page": {"product_id": pid},
+                                                               "locale": "en"})
+    card = custom_of(replies, "stock")
+    assert card["product_id"] == pid and card["size"] == "XL"
+    expected = sql("SELECT v.sku, SUM(s.quantity) q FROM variants v JOIN stock s ON"
+                   " s.sku = v.sku WHERE v.product_id = ? AND v.size = 'XL' GROUP BY v.sku"
+                   " ORDER BY v.rowid", pid)
+    assert {v["sku"]: v["available"] for v in card["variants"]} == \
+        {r["sku"]: r["q"] for r in expected}
+    name = sql("SELECT name_en FROM products WHERE product_id = ?", pid)[0]["name_en"]
+    assert name in text_of(replies)
+    assert not any("\u4e00" <= ch <= "\u9fff" for ch in text_of(replies))
+
+
+def test_form_asks_for_the_size_then_answers(rasa_url):
+    sender = uuid.uuid4().hex
+    first = ask(rasa_url, "疾风跑鞋有货吗", sender)
+    assert any(r.get("buttons") for r in first), first
+    assert "尺码" in text_of(first)
+    second = ask(rasa_url, "42码", sender)
+    card = custom_of(second, "stock")
+    assert card["product_id"] == "P001" and card["size"] == "42"
+
+
+def test_shipping_to_a_city(rasa_url, catalog):
+    replies = ask(rasa_url, "疾风跑鞋发成都几天能到")
+    card = custom_of(replies, "shipping")
+    expected = catalog.ship_date(get_settings().now(), product_id="P001", city="chengdu")
+    assert card["ship_date"] == expected.ship_date.isoformat()
+    assert card["carrier"] == expected.carrier
+    assert card["delivery_earliest"] == expected.delivery_earliest.isoformat()
+    assert card["delivery_latest"] == expected.delivery_latest.isoformat()
+
+
+def test_price_in_english(rasa_url, sql):
+    replies = ask(rasa_url, "how much is the swift running shoes")
+    card = custom_of(replies, "price")
+    assert card["price"] == sql("SELECT price FROM products WHERE product_id='P001'")[0]["price"]
+
+
+def test_order_status(rasa_url, sql):
+    o = sql("SELECT * FROM orders WHERE status = 'shipped' LIMIT 1")[0]
+    replies = ask(rasa_url, f"亲 我的订单{o['order_id']}到哪了")
+    card = custom_of(replies, "order_status")
+    assert (card["order_id"], card["status"], card["tracking_no"]) == \
+        (o["order_id"], "shipped", o["tracking_no"])
+
+
+def test_human_request_hands_off(rasa_url):
+    card = custom_of(ask(rasa_url, "转人工"), "handoff")
+    assert card["reason"] == "requested"
+
+
+BAD_INPUTS = ["", "   ", "啊" * 5000, "😀😀😀", "'; DROP TABLE products;--",
+              "<script>alert(1)</script>", "<b>hi</b><img src=x onerror=alert(1)>",
+              "\u0000\u0001binary\ufffd", "order 99999999999999 where???"]
+
+
+@pytest.mark.parametrize("text", BAD_INPUTS)
+def test_bad_input_gets_a_reply_and_changes_nothing(rasa_url, demo_db, text):
+    before = hashlib.sha256(demo_db.read_bytes()).hexdigest()
+    replies = ask(rasa_url, text)
+    assert any((r.get("text") or "").strip() for r in replies), replies
+    assert hashlib.sha256(demo_db.read_bytes()).hexdigest() == before
