@@ -5,13 +5,14 @@ any failure into a polite handoff instead of an exception.
 
 from __future__ import annotations
 
+import abc
 import functools
 import logging
 import re
 import string
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterable, Optional
+from typing import TYPE_CHECKING, Any, Iterable, Optional
 
 import yaml
 from rasa_sdk import Action, Tracker
@@ -19,6 +20,9 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from bot.settings import get_settings
 from catalog.queries import Catalog
+
+if TYPE_CHECKING:
+    from .context import Context
 
 logger = logging.getLogger(__name__)
 
@@ -75,14 +79,6 @@ def language_of(tracker: Tracker) -> str:
 def metadata_of(tracker: Tracker) -> dict:
     meta = (tracker.latest_message or {}).get("metadata") or {}
     return meta if isinstance(meta, dict) else {}
-
-
-def page_product_of(tracker: Tracker) -> Optional[str]:
-    page = metadata_of(tracker).get("page") or {}
-    if isinstance(page, dict):
-        pid = page.get("product_id")
-        return str(pid) if pid else None
-    return None
 
 
 def latest_entities(tracker: Tracker, name: str) -> list[Any]:
@@ -190,20 +186,32 @@ def handoff_payload(reason: str, **extra: Any) -> dict:
     return {"type": "handoff", "reason": reason, **extra}
 
 
-# -- a guard for every action ----------------------------------------------------------------------
-def guarded(run: Callable[..., Awaitable[list]]) -> Callable[..., Awaitable[list]]:
-    """Wrap an action's `run`: any exception becomes a polite reply and a handoff."""
+# -- the base of every shop action --------------------------------------------------------------
+class ShopAction(Action, abc.ABC):
+    """An action that knows the conversation's context and never raises.
 
-    @functools.wraps(run)
-    async def wrapper(self: Action, dispatcher: CollectingDispatcher, tracker: Tracker,
-                      domain: dict) -> list:
+    `run` computes the context (language, product, ...; see actions/context.py), calls
+    `answer`, and returns the context's slot events with the answer's. Any exception
+    becomes a polite reply and a handoff (`action_failure`).
+    """
+
+    @abc.abstractmethod
+    async def answer(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                     ctx: "Context") -> list:
+        """Send the reply; return extra events."""
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: dict) -> list:
+        from .context import context_of
+
+        ctx = None
         try:
-            return await run(self, dispatcher, tracker, domain)
+            ctx = context_of(tracker)
+            events = await self.answer(dispatcher, tracker, ctx) or []
+            return ctx.slot_events() + list(events)
         except Exception:  # noqa: BLE001 - the shopper must always get an answer
             logger.exception("action %s failed", self.name())
             dispatcher.messages.clear()
-            say(dispatcher, language_of(tracker), "action_failed",
+            say(dispatcher, ctx.language if ctx else language_of(tracker), "action_failed",
                 custom=handoff_payload("action_failure", action=self.name()))
-            return []
-
-    return wrapper
+            return ctx.slot_events() if ctx else []

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Dict, List, Optional, Text
 
-from rasa_sdk import Action, Tracker
+from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from catalog.queries import Catalog, OrderStatus
 
-from .common import (say, day_phrase, get_catalog, guarded, language_of, latest_entities,
+from .context import Context
+from .common import (ShopAction, say, day_phrase, get_catalog, latest_entities,
                      metadata_of, now, short_date)
 
 STATUS_ZH = {"pending_payment": "待付款", "paid": "已付款，待发货", "shipped": "已发货",
@@ -66,16 +67,15 @@ def status_text(catalog: Catalog, order: OrderStatus, lang: str) -> str:
         STATUS_EN.get(order.status, order.status)
 
 
-class ActionOrderStatus(Action):
+class ActionOrderStatus(ShopAction):
     """Looks up the order number the shopper gave; asks for it when missing."""
 
     def name(self) -> Text:
         return "action_order_status"
 
-    @guarded
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
-        catalog, lang = get_catalog(), language_of(tracker)
+    async def answer(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                     ctx: Context) -> List[Dict[Text, Any]]:
+        catalog, lang = get_catalog(), ctx.language
         order_id, order = find_order(tracker, catalog)
         if order_id is None:
             say(dispatcher, lang, "ask_order_id")
@@ -92,16 +92,15 @@ class ActionOrderStatus(Action):
         return []
 
 
-class ActionReturnPolicy(Action):
+class ActionReturnPolicy(ShopAction):
     """The return policy; for a given order, whether it can still be returned."""
 
     def name(self) -> Text:
         return "action_return_policy"
 
-    @guarded
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
-        catalog, lang = get_catalog(), language_of(tracker)
+    async def answer(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                     ctx: Context) -> List[Dict[Text, Any]]:
+        catalog, lang = get_catalog(), ctx.language
         policy = catalog.policy(f"return_policy_{lang}") or ""
         days = int(catalog.policy("return_days", "7") or 7)
         payload = {"type": "return_policy", "return_days": days,

@@ -4,27 +4,27 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Text
 
-from rasa_sdk import Action, Tracker
+from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from .common import say, free_shipping_phrase, get_catalog, guarded, language_of, money
+from .context import Context
+from .common import ShopAction, say, free_shipping_phrase, get_catalog, money
 
 
-class ActionPrice(Action):
+class ActionPrice(ShopAction):
     """The product's price (contract payload `price`), with the running promotion."""
 
     def name(self) -> Text:
         return "action_price"
 
-    @guarded
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
-        catalog, lang = get_catalog(), language_of(tracker)
-        product = catalog.product(tracker.get_slot("product"))
+    async def answer(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                     ctx: Context) -> List[Dict[Text, Any]]:
+        catalog, lang = get_catalog(), ctx.language
+        product = catalog.product(ctx.product)
         if product is None:
             from .stock import ActionAskProduct
 
-            return await ActionAskProduct().run(dispatcher, tracker, domain)
+            return await ActionAskProduct().answer(dispatcher, tracker, ctx)
         payload = catalog.price(product.product_id)
         payload["name"] = product.name(lang)
         promo = catalog.policy(f"discount_policy_{lang}") or ""
@@ -36,18 +36,17 @@ class ActionPrice(Action):
         return []
 
 
-class ActionDiscount(Action):
+class ActionDiscount(ShopAction):
     """The shop's promotions; what the product costs after them when one is in view."""
 
     def name(self) -> Text:
         return "action_discount"
 
-    @guarded
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
-        catalog, lang = get_catalog(), language_of(tracker)
+    async def answer(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                     ctx: Context) -> List[Dict[Text, Any]]:
+        catalog, lang = get_catalog(), ctx.language
         policy = catalog.policy(f"discount_policy_{lang}") or ""
-        product = catalog.product(tracker.get_slot("product"))
+        product = catalog.product(ctx.product)
         line = ""
         payload: dict = {"type": "discount", "policy": policy,
                          "max_agent_discount_pct": catalog.policy("max_agent_discount_pct")}

@@ -6,13 +6,14 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, List, Optional, Text
 
-from rasa_sdk import Action, Tracker
+from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from catalog.crosssell import related_products
 
-from .common import say, get_catalog, guarded, join_list, language_of, latest_text, money
+from .context import Context
+from .common import ShopAction, say, get_catalog, join_list, latest_text, money
 
 _HEIGHT = [
     (re.compile(r"(1)\s*[米m]\s*(\d{1,2})(?!\d)"), lambda m: 100 + int(m.group(2)) * (
@@ -64,21 +65,20 @@ def chart_text(chart: list[dict], lang: str, catalog) -> str:
     return "；".join(parts) if lang == "zh" else "; ".join(parts)
 
 
-class ActionProductDetails(Action):
+class ActionProductDetails(ShopAction):
     """Material, fit and care; a size recommendation when measurements are given."""
 
     def name(self) -> Text:
         return "action_product_details"
 
-    @guarded
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
-        catalog, lang = get_catalog(), language_of(tracker)
-        product = catalog.product(tracker.get_slot("product"))
+    async def answer(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                     ctx: Context) -> List[Dict[Text, Any]]:
+        catalog, lang = get_catalog(), ctx.language
+        product = catalog.product(ctx.product)
         if product is None:
             from .stock import ActionAskProduct
 
-            return await ActionAskProduct().run(dispatcher, tracker, domain)
+            return await ActionAskProduct().answer(dispatcher, tracker, ctx)
         name = product.name(lang)
         text = latest_text(tracker)
         m = parse_measurements(text)
@@ -127,17 +127,16 @@ class ActionProductDetails(Action):
         return (" ".join(parts)) if parts else ""
 
 
-class ActionRecommend(Action):
+class ActionRecommend(ShopAction):
     """Products bought together with the one in view (in stock, one per category)."""
 
     def name(self) -> Text:
         return "action_recommend"
 
-    @guarded
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
-        catalog, lang = get_catalog(), language_of(tracker)
-        product = catalog.product(tracker.get_slot("product"))
+    async def answer(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                     ctx: Context) -> List[Dict[Text, Any]]:
+        catalog, lang = get_catalog(), ctx.language
+        product = catalog.product(ctx.product)
         offered = set(tracker.get_slot("offered_products") or [])
         items = related_products(catalog, product.product_id, k=3, exclude=offered) \
             if product else []

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Text
 
-from rasa_sdk import Action, Tracker
+from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from .common import guarded, handoff_payload, language_of, latest_intent, say
+from .context import Context
+from .common import ShopAction, handoff_payload, latest_intent, say
 
 FALLBACKS_BEFORE_HANDOFF = 2
 
@@ -30,16 +31,15 @@ def consecutive_fallbacks(tracker: Tracker) -> int:
     return n
 
 
-class ActionHandoff(Action):
+class ActionHandoff(ShopAction):
     """Tells the shopper a person is coming and signals the handoff to the desk."""
 
     def name(self) -> Text:
         return "action_handoff"
 
-    @guarded
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
-        lang = language_of(tracker)
+    async def answer(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                     ctx: Context) -> List[Dict[Text, Any]]:
+        lang = ctx.language
         if latest_intent(tracker) == "complaint":
             say(dispatcher, lang, "handoff_complaint",
                                      custom=handoff_payload("complaint"))
@@ -49,16 +49,15 @@ class ActionHandoff(Action):
         return []
 
 
-class ActionFallback(Action):
+class ActionFallback(ShopAction):
     """First miss: say so and offer topics. Second miss in a row: hand over."""
 
     def name(self) -> Text:
         return "action_fallback"
 
-    @guarded
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
-        lang = language_of(tracker)
+    async def answer(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                     ctx: Context) -> List[Dict[Text, Any]]:
+        lang = ctx.language
         if consecutive_fallbacks(tracker) >= FALLBACKS_BEFORE_HANDOFF:
             say(dispatcher, lang, "handoff",
                                      custom=handoff_payload("repeated_fallback"))
@@ -67,31 +66,67 @@ class ActionFallback(Action):
         return []
 
 
-class ActionDecline(Action):
+class ActionDecline(ShopAction):
     """"No thanks": acknowledge, and offer nothing more in this conversation."""
 
     def name(self) -> Text:
         return "action_decline"
 
-    @guarded
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
-        lang = language_of(tracker)
+    async def answer(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                     ctx: Context) -> List[Dict[Text, Any]]:
+        lang = ctx.language
         say(dispatcher, lang, "decline_ack")
         if tracker.get_slot("offered_products"):
             return [SlotSet("crosssell_declined", True)]
         return []
 
 
-class ActionAffirm(Action):
+class ActionAffirm(ShopAction):
     """"Yes/ok": acknowledge and invite the next question."""
 
     def name(self) -> Text:
         return "action_affirm"
 
-    @guarded
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
-        lang = language_of(tracker)
+    async def answer(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                     ctx: Context) -> List[Dict[Text, Any]]:
+        lang = ctx.language
         say(dispatcher, lang, "ok")
         return []
+
+
+class _Reply(ShopAction):
+    """A fixed reply in the shopper's language (greetings, thanks, out of scope)."""
+
+    text_key = ""
+
+    def name(self) -> Text:
+        return f"action_{self.text_key}"
+
+    async def answer(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                     ctx: Context) -> List[Dict[Text, Any]]:
+        say(dispatcher, ctx.language, self.text_key)
+        return []
+
+
+class ActionGreet(_Reply):
+    """"亲 在吗" / "hi": welcome, and what the assistant can do."""
+
+    text_key = "greet"
+
+
+class ActionGoodbye(_Reply):
+    """"拜拜" / "bye"."""
+
+    text_key = "goodbye"
+
+
+class ActionThank(_Reply):
+    """"谢谢" / "thanks"."""
+
+    text_key = "thank"
+
+
+class ActionOutOfScope(_Reply):
+    """Anything a shop assistant cannot help with."""
+
+    text_key = "out_of_scope"

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Text
 
-from rasa_sdk import Action, Tracker
+from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from catalog.shipping import ship_date_for
 
-from .common import (say, day_phrase, free_shipping_phrase, get_catalog, guarded, join_list,
-                     language_of, latest_entities, now, short_date, variant_label)
+from .context import Context
+from .common import (ShopAction, say, day_phrase, free_shipping_phrase, get_catalog, join_list,
+                     latest_entities, now, short_date, variant_label)
 
 
 def delivery_phrase(catalog, city, early, late, lang: str) -> str:
@@ -26,23 +27,22 @@ def delivery_phrase(catalog, city, early, late, lang: str) -> str:
             f"Expected in {name} {window}. ")
 
 
-class ActionShipping(Action):
+class ActionShipping(ShopAction):
     """Dispatch date, delivery window to a city, courier and free-shipping threshold."""
 
     def name(self) -> Text:
         return "action_shipping"
 
-    @guarded
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+    async def answer(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                     ctx: Context) -> List[Dict[Text, Any]]:
         if latest_entities(tracker, "order_id"):
             from .orders import ActionOrderStatus  # "催发货 2026..." is about an order
-            return await ActionOrderStatus().run(dispatcher, tracker, domain)
-        catalog, lang, at = get_catalog(), language_of(tracker), now()
+            return await ActionOrderStatus().answer(dispatcher, tracker, ctx)
+        catalog, lang, at = get_catalog(), ctx.language, now()
         today = at.date()
         city = catalog.resolve_city(tracker.get_slot("city"))
         free = free_shipping_phrase(catalog, lang)
-        product = catalog.product(tracker.get_slot("product"))
+        product = catalog.product(ctx.product)
         try:
             quantity = max(int(tracker.get_slot("quantity") or 1), 1)
         except (TypeError, ValueError):
@@ -51,7 +51,7 @@ class ActionShipping(Action):
         if product is None:
             return self._general(dispatcher, catalog, lang, at, city, free)
 
-        color, size = tracker.get_slot("color"), tracker.get_slot("size")
+        color, size = ctx.color, ctx.size
         answer = catalog.ship_date(at, product_id=product.product_id, color=color,
                                    size=size, quantity=quantity, city=city)
         name = product.name(lang)

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Text
 
-from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk import FormValidationAction, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from catalog.queries import Catalog, StockAnswer
 
-from .common import (LOW_STOCK, day_phrase, say, get_catalog, guarded, join_list,
-                     language_of, latest_text, now, variant_label)
+from .context import CONTEXT_SLOTS, Context, context_of
+from .common import (ShopAction, LOW_STOCK, day_phrase, say, get_catalog, join_list,
+                     latest_text, now, variant_label)
 
 MAX_LISTED = 12
 
@@ -92,6 +93,15 @@ class ValidateStockForm(FormValidationAction):
     def name(self) -> Text:
         return "validate_stock_form"
 
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        ctx = context_of(tracker)
+        # the form decides with the context of this message (product from the page...)
+        tracker.slots.update({k: getattr(ctx, k) for k in CONTEXT_SLOTS})
+        events = await super().run(dispatcher, tracker, domain)
+        named = {e.get("name") for e in events if e.get("event") == "slot"}
+        return [e for e in ctx.slot_events() if e["name"] not in named] + events
+
     async def required_slots(self, domain_slots: List[Text], dispatcher: CollectingDispatcher,
                              tracker: Tracker, domain: Dict[Text, Any]) -> List[Text]:
         catalog = get_catalog()
@@ -114,17 +124,16 @@ class ValidateStockForm(FormValidationAction):
         return {"product": value if get_catalog().product(value) else None}
 
 
-class ActionAskProduct(Action):
+class ActionAskProduct(ShopAction):
     """Asks which product, offering the category's items or the closest names."""
 
     def name(self) -> Text:
         return "action_ask_product"
 
-    @guarded
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
-        catalog, lang = get_catalog(), language_of(tracker)
-        category = tracker.get_slot("category")
+    async def answer(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                     ctx: Context) -> List[Dict[Text, Any]]:
+        catalog, lang = get_catalog(), ctx.language
+        category = ctx.category
         if category:
             items = [p for p in catalog.products_in_category(category)
                      if catalog.stock(p.product_id).available > 0]
@@ -156,23 +165,21 @@ class _AskVariant:
 
     by = "size"
 
-    @guarded
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
-        catalog, lang = get_catalog(), language_of(tracker)
-        answer = catalog.stock(tracker.get_slot("product") or "")
+    async def answer(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                     ctx: Context) -> List[Dict[Text, Any]]:
+        catalog, lang = get_catalog(), ctx.language
+        answer = catalog.stock(ctx.product or "")
         if answer is None:
-            say(dispatcher, language_of(tracker), f"ask_{self.by}")
+            say(dispatcher, ctx.language, f"ask_{self.by}")
             return []
         in_stock, _ = in_stock_summary(catalog, answer, lang, by=self.by)
-        say(dispatcher, lang, f"ask_{self.by}_with_stock",
-                                 product=answer.product.name(lang), in_stock=in_stock,
-                                 buttons=size_buttons(catalog, answer, lang, self.by),
-                                 custom=stock_card(catalog, answer, lang))
+        say(dispatcher, lang, f"ask_{self.by}_with_stock", product=answer.product.name(lang),
+            in_stock=in_stock, buttons=size_buttons(catalog, answer, lang, self.by),
+            custom=stock_card(catalog, answer, lang))
         return []
 
 
-class ActionAskSize(_AskVariant, Action):
+class ActionAskSize(_AskVariant, ShopAction):
     """Asks for the size, listing the sizes in stock as buttons."""
 
     by = "size"
@@ -181,7 +188,7 @@ class ActionAskSize(_AskVariant, Action):
         return "action_ask_size"
 
 
-class ActionAskColor(_AskVariant, Action):
+class ActionAskColor(_AskVariant, ShopAction):
     """Asks for the colour, listing the colours in stock as buttons."""
 
     by = "color"
@@ -190,21 +197,20 @@ class ActionAskColor(_AskVariant, Action):
         return "action_ask_color"
 
 
-class ActionCheckStock(Action):
+class ActionCheckStock(ShopAction):
     """Answers a stock question from the catalog, for the variant(s) asked about."""
 
     def name(self) -> Text:
         return "action_check_stock"
 
-    @guarded
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
-        catalog, lang = get_catalog(), language_of(tracker)
-        product = catalog.product(tracker.get_slot("product"))
+    async def answer(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                     ctx: Context) -> List[Dict[Text, Any]]:
+        catalog, lang = get_catalog(), ctx.language
+        product = catalog.product(ctx.product)
         if product is None:
-            await ActionAskProduct().run(dispatcher, tracker, domain)
+            await ActionAskProduct().answer(dispatcher, tracker, ctx)
             return []
-        color, size = tracker.get_slot("color"), tracker.get_slot("size")
+        color, size = ctx.color, ctx.size
         answer = catalog.stock(product.product_id, color=color, size=size)
         name = product.name(lang)
         card = stock_card(catalog, answer, lang)

@@ -18,7 +18,7 @@ import sys
 import time
 from dataclasses import replace
 
-from common import ROOT, machine, pct, rss_mb
+from common import ROOT, cpu_seconds, machine, pct, rss_mb
 
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 
@@ -41,10 +41,15 @@ def train(config: str, name: str) -> str:
     return str(model)
 
 
+TURNS = 8   # messages per conversation, as a shopper's chat goes
+
+
 async def conversation(session, url: str, n: int, rng: random.Random, lat: list) -> None:
-    sender = f"bench-{rng.random()}"
-    page = {"page": {"product_id": f"P{rng.randint(1, 96):03d}"}}
-    for _ in range(n):
+    """`n` messages from one worker, in conversations of TURNS messages each."""
+    for i in range(n):
+        if i % TURNS == 0:
+            sender = f"bench-{rng.random()}"
+            page = {"page": {"product_id": f"P{rng.randint(1, 96):03d}"}}
         text, ctx = QUESTIONS[rng.randrange(len(QUESTIONS))]
         body = {"sender": sender, "message": text, "metadata": page if ctx else {}}
         t = time.perf_counter()
@@ -83,7 +88,14 @@ def run(name: str, model: str, total: int, levels: list[int]) -> dict:
     sup.start(env={"SHOPASSIST_NOW": "2026-11-20T10:00:00+08:00"})
     try:
         url = f"http://127.0.0.1:{settings.rasa_port}/webhooks/rest/webhook"
-        results = [asyncio.run(load(url, c, total)) for c in levels]
+        results = []
+        for c in levels:
+            before = {svc.name: cpu_seconds(svc.proc.pid) for svc in sup.services}
+            res = asyncio.run(load(url, c, total))
+            res["cpu_ms_per_msg"] = {
+                svc.name: round((cpu_seconds(svc.proc.pid) - before[svc.name]) * 1000
+                                / res["messages"], 1) for svc in sup.services}
+            results.append(res)
         mem = {svc.name: rss_mb(svc.proc.pid) for svc in sup.services}
     finally:
         sup.stop()
@@ -95,9 +107,10 @@ def main() -> None:
     ap.add_argument("--messages", type=int, default=600, help="messages per level")
     ap.add_argument("--levels", default="1,10,50")
     ap.add_argument("--skip-stock", action="store_true")
+    ap.add_argument("--model", default=None, help="use this model instead of training one")
     args = ap.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
-    models = {"shopassist": train("config.yml", "bench-shopassist")}
+    models = {"shopassist": args.model or train("config.yml", "bench-shopassist")}
     if not args.skip_stock:
         models["stock rasa init"] = train("bench/configs/stock_config.yml", "bench-stock")
     report = {name: run(name, m, args.messages, levels) for name, m in models.items()}
@@ -106,7 +119,8 @@ def main() -> None:
     for name, r in report.items():
         for lv in r["levels"]:
             print(f"{name:18} {lv['concurrency']:4} {lv['messages']:5} {lv['p50_ms']:7.1f} "
-                  f"{lv['p95_ms']:7.1f} {lv['msgs_per_s']:7.1f}")
+                  f"{lv['p95_ms']:7.1f} {lv['msgs_per_s']:7.1f}   CPU ms/msg: "
+                  + ", ".join(f"{k} {v}" for k, v in lv["cpu_ms_per_msg"].items()))
         print(f"{'':18} resident memory: " + ", ".join(f"{k} {v:.0f} MB"
                                                      for k, v in r["rss_mb"].items()))
     if len(report) == 2:

@@ -2,12 +2,15 @@
 stop them all cleanly on Ctrl-C or SIGTERM.
 
 Processes: the action server (rasa_sdk, port 5055) and the Rasa server (REST channel and
-HTTP API, port 5005). Each runs in its own process group so that stopping reaches its
-children too.
+HTTP API, port 5005): with SHOPASSIST_RASA_WORKERS > 1 (the default on a machine with
+several cores), that many Rasa servers behind `bot.rasa_router` on port 5005, each
+conversation always on the same one. Each process runs in its own process group so that
+stopping reaches its children too.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -37,7 +40,7 @@ def write_endpoints(settings: Settings, run_dir: Path) -> Path:
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / "endpoints.yml"
     path.write_text("action_endpoint:\n  url: \"http://127.0.0.1:%d/webhook\"\n"
-                    % settings.action_port)
+                    "  enable_selective_domain: true\n" % settings.action_port)
     return path
 
 
@@ -45,22 +48,34 @@ def services(settings: Settings, log_dir: Path, model: Path | None = None) -> li
     py = sys.executable
     model = model or model_path(settings.models_dir)
     endpoints = write_endpoints(settings, log_dir)
-    return [
-        Service("action server",
-                [py, "-m", "rasa_sdk", "--actions", "actions", "--port",
-                 str(settings.action_port)],
-                f"http://127.0.0.1:{settings.action_port}/health",
-                f"http://127.0.0.1:{settings.action_port}/webhook",
-                log_dir / "actions.log"),
-        Service("Rasa server",
-                [py, "-m", "rasa", "run", "--enable-api", "--model",
-                 str(model), "--endpoints", str(endpoints),
-                 "--credentials", "credentials.yml", "--port", str(settings.rasa_port),
-                 "--cors", "*"],
-                f"http://127.0.0.1:{settings.rasa_port}/status",
-                f"http://127.0.0.1:{settings.rasa_port}/webhooks/rest/webhook",
-                log_dir / "rasa.log"),
-    ]
+    out = [Service("action server",
+                   [py, "-m", "rasa_sdk", "--actions", "actions", "--port",
+                    str(settings.action_port)],
+                   f"http://127.0.0.1:{settings.action_port}/health",
+                   f"http://127.0.0.1:{settings.action_port}/webhook",
+                   log_dir / "actions.log")]
+    n = max(1, settings.rasa_workers)
+    ports = [settings.rasa_port] if n == 1 else \
+        [settings.rasa_port + 1 + i for i in range(n)]
+    for i, port in enumerate(ports):
+        name = "Rasa server" if n == 1 else f"Rasa worker {i + 1}"
+        out.append(Service(
+            name,
+            [py, "-m", "bot.rasa_server", "run", "--enable-api", "--model", str(model),
+             "--endpoints", str(endpoints), "--credentials", "credentials.yml",
+             "--port", str(port), "--cors", "*"],
+            f"http://127.0.0.1:{port}/status",
+            f"http://127.0.0.1:{port}/webhooks/rest/webhook",
+            log_dir / ("rasa.log" if n == 1 else f"rasa-{i + 1}.log")))
+    if n > 1:
+        out.append(Service(
+            "Rasa router",
+            [py, "-m", "bot.rasa_router", "--port", str(settings.rasa_port),
+             *[arg for p in ports for arg in ("--worker", f"http://127.0.0.1:{p}")]],
+            f"http://127.0.0.1:{settings.rasa_port}/status",
+            f"http://127.0.0.1:{settings.rasa_port}/webhooks/rest/webhook",
+            log_dir / "router.log"))
+    return out
 
 
 def _healthy(url: str) -> bool:
@@ -80,8 +95,20 @@ class Supervisor:
         self.log_dir = log_dir or ROOT / "var" / "log"
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.services = services(self.settings, self.log_dir, model)
+        self.signalled: int | None = None
+
+    def handle_signals(self) -> None:
+        """Ctrl-C and SIGTERM stop everything, during start-up too."""
+
+        def handler(signum, _frame):
+            self.signalled = signum
+
+        signal.signal(signal.SIGINT, handler)
+        signal.signal(signal.SIGTERM, handler)
 
     def start(self, timeout: float = 240.0, env: dict | None = None) -> None:
+        """Start every service at once (Rasa workers load their models in parallel), then
+        wait until each answers its health check."""
         env = {**rasa_env(), **(env or {})}
         for svc in self.services:
             svc.log_file = open(svc.log_path, "ab")
@@ -89,8 +116,12 @@ class Supervisor:
                                         stderr=subprocess.STDOUT, start_new_session=True)
             print(f"starting {svc.name} (pid {svc.proc.pid}, log {svc.log_path})",
                   flush=True)
-            deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + timeout
+        for svc in self.services:
             while not _healthy(svc.health_url):
+                if self.signalled is not None:
+                    self.stop()
+                    raise RuntimeError("interrupted during start-up; stopped everything")
                 if svc.proc.poll() is not None:
                     self.stop()
                     raise RuntimeError(f"{svc.name} exited with code {svc.proc.returncode};"
@@ -99,8 +130,25 @@ class Supervisor:
                     self.stop()
                     raise RuntimeError(f"{svc.name} not healthy after {timeout:.0f}s; "
                                        f"see {svc.log_path}")
-                time.sleep(0.5)
+                time.sleep(0.3)
             print(f"  {svc.name} ready: {svc.public_url}", flush=True)
+        self.warm_up()
+
+    def warm_up(self) -> None:
+        """Parse a message in each language on every Rasa server, so that the first
+        shopper does not pay for loading jieba's dictionary and tracing the model."""
+        for svc in self.services:
+            if not svc.health_url.endswith("/status") or svc.name == "Rasa router":
+                continue
+            base = svc.health_url.rsplit("/", 1)[0]
+            for text in ("亲，这款跑鞋有42码吗", "is this in stock in XL?"):
+                req = urllib.request.Request(
+                    f"{base}/model/parse", data=json.dumps({"text": text}).encode(),
+                    headers={"Content-Type": "application/json"})
+                try:
+                    urllib.request.urlopen(req, timeout=60).read()
+                except Exception as exc:  # noqa: BLE001 - warm-up is best effort
+                    print(f"  warm-up of {svc.name} failed: {exc}", flush=True)
 
     def stop(self) -> None:
         for svc in reversed(self.services):
@@ -125,21 +173,14 @@ class Supervisor:
 
     def wait(self) -> int:
         """Block until a signal arrives or a service dies; return an exit code."""
-        stop = {"sig": None}
-
-        def handler(signum, _frame):
-            stop["sig"] = signum
-
-        signal.signal(signal.SIGINT, handler)
-        signal.signal(signal.SIGTERM, handler)
-        while stop["sig"] is None:
+        while self.signalled is None:
             for svc in self.services:
                 if svc.proc and svc.proc.poll() is not None:
                     print(f"{svc.name} exited (code {svc.proc.returncode}); stopping all; "
                           f"see {svc.log_path}", flush=True)
                     self.stop()
                     return 1
-            time.sleep(0.5)
+            time.sleep(0.3)
         print("\nstopping...", flush=True)
         self.stop()
         print("stopped.", flush=True)
@@ -148,6 +189,7 @@ class Supervisor:
 
 def run_all() -> int:
     sup = Supervisor()
+    sup.handle_signals()
     try:
         sup.start()
     except RuntimeError as exc:

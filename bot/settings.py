@@ -24,6 +24,7 @@ class Settings:
     rasa_url: str = "http://127.0.0.1:5005"
     action_port: int = 5055
     rasa_port: int = 5005
+    rasa_workers: int = 1
     models_dir: Path = ROOT / "models"
     extra: dict = field(default_factory=dict)
 
@@ -39,6 +40,11 @@ class Settings:
         return datetime.now(self.tz)
 
 
+def default_workers() -> int:
+    """One Rasa server per core, at most 4 (each holds its own model, about 0.7 GB)."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
 def get_settings() -> Settings:
     env = os.environ
     return Settings(
@@ -49,5 +55,6 @@ def get_settings() -> Settings:
         rasa_url=env.get("SHOPASSIST_RASA_URL", "http://127.0.0.1:5005"),
         action_port=int(env.get("SHOPASSIST_ACTION_PORT", "5055")),
         rasa_port=int(env.get("SHOPASSIST_RASA_PORT", "5005")),
+        rasa_workers=int(env.get("SHOPASSIST_RASA_WORKERS", str(default_workers()))),
         models_dir=Path(env.get("SHOPASSIST_MODELS", str(ROOT / "models"))),
     )

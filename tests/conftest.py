@@ -64,7 +64,9 @@ def make_tracker(text: str = "", *, intent: str = "check_stock", entities=None,
     slots = {"language": "zh", **(slots or {})}
     latest = {"text": text, "intent": {"name": intent, "confidence": 0.99},
               "entities": entities or [], "metadata": metadata or {}}
-    evs = list(events or [])
+    # slots given were set earlier in the conversation, unless events say otherwise
+    evs = list(events) if events is not None else [
+        {"event": "slot", "name": k, "value": v} for k, v in slots.items()]
     evs.append({"event": "user", "text": text, "parse_data": latest,
                 "metadata": metadata or {}})
     return Tracker("shopper-1", slots, latest, evs, False, None, {}, "action_listen")

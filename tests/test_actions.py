@@ -11,7 +11,7 @@ from actions.pricing import ActionDiscount, ActionPrice
 from actions.products import ActionProductDetails, ActionRecommend, parse_measurements
 from actions.service import ActionFallback, ActionHandoff
 from actions.shipping import ActionShipping
-from actions.slots import ActionValidateSlotMappings
+from actions.context import context_of
 from actions.stock import ActionCheckStock, ValidateStockForm
 from tests.conftest import make_tracker
 
@@ -254,31 +254,62 @@ async def test_action_failure_becomes_handoff(dispatcher, monkeypatch):
 
 @pytest.mark.parametrize("text,expected", [
     ("这个有XL吗", "zh"), ("do you have it in XL", "en"), ("👍👍", "zh"),
-    ("swift跑鞋多少钱", "zh"), ("is 疾风跑鞋 in stock", "en"),
+    ("swift跑鞋多少钱", "zh"), ("is 疾风跑鞋 in stock", "en"), ("", "zh"),
 ])
-async def test_language_slot_follows_the_shopper(dispatcher, text, expected):
+def test_language_follows_the_shopper(text, expected):
     ents = []
     if "疾风跑鞋" in text:
         s = text.index("疾风跑鞋")
         ents = [{"entity": "product", "value": "P001", "start": s, "end": s + 4}]
-    tracker = make_tracker(text, entities=ents, slots={"language": "zh"})
-    events = await ActionValidateSlotMappings().run(dispatcher, tracker, {})
-    lang = [e["value"] for e in events if e["name"] == "language"]
-    assert (lang[-1] if lang else "zh") == expected
+    ctx = context_of(make_tracker(text, entities=ents, slots={"language": "zh"}))
+    assert ctx.language == expected
 
 
-async def test_page_product_becomes_the_product(dispatcher):
-    tracker = make_tracker("有货吗", metadata={"page": {"product_id": "P005"}})
-    events = await ActionValidateSlotMappings().run(dispatcher, tracker, {})
-    assert SlotSet("product", "P005") in events and SlotSet("page_product", "P005") in events
+def test_emoji_keeps_the_previous_language():
+    tracker = make_tracker("👍", slots={"language": "en"},
+                           events=[{"event": "slot", "name": "language", "value": "en"}])
+    assert context_of(tracker).language == "en"
 
 
-async def test_named_product_beats_page_and_resets_size(dispatcher):
+def test_widget_locale_decides_before_any_words():
+    tracker = make_tracker("👍", metadata={"locale": "en-US"}, events=[])
+    assert context_of(tracker).language == "en"
+
+
+async def test_every_action_returns_the_language_slot(dispatcher):
+    tracker = make_tracker("how much is it", intent="ask_price", slots={"product": "P001"})
+    events = await ActionPrice().run(dispatcher, tracker, {})
+    assert SlotSet("language", "en") in events
+    assert "costs" in texts(dispatcher)
+
+
+def test_page_product_becomes_the_product():
+    ctx = context_of(make_tracker("有货吗", metadata={"page": {"product_id": "P005"}}))
+    assert ctx.product == "P005" and ctx.changed["page_product"] == "P005"
+
+
+def test_named_product_beats_page_and_resets_size():
     tracker = make_tracker("疾风跑鞋呢", metadata={"page": {"product_id": "P005"}},
                            entities=[{"entity": "product", "value": "P001", "start": 0,
                                       "end": 4}],
+                           slots={"product": "P001", "size": "XL", "page_product": "P005"},
                            events=[{"event": "slot", "name": "product", "value": "P005"},
                                    {"event": "slot", "name": "page_product", "value": "P005"},
                                    {"event": "slot", "name": "size", "value": "XL"}])
-    events = await ActionValidateSlotMappings().run(dispatcher, tracker, {})
-    assert SlotSet("product", "P001") in events and SlotSet("size", None) in events
+    ctx = context_of(tracker)
+    assert ctx.product == "P001" and ctx.size is None
+    assert SlotSet("size", None) in ctx.slot_events()
+
+
+def test_category_question_is_not_about_the_previous_product():
+    tracker = make_tracker("有袜子吗", entities=[{"entity": "category", "value": "socks",
+                                               "start": 1, "end": 3}],
+                           slots={"product": "P001"},
+                           events=[{"event": "slot", "name": "product", "value": "P001"}])
+    ctx = context_of(tracker)
+    assert ctx.product is None and ctx.category == "socks"
+
+
+def test_unknown_page_product_is_ignored():
+    ctx = context_of(make_tracker("有货吗", metadata={"page": {"product_id": "NOPE"}}))
+    assert ctx.product is None

@@ -1,0 +1,36 @@
+"""Intent classifier: Rasa's LogisticRegressionClassifier, safe on messages with no text.
+
+Rasa's own raises on a message without features (an empty or whitespace-only text), and the
+shopper then gets no answer at all. This one gives such a message no intent (confidence 0),
+so the FallbackClassifier turns it into `nlu_fallback` and the shopper gets the "sorry, you
+can ask me about..." reply. Chosen over DIET for speed: about 1 ms instead of 6 per message
+on this machine, with the accuracy shown in the README's NLU figures.
+"""
+
+from __future__ import annotations
+
+from typing import List
+
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.nlu.classifiers.logistic_regression_classifier import LogisticRegressionClassifier
+from rasa.shared.nlu.training_data.message import Message
+
+
+@DefaultV1Recipe.register(
+    DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True
+)
+class SafeLogisticRegressionClassifier(LogisticRegressionClassifier):
+    """LogisticRegressionClassifier that answers "no intent" for featureless messages."""
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        for message in messages:
+            try:
+                has_features = self._create_X([message]).shape[1] > 0
+            except (ValueError, IndexError):
+                has_features = False
+            if has_features:
+                super().process([message])
+            else:
+                message.set("intent", {"name": None, "confidence": 0.0}, add_to_output=True)
+                message.set("intent_ranking", [], add_to_output=True)
+        return messages
