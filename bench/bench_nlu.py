@@ -53,7 +53,7 @@ async def evaluate(model_path: str, lang: str) -> dict:
 
     agent = Agent.load(model_path)
     examples = load_examples(ROOT / "bench" / "data" / f"heldout_{lang}.yml")
-    correct = 0
+    correct = raw_correct = 0
     per_intent = defaultdict(lambda: [0, 0, 0])  # tp, fp, fn
     ent = [0, 0, 0]
     times = []
@@ -64,6 +64,8 @@ async def evaluate(model_path: str, lang: str) -> dict:
         times.append(time.perf_counter() - t)
         gold = ex.get("intent")
         pred = (parsed.get("intent") or {}).get("name")
+        ranking = [r for r in parsed.get("intent_ranking") or [] if r["name"] != "nlu_fallback"]
+        raw_correct += bool(ranking and ranking[0]["name"] == gold)
         if pred == gold:
             correct += 1
             per_intent[gold][0] += 1
@@ -82,7 +84,9 @@ async def evaluate(model_path: str, lang: str) -> dict:
     macro = sum(f1(*per_intent[i]) for i in intents) / len(intents)
     times.sort()
     return {"n": len(examples), "intent_accuracy": round(correct / len(examples), 4),
-            "intent_macro_f1": round(macro, 4), "entity_f1": round(f1(*ent), 4),
+            "intent_macro_f1": round(macro, 4),
+            "accuracy_without_fallback": round(raw_correct / len(examples), 4),
+            "entity_f1": round(f1(*ent), 4),
             "parse_p50_ms": round(times[len(times) // 2] * 1000, 2),
             "top_confusions": [f"{g}->{p} x{n}" for (g, p), n in errors.most_common(5)]}
 
@@ -90,8 +94,13 @@ async def evaluate(model_path: str, lang: str) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--skip-stock", action="store_true")
+    ap.add_argument("--config", action="append", default=[],
+                    help="also evaluate this config (name=path)")
     args = ap.parse_args()
     configs = {"shopassist": "config.yml"}
+    for item in args.config:
+        name, _, path = item.partition("=")
+        configs[name] = path
     if not args.skip_stock:
         configs["stock rasa init"] = "bench/configs/stock_config.yml"
     report = {}
@@ -100,11 +109,12 @@ def main() -> None:
         report[name] = {lang: asyncio.run(evaluate(model, lang)) for lang in ("zh", "en")}
     print(f"\nmachine: {machine()}")
     print(f"{'pipeline':18} {'lang':4} {'n':>4} {'intent acc':>10} {'macro F1':>9} "
-          f"{'entity F1':>9} {'parse p50':>9}")
+          f"{'no-fallback acc':>15} {'entity F1':>9} {'parse p50':>9}")
     for name, by_lang in report.items():
         for lang, r in by_lang.items():
             print(f"{name:18} {lang:4} {r['n']:4} {r['intent_accuracy']:10.3f} "
-                  f"{r['intent_macro_f1']:9.3f} {r['entity_f1']:9.3f} "
+                  f"{r['intent_macro_f1']:9.3f} {r['accuracy_without_fallback']:15.3f} "
+                  f"{r['entity_f1']:9.3f} "
                   f"{r['parse_p50_ms']:7.1f}ms")
             print(f"{'':23} confusions: {', '.join(r['top_confusions']) or '-'}")
     print(json.dumps(report, ensure_ascii=False))

@@ -76,11 +76,11 @@ SIZE_SETS = {
 
 # Size words shoppers use, mapped to canonical sizes.
 SIZE_ALIASES = {
-    "XXL": ["2xl", "xxl", "2XL", "加加大"],
-    "XL": ["xl", "加大", "加大码"],
-    "L": ["l", "大码"],
-    "M": ["m", "中码"],
-    "S": ["s", "小码"],
+    "XXL": ["2xl", "xxl", "2XL", "加加大", "xx-large", "xxlarge"],
+    "XL": ["xl", "加大", "加大码", "extra large", "x-large", "xlarge"],
+    "L": ["l", "大码", "large"],
+    "M": ["m", "中码", "medium"],
+    "S": ["s", "小码", "small"],
     "ONE": ["均码", "one size", "onesize", "free size"],
 }
 

@@ -134,6 +134,8 @@ class CatalogMatcher:
         if label == "size" and span.isdigit():
             if _NOT_SIZE_AFTER.match(after) or _NOT_SIZE_BEFORE.search(before):
                 return False
+        if label == "size" and span[0] in "大小中" and before.endswith(("多", "什么", "啥")):
+            return False        # "穿多大码" asks for a size, it names none
         if len(span) == 1 and _CJK.match(span):
             if after and _CJK.match(after[0]) and after[0] not in _CJK_SINGLE_OK_AFTER:
                 return False
