@@ -7,24 +7,22 @@ from typing import Any, Dict, List, Text
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
+from catalog.queries import Product
+
 from .context import Context
+from .stock import ProductAction
 from .common import ShopAction, say, free_shipping_phrase, get_catalog, money
 
 
-class ActionPrice(ShopAction):
+class ActionPrice(ProductAction):
     """The product's price (contract payload `price`), with the running promotion."""
 
     def name(self) -> Text:
         return "action_price"
 
-    async def answer(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                     ctx: Context) -> List[Dict[Text, Any]]:
+    async def answer_for(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                         ctx: Context, product: Product) -> List[Dict[Text, Any]]:
         catalog, lang = get_catalog(), ctx.language
-        product = catalog.product(ctx.product)
-        if product is None:
-            from .stock import ActionAskProduct
-
-            return await ActionAskProduct().answer(dispatcher, tracker, ctx)
         payload = catalog.price(product.product_id)
         payload["name"] = product.name(lang)
         promo = catalog.policy(f"discount_policy_{lang}") or ""

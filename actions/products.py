@@ -12,7 +12,10 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from catalog.crosssell import related_products
 
+from catalog.queries import Product
+
 from .context import Context
+from .stock import ProductAction
 from .common import ShopAction, say, get_catalog, join_list, latest_text, money
 
 _HEIGHT = [
@@ -65,20 +68,15 @@ def chart_text(chart: list[dict], lang: str, catalog) -> str:
     return "；".join(parts) if lang == "zh" else "; ".join(parts)
 
 
-class ActionProductDetails(ShopAction):
+class ActionProductDetails(ProductAction):
     """Material, fit and care; a size recommendation when measurements are given."""
 
     def name(self) -> Text:
         return "action_product_details"
 
-    async def answer(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                     ctx: Context) -> List[Dict[Text, Any]]:
+    async def answer_for(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                         ctx: Context, product: Product) -> List[Dict[Text, Any]]:
         catalog, lang = get_catalog(), ctx.language
-        product = catalog.product(ctx.product)
-        if product is None:
-            from .stock import ActionAskProduct
-
-            return await ActionAskProduct().answer(dispatcher, tracker, ctx)
         name = product.name(lang)
         text = latest_text(tracker)
         m = parse_measurements(text)

@@ -8,12 +8,13 @@ variants and carries them in `custom` (type `stock`).
 
 from __future__ import annotations
 
+import abc
 from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import FormValidationAction, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from catalog.queries import Catalog, StockAnswer
+from catalog.queries import Catalog, Product, StockAnswer
 
 from .context import CONTEXT_SLOTS, Context, context_of
 from .common import (ShopAction, LOW_STOCK, day_phrase, say, get_catalog, join_list,
@@ -160,6 +161,22 @@ class ActionAskProduct(ShopAction):
         return []
 
 
+class ProductAction(ShopAction):
+    """An action about one product: asks which product first when none is known."""
+
+    async def answer(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                     ctx: Context) -> List[Dict[Text, Any]]:
+        product = get_catalog().product(ctx.product)
+        if product is None:
+            return await ActionAskProduct().answer(dispatcher, tracker, ctx)
+        return await self.answer_for(dispatcher, tracker, ctx, product)
+
+    @abc.abstractmethod
+    async def answer_for(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                         ctx: Context, product: Product) -> List[Dict[Text, Any]]:
+        """Answer about `product`."""
+
+
 class _AskVariant:
     """Shared by the size and colour questions (not an action itself)."""
 
@@ -197,19 +214,15 @@ class ActionAskColor(_AskVariant, ShopAction):
         return "action_ask_color"
 
 
-class ActionCheckStock(ShopAction):
+class ActionCheckStock(ProductAction):
     """Answers a stock question from the catalog, for the variant(s) asked about."""
 
     def name(self) -> Text:
         return "action_check_stock"
 
-    async def answer(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                     ctx: Context) -> List[Dict[Text, Any]]:
+    async def answer_for(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                         ctx: Context, product: Product) -> List[Dict[Text, Any]]:
         catalog, lang = get_catalog(), ctx.language
-        product = catalog.product(ctx.product)
-        if product is None:
-            await ActionAskProduct().answer(dispatcher, tracker, ctx)
-            return []
         color, size = ctx.color, ctx.size
         answer = catalog.stock(product.product_id, color=color, size=size)
         name = product.name(lang)

@@ -240,16 +240,17 @@ async def test_second_fallback_in_a_row_hands_off(dispatcher):
 
 
 async def test_action_failure_becomes_handoff(dispatcher, monkeypatch):
-    import actions.pricing as pricing
+    from catalog.queries import Catalog
 
-    def broken():
+    def broken(self, *args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(pricing, "get_catalog", broken)
-    await ActionPrice().run(dispatcher, make_tracker("多少钱", intent="ask_price"), {})
-    assert customs(dispatcher)[0]["type"] == "handoff"
-    assert customs(dispatcher)[0]["reason"] == "action_failure"
-    assert dispatcher.messages[0]["text"]
+    monkeypatch.setattr(Catalog, "product", broken)
+    await ActionPrice().run(dispatcher, make_tracker("多少钱", intent="ask_price",
+                                                     slots={"product": "P001"}), {})
+    assert customs(dispatcher) == [{"type": "handoff", "reason": "action_failure",
+                                    "action": "action_price"}]
+    assert "人工" in dispatcher.messages[0]["text"]
 
 
 @pytest.mark.parametrize("text,expected", [

@@ -9,7 +9,7 @@ on this machine, with the accuracy shown in the README's NLU figures.
 
 from __future__ import annotations
 
-from typing import List
+from typing import Any, Dict, List, Text
 
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.nlu.classifiers.logistic_regression_classifier import LogisticRegressionClassifier
@@ -20,7 +20,16 @@ from rasa.shared.nlu.training_data.message import Message
     DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True
 )
 class SafeLogisticRegressionClassifier(LogisticRegressionClassifier):
-    """LogisticRegressionClassifier that answers "no intent" for featureless messages."""
+    """LogisticRegressionClassifier that answers "no intent" for featureless messages, and
+    takes the inverse regularisation strength `C` from its config (default 1.0)."""
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        return {**LogisticRegressionClassifier.get_default_config(), "C": 1.0}
+
+    def __init__(self, config: Dict[Text, Any], *args: Any, **kwargs: Any) -> None:
+        super().__init__(config, *args, **kwargs)
+        self.clf.set_params(C=float(self.config.get("C", 1.0)))
 
     def process(self, messages: List[Message]) -> List[Message]:
         for message in messages:
