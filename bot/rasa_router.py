@@ -79,6 +79,12 @@ def main() -> None:
     ap.add_argument("--worker", action="append", required=True,
                     help="base URL of a Rasa server (repeat)")
     args = ap.parse_args()
+    try:
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    except ImportError:  # pragma: no cover - uvloop comes with Rasa
+        pass
     web.run_app(create_app(args.worker), host="0.0.0.0", port=args.port,
                 access_log=None, print=None)
 

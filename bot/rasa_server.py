@@ -1,10 +1,15 @@
 """Run Rasa's own command line (`python -m bot.rasa_server run ...` = `rasa run ...`) with
-one speed fix applied first.
+two speed fixes applied first. Neither changes what Rasa does, only how often it repeats
+the same work (profiled with py-spy on this machine):
 
-Rasa 3.6 validates every action server response with `jsonschema.validate`, which
-re-checks the (constant) schema itself on every call: measured here, that was 72% of the
-Rasa server's CPU time per message. The fix compiles the validator once and validates each
-response against it: the same schema, the same errors, about 30 times less work.
+- Rasa 3.6 validates every action server response with `jsonschema.validate`, which
+  re-checks the (constant) schema itself on every call: that was 72% of the Rasa server's
+  CPU time per message. The fix compiles the validator once and validates each response
+  against it: the same schema, the same errors.
+- Reading a conversation back from the tracker store looks up each event's class by
+  scanning every subclass of `Event` (`Event.resolve_by_type`), about 5% of the CPU time.
+  The fix remembers the answer per event type name (classes do not change while running).
+
 """
 
 from __future__ import annotations
@@ -41,6 +46,19 @@ def apply_speedups() -> None:
 
     RemoteAction._validate_action_result = _validate_action_result
     RemoteAction._shopassist_patched = True
+
+    from rasa.shared.core.events import Event
+
+    original = Event.resolve_by_type
+    cache: Dict[Any, Any] = {}
+
+    def resolve_by_type(type_name, default=None):
+        key = (type_name, default)
+        if key not in cache:
+            cache[key] = original(type_name, default)
+        return cache[key]
+
+    Event.resolve_by_type = staticmethod(resolve_by_type)
 
 
 def main() -> None:

@@ -44,7 +44,8 @@ def write_endpoints(settings: Settings, run_dir: Path) -> Path:
     return path
 
 
-def services(settings: Settings, log_dir: Path, model: Path | None = None) -> list[Service]:
+def services(settings: Settings, log_dir: Path, model: Path | None = None,
+             plain_rasa: bool = False) -> list[Service]:
     py = sys.executable
     model = model or model_path(settings.models_dir)
     endpoints = write_endpoints(settings, log_dir)
@@ -61,7 +62,8 @@ def services(settings: Settings, log_dir: Path, model: Path | None = None) -> li
         name = "Rasa server" if n == 1 else f"Rasa worker {i + 1}"
         out.append(Service(
             name,
-            [py, "-m", "bot.rasa_server", "run", "--enable-api", "--model", str(model),
+            [py, "-m", "rasa" if plain_rasa else "bot.rasa_server", "run", "--enable-api",
+             "--model", str(model),
              "--endpoints", str(endpoints), "--credentials", "credentials.yml",
              "--port", str(port), "--cors", "*"],
             f"http://127.0.0.1:{port}/status",
@@ -90,11 +92,12 @@ class Supervisor:
     """Starts services in order, waits for health, stops them all on exit."""
 
     def __init__(self, settings: Settings | None = None, log_dir: Path | None = None,
-                 model: Path | None = None):
+                 model: Path | None = None, plain_rasa: bool = False):
         self.settings = settings or get_settings()
         self.log_dir = log_dir or ROOT / "var" / "log"
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.services = services(self.settings, self.log_dir, model)
+        # plain_rasa: Rasa exactly as released, without bot/rasa_server.py's fixes (benchmarks)
+        self.services = services(self.settings, self.log_dir, model, plain_rasa)
         self.signalled: int | None = None
 
     def handle_signals(self) -> None:

@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Text
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.nlu.classifiers.logistic_regression_classifier import LogisticRegressionClassifier
 from rasa.shared.nlu.training_data.message import Message
+from rasa.utils.tensorflow.constants import RANKING_LENGTH
 
 
 @DefaultV1Recipe.register(
@@ -34,12 +35,19 @@ class SafeLogisticRegressionClassifier(LogisticRegressionClassifier):
     def process(self, messages: List[Message]) -> List[Message]:
         for message in messages:
             try:
-                has_features = self._create_X([message]).shape[1] > 0
+                X = self._create_X([message])
             except (ValueError, IndexError):
-                has_features = False
-            if has_features:
-                super().process([message])
-            else:
+                X = None
+            if X is None or X.shape[1] == 0:
                 message.set("intent", {"name": None, "confidence": 0.0}, add_to_output=True)
                 message.set("intent_ranking", [], add_to_output=True)
+                continue
+            probas = self.clf.predict_proba(X)[0]
+            ranking = sorted(({"name": name, "confidence": float(p)}
+                              for name, p in zip(self.clf.classes_, probas)),
+                             key=lambda e: -e["confidence"])
+            message.set("intent", ranking[0], add_to_output=True)
+            if self.config[RANKING_LENGTH] > 0:
+                ranking = ranking[: self.config[RANKING_LENGTH]]
+            message.set("intent_ranking", ranking, add_to_output=True)
         return messages
