@@ -1,4 +1,4 @@
-"""NLU quality on the held-out set (bench/data/heldout_{zh,en}.yml, written apart from the
+"""NLU quality on the held-out set (bench/heldout/{zh,en}.yml, written apart from the
 training data): intent accuracy and macro F1 per language, entity F1 for the contract's
 entity types; the project's pipeline against the stock `rasa init` pipeline trained on
 the same data.
@@ -52,7 +52,7 @@ async def evaluate(model_path: str, lang: str) -> dict:
     from rasa.core.agent import Agent
 
     agent = Agent.load(model_path)
-    examples = load_examples(ROOT / "bench" / "data" / f"heldout_{lang}.yml")
+    examples = load_examples(ROOT / "bench" / "heldout" / f"{lang}.yml")
     correct = raw_correct = 0
     per_intent = defaultdict(lambda: [0, 0, 0])  # tp, fp, fn
     ent = [0, 0, 0]

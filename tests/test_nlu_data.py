@@ -32,12 +32,12 @@ def test_at_least_30_examples_per_intent(lang):
 
 
 def test_heldout_set_does_not_overlap_training_data():
-    sys.path.insert(0, str(ROOT / "bench"))
-    from check_heldout_overlap import key
+    sys.path.insert(0, str(ROOT / "bench"))  # bench/heldout_overlap.py
+    from heldout_overlap import key
 
     train = {key(t) for _, t in examples(ROOT / "data" / "nlu")}
     for lang in ("zh", "en"):
-        held = examples(ROOT / "bench" / "data" / f"heldout_{lang}.yml")
+        held = examples(ROOT / "bench" / "heldout" / f"{lang}.yml")
         assert len(held) >= 200
         overlap = [t for _, t in held if key(t) in train]
         assert overlap == [], overlap

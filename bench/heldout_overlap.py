@@ -1,7 +1,7 @@
 """Fail (exit 1) when a held-out example also appears in the training data, after
 lower-casing and removing spaces and punctuation, and print the overlaps.
 
-    .venv/bin/python bench/check_heldout_overlap.py
+    .venv/bin/python bench/heldout_overlap.py
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from common import ROOT
 
 def key(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).lower()
-    return "".join(ch for ch in text if not (ch.isspace() or unicodedata.category(ch)[0] in "PS"))
+    stripped = "".join(ch for ch in text if not (ch.isspace()
+                                                  or unicodedata.category(ch)[0] in "PS"))
+    return stripped or text.strip()   # emoji-only messages keep their emoji
 
 
 def main() -> int:
@@ -25,7 +27,7 @@ def main() -> int:
              load_data(str(ROOT / "data" / "nlu")).training_examples}
     overlaps = 0
     for lang in ("zh", "en"):
-        for e in load_data(str(ROOT / "bench" / "data" / f"heldout_{lang}.yml")).training_examples:
+        for e in load_data(str(ROOT / "bench" / "heldout" / f"{lang}.yml")).training_examples:
             if key(e.get("text")) in train:
                 overlaps += 1
                 print(f"overlap ({lang}): {e.get('text')!r} ~ {train[key(e.get('text'))]!r}")
