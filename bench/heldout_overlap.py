@@ -26,11 +26,12 @@ def main() -> int:
     train = {key(e.get("text")): e.get("text") for e in
              load_data(str(ROOT / "data" / "nlu")).training_examples}
     overlaps = 0
-    for lang in ("zh", "en"):
-        for e in load_data(str(ROOT / "bench" / "heldout" / f"{lang}.yml")).training_examples:
+    for path in sorted((ROOT / "bench" / "heldout").glob("*.yml")):
+        for e in load_data(str(path)).training_examples:
             if key(e.get("text")) in train:
                 overlaps += 1
-                print(f"overlap ({lang}): {e.get('text')!r} ~ {train[key(e.get('text'))]!r}")
+                print(f"overlap ({path.name}): {e.get('text')!r} ~ "
+                      f"{train[key(e.get('text'))]!r}")
     print(f"{overlaps} overlapping examples")
     return 1 if overlaps else 0
 

@@ -36,8 +36,8 @@ def test_heldout_set_does_not_overlap_training_data():
     from heldout_overlap import key
 
     train = {key(t) for _, t in examples(ROOT / "data" / "nlu")}
-    for lang in ("zh", "en"):
-        held = examples(ROOT / "bench" / "heldout" / f"{lang}.yml")
+    for path in sorted((ROOT / "bench" / "heldout").glob("*.yml")):
+        held = examples(path)
         assert len(held) >= 200
         overlap = [t for _, t in held if key(t) in train]
         assert overlap == [], overlap
