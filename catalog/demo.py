@@ -216,14 +216,10 @@ def build_demo(path: str | Path, *, seed: int = 42, orders: int = 20_000,
                      " VALUES (?,?,?)",
                      ((a, s.product_id, lang) for s in specs for a, lang in s.aliases))
 
-    variant_rows: dict[str, list[tuple[str, str, str]]] = {}
-
     def variants() -> Iterator[tuple]:
         for s in specs:
             sizes = vocab.SIZE_SETS[s.size_set]
             rows = [(_sku(s.product_id, c, z), c, z) for c in s.colors for z in sizes]
-            if scale_products is None:
-                variant_rows[s.product_id] = rows
             for sku, c, z in rows:
                 yield (sku, s.product_id, c, z)
 
@@ -242,7 +238,7 @@ def build_demo(path: str | Path, *, seed: int = 42, orders: int = 20_000,
         say(f"skus: {n_sku}")
 
     lines_target = order_lines or None
-    _write_orders(conn, specs, by_cat, variant_rows, rng, orders, lines_target, say)
+    _write_orders(conn, specs, by_cat, rng, orders, lines_target, say)
     conn.commit()
     say("indexing")
     create_indexes(db)
@@ -264,7 +260,7 @@ def _fit(spec: ProductSpec, j: int) -> tuple[str, str]:
     return ("one size fits most", "均码，适合大多数人")
 
 
-def _write_orders(conn, specs, by_cat, variant_rows, rng: random.Random, n_orders: int,
+def _write_orders(conn, specs, by_cat, rng: random.Random, n_orders: int,
                   lines_target: int | None, say) -> None:
     """Orders with co-purchase structure: an anchor item, then its complements.
 
@@ -288,8 +284,6 @@ def _write_orders(conn, specs, by_cat, variant_rows, rng: random.Random, n_order
     cities = [c[0] for c in vocab.CITIES]
     city_w = list(itertools.accumulate(1.0 / (k + 1) ** 0.6 for k in range(len(cities))))
     n_customers = max(1000, n_orders // 4 if not lines_target else lines_target // 10)
-    carriers = {"WH": "SF"}
-    del carriers
 
     def pick_product() -> ProductSpec:
         return specs[bisect.bisect(cum, rng.random() * cum[-1])]
