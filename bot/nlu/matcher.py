@@ -2,9 +2,9 @@
 order ids and quantities, in Chinese, English or both mixed.
 
 Phrase patterns are data (`{"label", "pattern", "id"}` dicts, JSONL on disk) matched with
-a spaCy `PhraseMatcher` over character-level docs: every non-space character is a token,
-so so matching ignores case and spacing ("Swift Running Shoes",
-"swiftrunningshoes", "疾风 跑鞋"), and works inside unsegmented Chinese. Latin-script
+a spaCy `PhraseMatcher` (attribute LOWER) over character-level docs: every non-space
+character is a token, so matching ignores case and spacing ("Swift Running Shoes",
+"swiftrunningshoes", "疾风 跑鞋") and works inside unsegmented Chinese. Latin-script
 matches must sit on word boundaries ("red" never matches inside "ordered"). Order ids and
 quantities are regular expressions.
 """
