@@ -6,7 +6,6 @@ lower-casing and removing spaces and punctuation, and print the overlaps.
 
 from __future__ import annotations
 
-import re
 import sys
 import unicodedata
 

@@ -31,6 +31,7 @@ class Service:
     health_url: str
     public_url: str
     log_path: Path
+    is_rasa_server: bool = False          # holds a model: warmed up after start
     proc: subprocess.Popen | None = None
     log_file: object = field(default=None, repr=False)
 
@@ -68,7 +69,8 @@ def services(settings: Settings, log_dir: Path, model: Path | None = None,
              "--port", str(port), "--cors", "*"],
             f"http://127.0.0.1:{port}/status",
             f"http://127.0.0.1:{port}/webhooks/rest/webhook",
-            log_dir / ("rasa.log" if n == 1 else f"rasa-{i + 1}.log")))
+            log_dir / ("rasa.log" if n == 1 else f"rasa-{i + 1}.log"),
+            is_rasa_server=True))
     if n > 1:
         out.append(Service(
             "Rasa router",
@@ -141,7 +143,7 @@ class Supervisor:
         """Parse a message in each language on every Rasa server, so that the first
         shopper does not pay for loading jieba's dictionary and tracing the model."""
         for svc in self.services:
-            if not svc.health_url.endswith("/status") or svc.name == "Rasa router":
+            if not svc.is_rasa_server:
                 continue
             base = svc.health_url.rsplit("/", 1)[0]
             for text in ("亲，这款跑鞋有42码吗", "is this in stock in XL?"):
