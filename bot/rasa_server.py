@@ -10,6 +10,12 @@ the same work (profiled with py-spy on this machine):
   scanning every subclass of `Event` (`Event.resolve_by_type`), about 5% of the CPU time.
   The fix remembers the answer per event type name (classes do not change while running).
 
+And one option, on by default under `make run` (SHOPASSIST_ACTIONS_IN_PROCESS=1): the
+custom actions of `actions/` run inside the Rasa server through rasa_sdk's own
+`ActionExecutor`, with the very request and response dicts the action server would get
+and give, minus the HTTP round trip and two JSON encodings per action. The separate
+action server keeps running for every other client (and is what runs them when the
+option is off). Later Rasa versions offer the same thing as `actions_module`.
 """
 
 from __future__ import annotations
@@ -61,8 +67,66 @@ def apply_speedups() -> None:
     Event.resolve_by_type = staticmethod(resolve_by_type)
 
 
+class InProcessActionEndpoint:
+    """Stands in for the action server's `EndpointConfig`: `request(json=...)` runs the
+    action with rasa_sdk's executor in this process and answers what the action
+    server's webhook would (its errors become the exceptions Rasa raises for them)."""
+
+    def __init__(self, original: Any, package: str = "actions") -> None:
+        from rasa_sdk.executor import ActionExecutor
+
+        self.original = original
+        self.url = getattr(original, "url", None) or f"in-process:{package}"
+        self.executor = ActionExecutor()
+        self.executor.register_package(package)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.original, name)
+
+    async def request(self, method: str = "post", json: Any = None, **_: Any) -> Any:
+        from rasa.core.actions.action import ActionExecutionRejection
+        from rasa.shared.exceptions import RasaException
+        from rasa_sdk.interfaces import ActionExecutionRejection as SdkRejection
+        from rasa_sdk.interfaces import ActionNotFoundException
+
+        try:
+            result = await self.executor.run(json)
+        except SdkRejection as exc:
+            raise ActionExecutionRejection(exc.action_name, exc.message) from exc
+        except ActionNotFoundException as exc:
+            raise RasaException(f"Failed to execute custom action '{exc.action_name}'"
+                                ) from exc
+        return result if result is not None else {}
+
+
+def run_actions_in_process(package: str = "actions") -> None:
+    """Every `RemoteAction` created from now on runs its action in this process."""
+    from rasa.core.actions.action import RemoteAction
+
+    if getattr(RemoteAction, "_shopassist_in_process", False):
+        return
+    endpoints: Dict[int, InProcessActionEndpoint] = {}
+    original_init = RemoteAction.__init__
+
+    def __init__(self, name, action_endpoint):
+        original_init(self, name, action_endpoint)
+        if action_endpoint is not None and not isinstance(action_endpoint,
+                                                          InProcessActionEndpoint):
+            key = id(action_endpoint)
+            if key not in endpoints:
+                endpoints[key] = InProcessActionEndpoint(action_endpoint, package)
+            self.action_endpoint = endpoints[key]
+
+    RemoteAction.__init__ = __init__
+    RemoteAction._shopassist_in_process = True
+
+
 def main() -> None:
     apply_speedups()
+    from bot.settings import get_settings
+
+    if get_settings().actions_in_process:
+        run_actions_in_process()
     from rasa.__main__ import main as rasa_main
 
     sys.argv[0] = "rasa"

@@ -26,6 +26,7 @@ class Settings:
     rasa_port: int = 5005
     rasa_workers: int = 1
     models_dir: Path = ROOT / "models"
+    actions_in_process: bool = True          # Rasa servers run actions/ themselves
     extra: dict = field(default_factory=dict)
 
     @property
@@ -57,4 +58,5 @@ def get_settings() -> Settings:
         rasa_port=int(env.get("SHOPASSIST_RASA_PORT", "5005")),
         rasa_workers=int(env.get("SHOPASSIST_RASA_WORKERS", str(default_workers()))),
         models_dir=Path(env.get("SHOPASSIST_MODELS", str(ROOT / "models"))),
+        actions_in_process=env.get("SHOPASSIST_ACTIONS_IN_PROCESS", "1") not in ("0", ""),
     )
