@@ -165,6 +165,53 @@ def order(db_path, order_id):
     click.echo(json.dumps(o.as_payload(), ensure_ascii=False, indent=2))
 
 
+@catalog.command()
+@_db_option
+@click.option("--min-together", default=None, type=int,
+              help="Keep pairs bought together in at least this many orders (default 2).")
+@click.option("--alpha", default=None, type=float,
+              help="Shrinkage of confidence toward popularity, in orders (default 10).")
+def mine(db_path, min_together, alpha):
+    """Mine cross-sells from the order history into the crosssell table.
+
+    Example: shopassist catalog mine
+
+    Example: shopassist catalog mine --db var/big.db --min-together 3
+    """
+    from dataclasses import replace
+
+    from catalog.crosssell import DEFAULT_PARAMS, mine_catalog
+
+    path = _db(db_path)
+    if not path.exists():
+        raise click.ClickException(f"no catalog at {path}; run `shopassist catalog demo`")
+    params = DEFAULT_PARAMS
+    if min_together is not None:
+        params = replace(params, min_together=min_together)
+    if alpha is not None:
+        params = replace(params, alpha=alpha)
+    state = {"bar": None, "done": 0}
+
+    def progress(done: int, total: int) -> None:
+        if state["bar"] is None:
+            state["bar"] = click.progressbar(length=total, label="order lines",
+                                             file=sys.stderr)
+            state["bar"].__enter__()
+        state["bar"].update(done - state["done"])
+        state["done"] = done
+
+    try:
+        report = mine_catalog(path, params, progress=progress)
+    except Exception as exc:  # noqa: BLE001 - one clear line
+        raise click.ClickException(f"mining failed: {exc}")
+    finally:
+        if state["bar"] is not None:
+            state["bar"].__exit__(None, None, None)
+    click.echo(f"mined {report.order_lines} order lines ({report.orders} orders, "
+               f"{report.products} products) in {report.seconds:.1f}s: "
+               f"{report.mined_rows} mined rows, {report.rule_rows} rule rows")
+
+
 def _catalog(db_path):
     from catalog.queries import Catalog
 
@@ -172,6 +219,95 @@ def _catalog(db_path):
     if not path.exists():
         raise click.ClickException(f"no catalog at {path}; run `shopassist catalog demo`")
     return Catalog(path)
+
+
+@main.group()
+def crosssell() -> None:
+    """Cross-sells: recommend, evaluate on order history, track what was shown."""
+
+
+@crosssell.command("recommend")
+@_db_option
+@click.argument("products", nargs=-1, required=True)
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
+@click.option("-k", default=3, show_default=True, help="How many items.")
+def crosssell_recommend(db_path, products, lang, k):
+    """Cross-sells for products in view or in the cart (ids or SKUs), as JSON.
+
+    Example: shopassist crosssell recommend P001 --lang en
+    """
+    from catalog.crosssell import recommend
+
+    items = recommend(_catalog(db_path), list(products), lang, k=k)
+    click.echo(json.dumps([i.as_item(lang) for i in items], ensure_ascii=False, indent=2))
+
+
+@crosssell.command("eval")
+@_db_option
+@click.option("--transactions", "transactions", required=True,
+              type=click.Path(dir_okay=False), help="CSV: order_id,item[,created_at].")
+@click.option("--categories", "categories_csv", default=None,
+              type=click.Path(dir_okay=False), help="CSV: item,category (optional).")
+@click.option("--json", "as_json", is_flag=True, help="End with one line of JSON.")
+def crosssell_eval(db_path, transactions, categories_csv, as_json):
+    """Hit-rate@3 and MRR of the cross-sells on your own orders (80/20 split by time).
+
+    Without --categories, items that are product ids or SKUs of the catalog get their
+    categories from it.
+
+    Example: shopassist crosssell eval --transactions orders.csv --json
+    """
+    from catalog.crosssell_eval import (TransactionsError, catalog_categories, evaluate,
+                                        read_categories, read_transactions)
+
+    try:
+        orders = read_transactions(transactions)
+        categories = read_categories(categories_csv) if categories_csv else \
+            catalog_categories(_db(db_path), (i for o in orders for i in o.items))
+    except (TransactionsError, OSError) as exc:
+        raise click.ClickException(str(exc))
+    result = evaluate(orders, categories=categories)
+    click.echo(f"orders: {result.train_orders} to mine, {result.test_orders} to test; "
+               f"{result.items} items; {result.queries} queries")
+    rows = [("model", result.model), ("popularity", result.popularity),
+            ("same_category", result.same_category)]
+    for name, m in rows:
+        if m is None:
+            click.echo(f"{name:14} (no categories)")
+        else:
+            d = m.as_dict()
+            click.echo(f"{name:14} hit-rate@3 {d['hit_rate_at_3']:.4f}  MRR {d['mrr']:.4f}")
+    if as_json:
+        click.echo(json.dumps(result.as_json()))
+
+
+@crosssell.command("export-demo")
+@_db_option
+@click.argument("out", type=click.Path(dir_okay=False))
+def crosssell_export(db_path, out):
+    """Write the catalog's orders as order_id,item,created_at for `crosssell eval`.
+
+    Example: shopassist crosssell export-demo var/demo_orders.csv
+    """
+    from catalog.crosssell_eval import export_catalog_orders
+
+    _catalog(db_path)   # a clear error when there is no catalog
+    n = export_catalog_orders(_db(db_path), out)
+    click.echo(f"wrote {n} lines to {out}")
+
+
+@crosssell.command("report")
+@_db_option
+@click.option("--days", default=3, show_default=True,
+              help="A purchase counts within this many days after the offer.")
+def crosssell_report(db_path, days):
+    """Cross-sells shown, clicked, added to cart and bought, as JSON.
+
+    Example: shopassist crosssell report --days 3
+    """
+    from catalog.tracking import attribution
+
+    click.echo(json.dumps(attribution(_catalog(db_path), days=days), indent=2))
 
 
 @main.command()

@@ -95,3 +95,40 @@ def create_indexes(db: sqlite_utils.Database) -> None:
     for sql in EXPRESSION_INDEXES:
         db.execute(sql)
     db.execute("ANALYZE")
+
+
+# -- cross-sell tables (catalog/crosssell.py, catalog/tracking.py) ------------------------------
+# Derived from the order history by `shopassist catalog mine` (crosssell, crosssell_items) or
+# written by the bot (crosssell_events); not part of the import format.
+CROSSSELL_TABLES = [
+    # one row per (product, related product): orders holding both, support, confidence of
+    # product -> related, lift, the ranking score, and where the row comes from
+    # ('mined' from orders, 'rule' from the category complement rules)
+    "CREATE TABLE IF NOT EXISTS crosssell (product_id TEXT NOT NULL, related_id TEXT NOT NULL,"
+    " together INTEGER NOT NULL, support REAL NOT NULL, confidence REAL NOT NULL,"
+    " lift REAL NOT NULL, score REAL NOT NULL, source TEXT NOT NULL,"
+    " PRIMARY KEY (product_id, related_id))",
+    # orders holding each product (popularity), with its category, as mined
+    "CREATE TABLE IF NOT EXISTS crosssell_items (product_id TEXT PRIMARY KEY,"
+    " category TEXT, orders INTEGER NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS idx_crosssell_items_category_orders"
+    " ON crosssell_items (category, orders)",
+    "CREATE INDEX IF NOT EXISTS idx_crosssell_items_orders ON crosssell_items (orders)",
+]
+
+CROSSSELL_EVENTS_TABLE = [
+    "CREATE TABLE IF NOT EXISTS crosssell_events (id INTEGER PRIMARY KEY,"
+    " conversation_id TEXT, customer_id TEXT, product_id TEXT NOT NULL,"
+    " for_product_id TEXT, event TEXT NOT NULL, created_at TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS idx_crosssell_events_event_product"
+    " ON crosssell_events (event, product_id)",
+]
+
+
+def create_crosssell_tables(conn, *, events: bool = True) -> None:
+    """Create the cross-sell tables (and the event log, unless told not to) if missing.
+
+    `conn` is a sqlite3 connection or a sqlite_utils Database.
+    """
+    for sql in CROSSSELL_TABLES + (CROSSSELL_EVENTS_TABLE if events else []):
+        conn.execute(sql)

@@ -1,0 +1,299 @@
+"""An offline evaluation of the cross-sell recommender that any shop can run on its orders.
+
+Input: a CSV `order_id,item[,created_at]` (without created_at the file's order is the time
+order). The orders are split 80/20 by time; the recommender is mined on the older part with
+the same code as `shopassist catalog mine` (catalog.crosssell.count_baskets/derive_pairs);
+then for every item of every newer basket with at least two distinct items it is asked for
+3 items given that one; a hit is any of them in the rest of the basket. Hit-rate@3 and MRR
+(reciprocal rank of the first hit, 0 without one) are reported for the recommender and two
+baselines: the most popular items, and the most popular items of the query's category
+(when categories are known).
+
+`grocery_orders` generates realistic supermarket-like baskets with a structure unlike the
+demo shop's (Zipf popularity, shopping missions, a few complement pairs, drift), so the
+score is chosen on more than the data it was built for.
+"""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import itertools
+import math
+import random
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+from .crosssell import (DEFAULT_PARAMS, MiningParams, count_baskets, derive_pairs,
+                        popular_items, rank_related)
+
+
+class TransactionsError(ValueError):
+    """The transactions file cannot be read (what to fix is in the message)."""
+
+
+@dataclass(frozen=True)
+class Order:
+    order_id: str
+    items: tuple[str, ...]          # distinct, in file order
+    created_at: str = ""            # ISO time, or "" when the file has none
+    seq: int = 0                    # position of the order's first line in the file
+
+
+def read_transactions(path: str | Path) -> list[Order]:
+    """The orders of a CSV with header `order_id,item` (optional third column
+    `created_at`), oldest first."""
+    path = Path(path)
+    if not path.exists():
+        raise TransactionsError(f"{path}: file not found")
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f)
+        header = [h.strip().lower() for h in next(reader, [])]
+        if header[:2] != ["order_id", "item"] or header[2:] not in ([], ["created_at"]):
+            raise TransactionsError(f"{path}: the header must be order_id,item or "
+                                    f"order_id,item,created_at (found {','.join(header)})")
+        return orders_from_rows(reader, where=str(path))
+
+
+def orders_from_rows(rows: Iterable[Sequence[str]], where: str = "rows") -> list[Order]:
+    """Group (order_id, item[, created_at]) rows into orders sorted by time."""
+    items: dict[str, dict[str, None]] = {}
+    times: dict[str, str] = {}
+    seqs: dict[str, int] = {}
+    for n, row in enumerate(rows, start=2):
+        if not row or not any(c.strip() for c in row):
+            continue
+        if len(row) < 2:
+            raise TransactionsError(f"{where} line {n}: expected order_id,item")
+        oid, item = row[0].strip(), row[1].strip()
+        if not oid or not item:
+            continue
+        if oid not in items:
+            items[oid] = {}
+            seqs[oid] = n
+        items[oid][item] = None
+        if len(row) > 2 and row[2].strip() and not times.get(oid):
+            times[oid] = row[2].strip()
+    orders = [Order(oid, tuple(its), times.get(oid, ""), seqs[oid])
+              for oid, its in items.items()]
+    orders.sort(key=lambda o: (_time_key(o.created_at), o.seq))
+    return orders
+
+
+def _time_key(value: str) -> str:
+    """ISO times sort as text once "T" and " " separators agree."""
+    return value.replace(" ", "T")
+
+
+def read_categories(path: str | Path) -> dict[str, str]:
+    """item -> category from a CSV with header `item,category`."""
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f)
+        header = [h.strip().lower() for h in next(reader, [])]
+        if header[:2] != ["item", "category"]:
+            raise TransactionsError(f"{path}: the header must be item,category")
+        return {r[0].strip(): r[1].strip() for r in reader if len(r) >= 2 and r[0].strip()}
+
+
+def catalog_categories(db_path: str | Path, items: Iterable[str]) -> dict[str, str] | None:
+    """Categories of items that are product ids or SKUs of a catalog; None when fewer than
+    half of the items are in it."""
+    items = list(dict.fromkeys(items))
+    if not items or not Path(db_path).exists():
+        return None
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        by_product = dict(conn.execute("SELECT product_id, category FROM products"))
+        out = {}
+        for item in items:
+            if item in by_product:
+                out[item] = by_product[item]
+            else:
+                row = conn.execute("SELECT p.category FROM variants v JOIN products p"
+                                   " ON p.product_id = v.product_id WHERE v.sku = ?",
+                                   (item,)).fetchone()
+                if row:
+                    out[item] = row[0]
+    except sqlite3.DatabaseError:
+        return None
+    finally:
+        conn.close()
+    return out if len(out) * 2 >= len(items) else None
+
+
+# -- the evaluation ------------------------------------------------------------------------------
+
+
+@dataclass
+class Metric:
+    hits: int = 0
+    reciprocal_ranks: float = 0.0
+    queries: int = 0
+
+    def add(self, recs: Sequence[str], rest: set[str]) -> None:
+        self.queries += 1
+        for rank, item in enumerate(recs, start=1):
+            if item in rest:
+                self.hits += 1
+                self.reciprocal_ranks += 1.0 / rank
+                return
+
+    def as_dict(self) -> dict:
+        n = self.queries or 1
+        return {"hit_rate_at_3": round(self.hits / n, 4),
+                "mrr": round(self.reciprocal_ranks / n, 4)}
+
+
+@dataclass
+class EvalResult:
+    model: Metric
+    popularity: Metric
+    same_category: Metric | None
+    queries: int
+    train_orders: int
+    test_orders: int
+    items: int
+    params: MiningParams = field(default=DEFAULT_PARAMS)
+
+    def as_json(self) -> dict:
+        """The figures, in the shape `shopassist crosssell eval --json` prints."""
+        return {"model": self.model.as_dict(), "popularity": self.popularity.as_dict(),
+                "same_category": self.same_category.as_dict() if self.same_category
+                else None, "queries": self.queries}
+
+
+def split_by_time(orders: Sequence[Order], train_fraction: float = 0.8
+                  ) -> tuple[Sequence[Order], Sequence[Order]]:
+    """(older, newer) parts of time-sorted orders."""
+    cut = int(len(orders) * train_fraction)
+    return orders[:cut], orders[cut:]
+
+
+def evaluate(orders: Sequence[Order], *, categories: dict[str, str] | None = None,
+             params: MiningParams = DEFAULT_PARAMS, k: int = 3,
+             train_fraction: float = 0.8) -> EvalResult:
+    """Hit-rate@k and MRR of the recommender and the baselines (module docstring)."""
+    train, test = split_by_time(orders, train_fraction)
+    counts = count_baskets((o.items for o in train), max_basket=params.max_basket)
+    pairs = derive_pairs(counts, params)
+    popular = popular_items(counts, limit=k + 1)
+    by_category: dict[str, list[str]] = {}
+    if categories:
+        for item in popular_items(counts):
+            cat = categories.get(item)
+            if cat is not None and len(by_category.setdefault(cat, [])) <= k:
+                by_category[cat].append(item)
+    model, pop = Metric(), Metric()
+    same = Metric() if categories else None
+    for o in test:
+        basket = set(o.items)
+        if len(basket) < 2:
+            continue
+        for q in o.items:
+            rest = basket - {q}
+            model.add(rank_related(q, pairs, popular, k), rest)
+            pop.add([i for i in popular if i != q][:k], rest)
+            if same is not None:
+                cat = categories.get(q)
+                same.add([i for i in by_category.get(cat, ()) if i != q][:k], rest)
+    return EvalResult(model, pop, same, model.queries, len(train), len(test),
+                      len(counts.items), params)
+
+
+# -- data for the evaluation ----------------------------------------------------------------------
+
+
+def export_catalog_orders(db_path: str | Path, out: str | Path) -> int:
+    """Write a catalog's orders as `order_id,item,created_at` (items are product ids, so
+    variants of one product count as one item). Returns the lines written."""
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    n = 0
+    try:
+        cur = conn.execute(
+            "SELECT DISTINCT o.order_id, v.product_id, o.created_at FROM orders o"
+            " JOIN order_items oi ON oi.order_id = o.order_id"
+            " JOIN variants v ON v.sku = oi.sku ORDER BY o.created_at, o.order_id")
+        with open(out, "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(["order_id", "item", "created_at"])
+            while rows := cur.fetchmany(10_000):
+                w.writerows(rows)
+                n += len(rows)
+    finally:
+        conn.close()
+    return n
+
+
+def write_transactions(orders: Iterable[Order], out: str | Path) -> None:
+    with open(out, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["order_id", "item", "created_at"])
+        for o in orders:
+            w.writerows((o.order_id, item, o.created_at) for item in o.items)
+
+
+def grocery_orders(n_orders: int = 60_000, n_items: int = 4_000, *, seed: int = 1,
+                   ) -> tuple[list[Order], dict[str, str]]:
+    """Supermarket-like baskets and each item's aisle (a structure unlike the demo shop's).
+
+    - popularity is Zipf-like (s = 1): a few staples are in a large share of baskets;
+    - a basket (mean about 9 items) mixes staples drawn by popularity with items of one to
+      three shopping missions (a recipe, a party, a baby shop: 80 missions of 30 items from
+      several aisles, each with its own favourites);
+    - 8% of items have a complement bought with them a third of the time (pasta -> sauce);
+    - missions are seasonal and 10% of items launch part-way through the year, so the newer
+      orders are not drawn exactly like the older ones.
+    """
+    rng = random.Random(seed)
+    n_aisles = 60
+    names = [f"i{n:05d}" for n in range(n_items)]
+    aisle = {name: f"aisle{rng.randrange(n_aisles):02d}" for name in names}
+    ranks = list(range(n_items))
+    rng.shuffle(ranks)
+    pop = [1.0 / (r + 5) for r in ranks]
+    launch = [rng.random() if rng.random() < 0.10 else 0.0 for _ in range(n_items)]
+    missions = []
+    for _ in range(80):
+        members = rng.sample(range(n_items), 30)
+        weights = [rng.paretovariate(1.2) * math.sqrt(pop[i] * n_items) for i in members]
+        missions.append((members, list(itertools.accumulate(weights)),
+                         rng.random() * 2 * math.pi))
+    partner = {i: rng.randrange(n_items) for i in range(n_items) if rng.random() < 0.08}
+    cum_pop = list(itertools.accumulate(pop))
+    orders = []
+    for n in range(n_orders):
+        t = n / n_orders
+
+        def live(i: int) -> bool:
+            return launch[i] <= t
+
+        season = [1.0 + 0.8 * math.sin(2 * math.pi * t + m[2]) for m in missions]
+        cum_season = list(itertools.accumulate(season))
+        chosen = [missions[bisect.bisect(cum_season, rng.random() * cum_season[-1])]
+                  for _ in range(1 + (rng.random() < 0.5) + (rng.random() < 0.2))]
+        size = 1 + int(rng.expovariate(1 / 8))
+        basket: dict[int, None] = {}
+        tries = 0
+        while len(basket) < size and tries < size * 4:
+            tries += 1
+            if rng.random() < 0.5:
+                i = bisect.bisect(cum_pop, rng.random() * cum_pop[-1])
+            else:
+                members, cum, _phase = rng.choice(chosen)
+                i = members[bisect.bisect(cum, rng.random() * cum[-1])]
+            if i >= n_items or not live(i):
+                continue
+            basket[i] = None
+            j = partner.get(i)
+            if j is not None and live(j) and rng.random() < 0.33:
+                basket[j] = None
+        orders.append(Order(f"G{n:07d}", tuple(names[i] for i in basket), "", n))
+    return orders, aisle
+
+
+def iter_rows(orders: Iterable[Order]) -> Iterator[tuple[str, str, str]]:
+    for o in orders:
+        for item in o.items:
+            yield o.order_id, item, o.created_at
