@@ -52,3 +52,29 @@ def test_remote_actions_are_switched_to_in_process():
     b = RemoteAction("action_check_stock", a.action_endpoint.original)
     assert isinstance(a.action_endpoint, InProcessActionEndpoint)
     assert a.action_endpoint is b.action_endpoint        # one executor per endpoint
+
+
+async def test_sequential_graph_runner_gives_the_same_parse_as_dask():
+    from pathlib import Path
+
+    from rasa.core.agent import Agent
+    from rasa.engine.runner.dask import DaskGraphRunner
+
+    from bot.rasa_server import run_graphs_sequentially
+
+    model = Path(__file__).resolve().parent.parent / "models" / "shopassist.tar.gz"
+    if not model.exists():
+        pytest.skip("no trained model (make train)")
+    texts = ["亲，这款跑鞋有42码吗", "is this in stock in XL?", "", "发成都几天能到",
+             "我的订单20261118000123到哪了", "🙂🙂"]
+    original_run = DaskGraphRunner.run
+    agent = Agent.load(str(model))
+    with_dask = [await agent.parse_message(t) for t in texts]
+    run_graphs_sequentially()
+    try:
+        assert DaskGraphRunner.run is not original_run
+        sequential = [await agent.parse_message(t) for t in texts]
+    finally:
+        DaskGraphRunner.run = original_run
+        DaskGraphRunner._shopassist_sequential = False
+    assert sequential == with_dask

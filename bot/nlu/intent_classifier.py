@@ -13,7 +13,9 @@ from typing import Any, Dict, List, Text
 
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.nlu.classifiers.logistic_regression_classifier import LogisticRegressionClassifier
+from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
+from scipy.sparse import csr_matrix, hstack, vstack
 from rasa.utils.tensorflow.constants import RANKING_LENGTH
 
 
@@ -31,6 +33,21 @@ class SafeLogisticRegressionClassifier(LogisticRegressionClassifier):
     def __init__(self, config: Dict[Text, Any], *args: Any, **kwargs: Any) -> None:
         super().__init__(config, *args, **kwargs)
         self.clf.set_params(C=float(self.config.get("C", 1.0)))
+
+    def _create_X(self, messages: List[Message]) -> csr_matrix:
+        """The same matrix as Rasa's, without stacking an empty dense block onto every
+        message (scipy's `bmat` was a tenth of the CPU time of a whole reply)."""
+        rows = []
+        for e in messages:
+            sparse_feats = e.get_sparse_features(attribute=TEXT)[1]
+            dense_feats = e.get_dense_features(attribute=TEXT)[1]
+            if sparse_feats is not None and dense_feats is None:
+                rows.append(csr_matrix(sparse_feats.features))
+                continue
+            rows.append(hstack([
+                csr_matrix(sparse_feats.features if sparse_feats else []),
+                csr_matrix(dense_feats.features if dense_feats else [])]))
+        return rows[0].tocsr() if len(rows) == 1 else vstack(rows)
 
     def process(self, messages: List[Message]) -> List[Message]:
         for message in messages:
