@@ -19,7 +19,7 @@ def main() -> int:
         if not path.exists():
             continue
         print(f"\n===== {name}", flush=True)
-        if subprocess.run([sys.executable, str(path), *sys.argv[1:]]).returncode != 0:
+        if subprocess.run([sys.executable, str(path)]).returncode != 0:
             failed.append(name)
     if failed:
         print("failed to run: " + ", ".join(failed), file=sys.stderr)
