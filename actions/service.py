@@ -67,7 +67,8 @@ class ActionFallback(ShopAction):
 
 
 class ActionDecline(ShopAction):
-    """"No thanks": acknowledge, and offer nothing more in this conversation."""
+    """"No thanks": acknowledge; after a cross-sell offer, offer nothing more in this
+    conversation (slot crosssell_declined)."""
 
     def name(self) -> Text:
         return "action_decline"
@@ -76,9 +77,25 @@ class ActionDecline(ShopAction):
                      ctx: Context) -> List[Dict[Text, Any]]:
         lang = ctx.language
         say(dispatcher, lang, "decline_ack")
-        if tracker.get_slot("offered_products"):
+        if last_bot_turn_offered(tracker):
             return [SlotSet("crosssell_declined", True)]
         return []
+
+
+def last_bot_turn_offered(tracker: Tracker) -> bool:
+    """Whether the bot's messages just before the latest shopper message offered
+    cross-sells (a `recommendations` payload): then a "no" declines them."""
+    seen_latest_user = False
+    for e in reversed(tracker.events or []):
+        if e.get("event") == "user":
+            if seen_latest_user:
+                return False
+            seen_latest_user = True
+        elif e.get("event") == "bot" and seen_latest_user:
+            custom = (e.get("data") or {}).get("custom") or {}
+            if custom.get("type") == "recommendations":
+                return True
+    return False
 
 
 class ActionAffirm(ShopAction):

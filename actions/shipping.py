@@ -1,6 +1,7 @@
 """Shipping questions: when does it ship, when will it reach my city, which courier, free
 shipping. Answers come from the catalog's cut-offs, handling days, rest days, holidays,
-stock per warehouse and routes, at the shop's current time.
+stock per warehouse and routes, at the shop's current time. An answer that a product ships
+is followed by its cross-sells (once per product, see actions/products.py).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from catalog.shipping import ship_date_for
 
 from .context import Context
+from .stock import offer_after_answer
 from .common import (ShopAction, say, day_phrase, free_shipping_phrase, get_catalog, join_list,
                      latest_entities, now, short_date, variant_label)
 
@@ -72,12 +74,12 @@ class ActionShipping(ShopAction):
                                      variant=variant, quantity=quantity, ship_phrase=ship,
                                      delivery=delivery, free_shipping=free,
                                      custom=payload)
-            return []
+            return offer_after_answer(dispatcher, tracker, ctx, product)
         say(dispatcher, lang, "shipping_product", product=name, variant=variant,
             ship_phrase=ship, warehouse=catalog.warehouse_name(answer.warehouse_id, lang),
             carrier=catalog.carrier_name(answer.carrier, lang), delivery=delivery,
             free_shipping=free, custom=payload)
-        return []
+        return offer_after_answer(dispatcher, tracker, ctx, product)
 
     @staticmethod
     def _general(dispatcher, catalog, lang, at, city, free) -> list:

@@ -3,7 +3,8 @@
 A form makes sure the product is known and, when the shopper named neither a size nor a
 colour of a product that comes in several, asks for one, showing what is in stock while it
 asks (so the question itself answers "what do you have?"). The answer lists the matching
-variants and carries them in `custom` (type `stock`).
+variants and carries them in `custom` (type `stock`); when something is in stock, up to 3
+cross-sells follow as a second message (type `recommendations`, once per product).
 """
 
 from __future__ import annotations
@@ -248,6 +249,7 @@ class ActionCheckStock(ProductAction):
                 say(dispatcher, lang, key, product=name, variant=wanted,
                                          available=v.available, ship_phrase=ship,
                                          custom=card)
+                return offer_after_answer(dispatcher, tracker, ctx, product)
             else:
                 alternatives = self._alternatives(catalog, product.product_id, v.color,
                                                   v.size, lang)
@@ -277,7 +279,7 @@ class ActionCheckStock(ProductAction):
             say(dispatcher, lang, "stock_overview", product=name,
                                      in_stock=in_stock, sold_out=sold_out,
                                      custom=card)
-        return []
+        return offer_after_answer(dispatcher, tracker, ctx, product)
 
     @staticmethod
     def _options(catalog: Catalog, full: StockAnswer, lang: str, by_size: bool) -> str:
@@ -309,3 +311,9 @@ class ActionCheckStock(ProductAction):
             "I can let you know when it's back in stock."
 
 
+def offer_after_answer(dispatcher: CollectingDispatcher, tracker: Tracker, ctx: Context,
+                       product: Product) -> List[Dict[Text, Any]]:
+    """Cross-sells after a positive answer about `product` (actions/products.py)."""
+    from .products import offer_crosssells  # products imports this module
+
+    return offer_crosssells(dispatcher, tracker, ctx, product)

@@ -34,8 +34,11 @@ async def test_check_stock_variant_matches_database(dispatcher, sql):
     tracker = make_tracker("有货吗", slots={"product": row["product_id"], "size": row["size"],
                                           "color": row["color"]})
     events = await ActionCheckStock().run(dispatcher, tracker, {})
-    assert events == []
-    [card] = customs(dispatcher)
+    # in stock: the answer, then its cross-sells (tests/test_crosssell.py), remembered
+    assert [e["name"] for e in events] == ["offered_products", "crosssell_offered_for"]
+    [card, offer] = customs(dispatcher)
+    assert offer["type"] == "recommendations"
+    assert offer["for_product_id"] == row["product_id"]
     assert card["type"] == "stock" and card["product_id"] == row["product_id"]
     [v] = card["variants"]
     assert v == {"sku": row["sku"], "color": row["color"], "size": row["size"],
@@ -59,7 +62,8 @@ async def test_check_stock_by_size_in_chinese_lists_every_colour(dispatcher, sql
     pid = "P001"
     tracker = make_tracker("42码有吗", slots={"product": pid, "size": "42码"})
     await ActionCheckStock().run(dispatcher, tracker, {})
-    [card] = customs(dispatcher)
+    [card, offer] = customs(dispatcher)
+    assert offer["type"] == "recommendations"
     expected = sql("SELECT v.sku, SUM(s.quantity) AS q FROM variants v JOIN stock s ON"
                    " s.sku = v.sku WHERE v.product_id = ? AND v.size = '42' GROUP BY v.sku",
                    pid)
@@ -103,7 +107,8 @@ async def test_shipping_with_city_matches_catalog(dispatcher, catalog):
     tracker = make_tracker("发成都几天到", intent="ask_shipping",
                            slots={"product": "P001", "size": "42", "city": "chengdu"})
     await ActionShipping().run(dispatcher, tracker, {})
-    [card] = customs(dispatcher)
+    [card, offer] = customs(dispatcher)
+    assert offer["type"] == "recommendations" and offer["for_product_id"] == "P001"
     expected = catalog.ship_date(get_settings().now(), product_id="P001", size="42",
                                  city="chengdu")
     assert card["ship_date"] == expected.ship_date.isoformat()
