@@ -1,0 +1,615 @@
+/* ShopAssist agent console (served at /console). Plain JS, no dependencies.
+ * API: docs/desk-api.md ("Agent console API"); this page: docs/console.md.
+ * Every piece of conversation data is written with textContent, never innerHTML. */
+(function () {
+  'use strict';
+
+  var I18N = {
+    zh: {
+      skip: '跳到对话', loginTitle: '客服登录', username: '用户名', password: '密码', login: '登录',
+      loginBad: '用户名或密码不对', loginErr: '登录失败：{e}', console: '客服工作台', logout: '退出',
+      lists: '对话列表', mine: '我的对话', queue: '排队中', openById: '按编号打开对话', open: '打开',
+      noConv: '请选择左侧的对话', resolve: '结束对话', transcript: '对话记录', shopperTyping: '顾客正在输入…',
+      canned: '快捷短语', cannedPick: '选择…', reply: '回复', replyPh: '输入回复，Ctrl+Enter 发送', send: '发送',
+      side: '上下文与建议', suggestions: '建议回复', context: '顾客信息', reassign: '转派（主管）',
+      agentId: '客服编号', reason: '原因', reassignBtn: '转派', online: '在线', away: '离开',
+      goOnline: '当前：离开（点击上线）', goAway: '当前：在线（点击离开）',
+      connected: '已连接', reconnecting: '连接中断，正在重连…', role_agent: '客服', role_supervisor: '主管',
+      st_bot: '机器人', st_queued: '排队', st_assigned: '处理中', st_resolved: '已结束',
+      s_shopper: '顾客', s_bot: '机器人', s_agent: '客服', s_system: '系统',
+      noMsgs: '暂无消息', noSug: '暂无建议（顾客下一条消息后生成）', kind_answer: '回答', kind_crosssell: '关联推荐',
+      useSend: '发送', useEdit: '编辑', useSkip: '跳过', facts: '依据', editing: '正在编辑建议 #{id}', cancelEdit: '取消编辑',
+      changed: '建议起草后数据有变化：', sendAnyway: '仍然发送', editIt: '编辑', sent: '已发送', skipped: '已跳过',
+      page: '商品页', cart: '购物车', language: '语言', intent: '识别意图', entities: '实体', customer: '顾客编号',
+      orders: '历史订单', none: '无', handoff: '转人工原因', unread: '{n} 条未读',
+      newAssign: '新对话分配给您：{who}', newMsg: '新消息：{text}', titleNew: '【新消息】', shopper: '顾客',
+      resolved: '对话已结束', reassigned: '已转派', sendErr: '发送失败：{e}', failed: '操作失败：{e}',
+      empty: '（空）', lang_zh: '中文', lang_en: '英文', facts_none: '无数据依据', joined: '{name} 已加入对话',
+      queuedN: '排队第 {n} 位，预计 {m} 分钟', resolvedNote: '对话已结束', loading: '加载中…'
+    },
+    en: {
+      skip: 'Skip to conversation', loginTitle: 'Agent log-in', username: 'User name', password: 'Password', login: 'Log in',
+      loginBad: 'Wrong user name or password', loginErr: 'Log-in failed: {e}', console: 'Agent console', logout: 'Log out',
+      lists: 'Conversations', mine: 'My conversations', queue: 'Queue', openById: 'Open conversation by id', open: 'Open',
+      noConv: 'Pick a conversation on the left', resolve: 'Resolve', transcript: 'Transcript', shopperTyping: 'The shopper is typing…',
+      canned: 'Canned replies', cannedPick: 'Pick…', reply: 'Reply', replyPh: 'Type a reply, Ctrl+Enter sends', send: 'Send',
+      side: 'Context and suggestions', suggestions: 'Suggested replies', context: 'Context', reassign: 'Reassign (supervisor)',
+      agentId: 'Agent id', reason: 'Reason', reassignBtn: 'Reassign', online: 'Online', away: 'Away',
+      goOnline: 'Away (click to go online)', goAway: 'Online (click to go away)',
+      connected: 'Connected', reconnecting: 'Connection lost, reconnecting…', role_agent: 'agent', role_supervisor: 'supervisor',
+      st_bot: 'bot', st_queued: 'queued', st_assigned: 'assigned', st_resolved: 'resolved',
+      s_shopper: 'Shopper', s_bot: 'Bot', s_agent: 'Agent', s_system: 'System',
+      noMsgs: 'No messages yet', noSug: "No suggestions (drafted after the shopper's next message)", kind_answer: 'answer',
+      kind_crosssell: 'cross-sell', useSend: 'Send', useEdit: 'Edit', useSkip: 'Skip', facts: 'Facts',
+      editing: 'Editing suggestion #{id}', cancelEdit: 'Cancel editing',
+      changed: 'The facts changed since this was drafted:', sendAnyway: 'Send anyway', editIt: 'Edit', sent: 'Sent', skipped: 'Skipped',
+      page: 'Product page', cart: 'Cart', language: 'Language', intent: 'Intent', entities: 'Entities', customer: 'Customer',
+      orders: 'Past orders', none: 'none', handoff: 'Handoff reason', unread: '{n} unread',
+      newAssign: 'New conversation assigned: {who}', newMsg: 'New message: {text}', titleNew: '(New) ', shopper: 'shopper',
+      resolved: 'Conversation resolved', reassigned: 'Reassigned', sendErr: 'Not sent: {e}', failed: 'Failed: {e}',
+      empty: '(empty)', lang_zh: 'Chinese', lang_en: 'English', facts_none: 'no catalog facts', joined: '{name} joined',
+      queuedN: 'queue #{n}, ~{m} min', resolvedNote: 'Conversation resolved', loading: 'Loading…'
+    }
+  };
+  var COLORS = {black: '黑色', white: '白色', grey: '灰色', navy: '藏青色', blue: '蓝色', red: '红色', green: '绿色',
+    orange: '橙色', yellow: '黄色', pink: '粉色', khaki: '卡其色', purple: '紫色'};
+
+  var LANG_KEY = 'shopassist-console-lang';
+  var S = {
+    lang: localStorage.getItem(LANG_KEY) || (/^zh/i.test(navigator.language || '') ? 'zh' : 'en'),
+    csrf: null, me: null, mine: [], queue: [], cur: null, detail: null, msgIds: {}, editing: null,
+    conflict: null, ws: null, wsTries: 0, canned: {}, titleTimer: null, baseTitle: document.title, audio: null
+  };
+  var $ = function (id) { return document.getElementById(id); };
+
+  function t(k, v) {
+    var s = I18N[S.lang][k]; if (s == null) s = I18N.en[k]; if (s == null) s = k;
+    return v ? s.replace(/\{(\w+)\}/g, function (_, n) { return v[n] == null ? '' : v[n]; }) : s;
+  }
+  function el(tag, cls, text, attrs) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text != null) e.textContent = String(text);
+    if (attrs) Object.keys(attrs).forEach(function (k) { e.setAttribute(k, attrs[k]); });
+    return e;
+  }
+  function clear(n) { while (n.firstChild) n.removeChild(n.firstChild); }
+  function fmtTime(iso) {
+    var d = new Date(iso); if (isNaN(d)) return '';
+    return d.toLocaleTimeString(S.lang === 'zh' ? 'zh-CN' : 'en-GB', {hour: '2-digit', minute: '2-digit'});
+  }
+
+  /* ---------- i18n of the static page ---------- */
+  function applyLang() {
+    document.documentElement.lang = S.lang === 'zh' ? 'zh-CN' : 'en';
+    document.title = 'ShopAssist · ' + t('console'); S.baseTitle = document.title;
+    document.querySelectorAll('[data-i18n]').forEach(function (n) { n.textContent = t(n.getAttribute('data-i18n')); });
+    document.querySelectorAll('[data-i18n-label]').forEach(function (n) { n.setAttribute('aria-label', t(n.getAttribute('data-i18n-label'))); });
+    document.querySelectorAll('[data-i18n-ph]').forEach(function (n) { n.placeholder = t(n.getAttribute('data-i18n-ph')); });
+    document.querySelectorAll('[data-lang-toggle]').forEach(function (b) {
+      b.textContent = S.lang === 'zh' ? 'EN' : '中';
+      b.setAttribute('aria-label', S.lang === 'zh' ? 'Switch to English' : '切换到中文');
+    });
+    if (S.me) { renderMe(); renderLists(); renderDetail(); }
+  }
+  document.addEventListener('click', function (e) {
+    var b = e.target.closest && e.target.closest('[data-lang-toggle]');
+    if (!b) return;
+    S.lang = S.lang === 'zh' ? 'en' : 'zh';
+    localStorage.setItem(LANG_KEY, S.lang);
+    applyLang();
+  });
+
+  /* ---------- HTTP ---------- */
+  function api(method, path, body) {
+    var h = {'Accept': 'application/json'};
+    if (body !== undefined) h['Content-Type'] = 'application/json';
+    if (method !== 'GET' && S.csrf) h['X-CSRF-Token'] = S.csrf;
+    return fetch(path, {method: method, headers: h, credentials: 'same-origin',
+      body: body !== undefined ? JSON.stringify(body) : undefined}).then(function (r) {
+      return r.text().then(function (tx) {
+        var j = null; try { j = tx ? JSON.parse(tx) : null; } catch (e) { /* not json */ }
+        if (!r.ok) { var err = new Error((j && j.error) || r.status + ' ' + r.statusText); err.status = r.status; err.body = j; throw err; }
+        return j;
+      });
+    });
+  }
+
+  /* ---------- notices: toast, beep, title flash ---------- */
+  function toast(text, kind) {
+    var n = el('div', 'toast' + (kind ? ' ' + kind : ''), text);
+    $('toasts').appendChild(n);
+    setTimeout(function () { n.classList.add('out'); setTimeout(function () { n.remove(); }, 400); }, 5000);
+  }
+  function unlockAudio() {
+    try { if (!S.audio) S.audio = new (window.AudioContext || window.webkitAudioContext)(); if (S.audio.state === 'suspended') S.audio.resume(); } catch (e) { S.audio = null; }
+  }
+  function beep() {
+    var a = S.audio; if (!a) return;
+    try {
+      [0, 0.18].forEach(function (off, i) {
+        var o = a.createOscillator(), g = a.createGain(), at = a.currentTime + off;
+        o.type = 'sine'; o.frequency.value = i ? 1175 : 880;
+        g.gain.setValueAtTime(0.0001, at); g.gain.exponentialRampToValueAtTime(0.25, at + 0.02);
+        g.gain.exponentialRampToValueAtTime(0.0001, at + 0.15);
+        o.connect(g); g.connect(a.destination); o.start(at); o.stop(at + 0.16);
+      });
+    } catch (e) { /* no audio */ }
+  }
+  function flashTitle() {
+    if (S.titleTimer) return;
+    var on = false, n = 0;
+    S.titleTimer = setInterval(function () {
+      on = !on; n++;
+      document.title = on ? t('titleNew') + S.baseTitle : S.baseTitle;
+      if (n > 6 && document.hasFocus()) stopFlash();
+    }, 900);
+  }
+  function stopFlash() { clearInterval(S.titleTimer); S.titleTimer = null; document.title = S.baseTitle; }
+  window.addEventListener('focus', function () { setTimeout(stopFlash, 3000); });
+  function notify(text) { toast(text, 'note'); beep(); flashTitle(); }
+  document.addEventListener('pointerdown', unlockAudio);
+  document.addEventListener('keydown', unlockAudio);
+
+  /* ---------- log-in ---------- */
+  $('login-form').addEventListener('submit', function (e) {
+    e.preventDefault(); unlockAudio();
+    $('login-error').textContent = '';
+    api('POST', '/api/agent/login', {username: $('login-user').value.trim(), password: $('login-pass').value})
+      .then(function (r) { $('login-pass').value = ''; started(r); })
+      .catch(function (err) { $('login-error').textContent = err.status === 401 ? t('loginBad') : t('loginErr', {e: err.message}); });
+  });
+  $('logout').addEventListener('click', function () {
+    api('POST', '/api/agent/logout', {}).catch(function () {}).then(function () {
+      S.csrf = S.me = null; if (S.ws) { S.ws.onclose = null; S.ws.close(); S.ws = null; }
+      $('app').hidden = true; $('login').hidden = false; $('login-user').focus();
+    });
+  });
+  function started(r) {
+    S.csrf = r.csrf_token; S.me = r.agent;
+    $('login').hidden = true; $('app').hidden = false;
+    $('reassign-box').hidden = S.me.role !== 'supervisor';
+    $('open-form').hidden = S.me.role !== 'supervisor';
+    renderMe(); refreshLists(); connect();
+    var first = document.querySelector('#mine button, #queue button');
+    (first || $('status-toggle')).focus();
+  }
+
+  /* ---------- me / status ---------- */
+  function renderMe() {
+    var m = S.me; if (!m) return;
+    $('me').textContent = m.display_name + ' · ' + t('role_' + m.role) + ' · ' + (m.active || 0) + '/' + (m.cap || '-');
+    var b = $('status-toggle'), on = m.status === 'online';
+    b.textContent = on ? t('goAway') : t('goOnline');
+    b.setAttribute('aria-pressed', String(on));
+    b.classList.toggle('on', on);
+  }
+  $('status-toggle').addEventListener('click', function () {
+    var next = S.me.status === 'online' ? 'away' : 'online';
+    api('POST', '/api/agent/status', {status: next}).then(function (a) { S.me = a; renderMe(); refreshLists(); })
+      .catch(function (e) { toast(t('failed', {e: e.message}), 'bad'); });
+  });
+
+  /* ---------- lists ---------- */
+  function refreshLists() {
+    return api('GET', '/api/agent/conversations').then(function (r) {
+      S.mine = r.mine || []; S.queue = r.queue || []; renderLists();
+    }).catch(authFail);
+  }
+  function authFail(e) {
+    if (e && e.status === 401) { S.me = null; $('app').hidden = true; $('login').hidden = false; }
+    else if (e) toast(t('failed', {e: e.message}), 'bad');
+  }
+  function upsert(list, s) {
+    for (var i = 0; i < list.length; i++) if (list[i].conversation_id === s.conversation_id) { list[i] = s; return; }
+    list.unshift(s);
+  }
+  function drop(list, id) { return list.filter(function (x) { return x.conversation_id !== id; }); }
+  function renderLists() {
+    [['mine', S.mine], ['queue', S.queue]].forEach(function (p) {
+      var ul = $(p[0]); clear(ul);
+      $(p[0] + '-count').textContent = '(' + p[1].length + ')';
+      if (!p[1].length) ul.appendChild(el('li', 'empty', t('none')));
+      p[1].forEach(function (s) { ul.appendChild(convItem(s)); });
+    });
+  }
+  function convItem(s) {
+    var li = el('li'), b = el('button', 'conv' + (s.conversation_id === S.cur ? ' current' : ''), null, {type: 'button'});
+    if (s.conversation_id === S.cur) b.setAttribute('aria-current', 'true');
+    var top = el('span', 'conv-top');
+    top.appendChild(el('span', 'conv-name', (s.page && (s.page.title || s.page.product_id)) || s.conversation_id.slice(0, 8)));
+    top.appendChild(el('span', 'pill st-' + s.state, t('st_' + s.state)));
+    top.appendChild(el('span', 'pill lang', (s.locale || '').toUpperCase()));
+    if (s.unread) top.appendChild(el('span', 'badge', s.unread, {'aria-label': t('unread', {n: s.unread})}));
+    b.appendChild(top);
+    var lm = s.last_message;
+    b.appendChild(el('span', 'conv-last', lm ? t('s_' + lm.sender) + ': ' + (msgText(lm) || '') : t('noMsgs')));
+    if (s.agent_name && S.me && S.me.role === 'supervisor') b.appendChild(el('span', 'conv-agent', s.agent_name));
+    b.addEventListener('click', function () { openConv(s.conversation_id); });
+    li.appendChild(b);
+    return li;
+  }
+  function msgText(m) {
+    var c = m.custom || {};
+    if (m.sender === 'system') {
+      if (c.type === 'agent_joined') return t('joined', {name: c.agent_name || m.agent_name || ''});
+      if (c.type === 'queued') return t('queuedN', {n: c.position, m: Math.max(1, Math.round((c.estimated_wait_s || 60) / 60))});
+      if (c.type === 'resolved') return t('resolvedNote');
+    }
+    return m.text || '';
+  }
+  $('open-form').addEventListener('submit', function (e) {
+    e.preventDefault(); var v = $('open-id').value.trim(); if (v) openConv(v);
+  });
+
+  /* ---------- one conversation ---------- */
+  function openConv(id) {
+    if (S.cur !== id) { S.editing = null; S.conflict = null; }
+    S.cur = id;
+    [S.mine, S.queue].forEach(function (l) { l.forEach(function (s) { if (s.conversation_id === id) s.unread = 0; }); });
+    renderLists();
+    return api('GET', '/api/agent/conversations/' + encodeURIComponent(id)).then(function (d) {
+      if (S.cur !== id) return;
+      S.detail = d; S.msgIds = {};
+      d.messages.forEach(function (m) { S.msgIds[m.id] = true; });
+      loadCanned(d.conversation.locale || d.context.locale || 'zh');
+      renderDetail();
+      var tr = $('transcript'); tr.scrollTop = tr.scrollHeight;
+    }).catch(authFail);
+  }
+  function renderDetail() {
+    var d = S.detail, has = !!d;
+    $('resolve').disabled = !has || d.conversation.state === 'resolved';
+    $('reply').disabled = $('send').disabled = !has;
+    if (!has) return;
+    var c = d.conversation;
+    $('conv-title').textContent = (c.page && (c.page.title || c.page.product_id)) || c.conversation_id;
+    $('conv-state').textContent = t('st_' + c.state) + (c.agent_name ? ' · ' + c.agent_name : '');
+    $('conv-state').className = 'state pill st-' + c.state;
+    var tr = $('transcript'); clear(tr);
+    if (!d.messages.length) tr.appendChild(el('p', 'empty', t('noMsgs')));
+    d.messages.forEach(function (m) { tr.appendChild(msgNode(m)); });
+    renderContext(); renderSuggestions(); renderEditing(); renderConflict();
+  }
+  function msgNode(m) {
+    if (m.sender === 'system') return el('div', 'msg system', msgText(m), {'data-id': m.id});
+    var w = el('div', 'msg ' + m.sender, null, {'data-id': m.id});
+    var meta = el('div', 'meta');
+    meta.appendChild(el('span', 'who', m.sender === 'agent' ? (m.agent_name || t('s_agent')) : t('s_' + m.sender)));
+    meta.appendChild(el('time', null, fmtTime(m.created_at), {datetime: m.created_at || ''}));
+    w.appendChild(meta);
+    w.appendChild(el('div', 'text', m.text || (m.custom ? '' : t('empty'))));
+    if (m.custom) { var f = factsNode(m.custom); if (f) w.appendChild(f); }
+    if (m.buttons && m.buttons.length) {
+      w.appendChild(el('div', 'btns', m.buttons.map(function (b) { return '[' + b.title + ']'; }).join(' ')));
+    }
+    return w;
+  }
+  function appendMessage(m) {
+    if (!S.detail || S.msgIds[m.id]) return;
+    S.msgIds[m.id] = true;
+    S.detail.messages.push(m);
+    var tr = $('transcript'), near = tr.scrollHeight - tr.scrollTop - tr.clientHeight < 150;
+    var empty = tr.querySelector('.empty'); if (empty) empty.remove();
+    tr.appendChild(msgNode(m));
+    if (near || m.sender === 'agent') tr.scrollTop = tr.scrollHeight;
+    if (m.sender === 'shopper') { $('shopper-typing').hidden = true; renderSuggestions(); }
+  }
+
+  /* facts behind a message or a suggestion, one compact line each */
+  function colorName(c) { return S.lang === 'zh' ? (COLORS[c] || c) : c; }
+  function factLines(c) {
+    var L = [], money = function (p) { return '¥' + p; };
+    switch (c.type) {
+      case 'stock':
+        (c.variants || []).slice(0, 8).forEach(function (v) {
+          L.push((S.lang === 'zh' ? '库存' : 'stock') + ': ' + [colorName(v.color), v.size].filter(Boolean).join('/') + ' → ' + v.available);
+        });
+        if ((c.variants || []).length > 8) L.push('+' + (c.variants.length - 8) + '…');
+        if (c.product_id) L.unshift((c.name ? c.name + ' ' : '') + c.product_id + (c.price != null ? ' · ' + money(c.price) : ''));
+        break;
+      case 'price': L.push((S.lang === 'zh' ? '价格' : 'price') + ': ' + (c.name || c.product_id) + ' → ' + money(c.price)); break;
+      case 'shipping':
+        L.push((S.lang === 'zh' ? '发货' : 'ships') + ': ' + (c.ship_date || '—') + ' · ' + (c.carrier || '') + (c.split ? ' · split' : ''));
+        if (c.city) L.push(c.city + ': ' + c.delivery_earliest + ' – ' + c.delivery_latest);
+        break;
+      case 'order_status':
+        L.push((S.lang === 'zh' ? '订单' : 'order') + ' ' + c.order_id + ': ' + c.status + (c.carrier ? ' · ' + c.carrier + ' ' + (c.tracking_no || '') : ''));
+        break;
+      case 'recommendations':
+        (c.items || []).forEach(function (i) { L.push((S.lang === 'zh' ? '推荐' : 'rec') + ': ' + i.product_id + ' ' + i.name + ' ' + money(i.price)); });
+        break;
+      case 'handoff': L.push(t('handoff') + ': ' + c.reason); break;
+      case 'agent_joined': case 'queued': case 'resolved': break;
+      default:
+        Object.keys(c).forEach(function (k) {
+          if (k === 'type') return;
+          var v = c[k]; L.push(k + ': ' + (typeof v === 'object' ? JSON.stringify(v) : v));
+        });
+        if (L.length) L.unshift(c.type);
+    }
+    return L;
+  }
+  function factsNode(c) {
+    var L = factLines(c); if (!L.length) return null;
+    var ul = el('ul', 'facts', null, {'aria-label': t('facts')});
+    L.forEach(function (x) { ul.appendChild(el('li', null, x)); });
+    return ul;
+  }
+
+  /* ---------- context ---------- */
+  function renderContext() {
+    var dl = $('context'); clear(dl);
+    var d = S.detail, x = d.context || {}, c = d.conversation;
+    function row(k, v) {
+      dl.appendChild(el('dt', null, t(k)));
+      var dd = el('dd'); if (v instanceof Node) dd.appendChild(v); else dd.textContent = v == null || v === '' ? t('none') : v;
+      dl.appendChild(dd);
+    }
+    var p = x.page || c.page || {};
+    var pg = el('span');
+    if (p.url && /^https?:/i.test(p.url)) {
+      var a = el('a', null, p.title || p.product_id || p.url, {href: p.url, target: '_blank', rel: 'noopener noreferrer'});
+      pg.appendChild(a); if (p.product_id) pg.appendChild(document.createTextNode(' (' + p.product_id + ')'));
+    } else pg.textContent = [p.title, p.product_id].filter(Boolean).join(' · ');
+    row('page', pg.textContent ? pg : '');
+    var cart = x.cart || [];
+    row('cart', cart.length ? cart.map(function (i) {
+      return (i.sku || i.product_id) + ' ×' + (i.quantity || 1) + (i.price != null ? ' ¥' + i.price : '');
+    }).join('; ') : '');
+    var lang = x.locale || c.locale;
+    row('language', lang ? t('lang_' + lang) : '');
+    var it = x.intent;
+    row('intent', it ? (typeof it === 'string' ? it : it.name + (it.confidence != null ? ' (' + Math.round(it.confidence * 100) + '%)' : '')) : '');
+    var ents = x.entities || [];
+    row('entities', Array.isArray(ents) ? ents.map(function (e) { return typeof e === 'string' ? e : (e.entity + '=' + e.value); }).join(', ')
+      : Object.keys(ents).map(function (k) { return k + '=' + ents[k]; }).join(', '));
+    if (c.handoff_reason) row('handoff', c.handoff_reason);
+    row('customer', x.customer_id || '');
+    var po = x.past_orders || [];
+    var ol = el('ul', 'orders');
+    po.slice(0, 5).forEach(function (o) {
+      ol.appendChild(el('li', null, o.order_id + ' · ' + o.status + (o.created_at ? ' · ' + String(o.created_at).slice(0, 10) : '') +
+        (o.total != null ? ' · ¥' + o.total : '')));
+    });
+    row('orders', po.length ? ol : '');
+  }
+
+  /* ---------- suggestions ---------- */
+  function latestShopperId() {
+    var ms = S.detail ? S.detail.messages : [];
+    for (var i = ms.length - 1; i >= 0; i--) if (ms[i].sender === 'shopper') return ms[i].id;
+    return null;
+  }
+  function renderSuggestions() {
+    var box = $('suggestions'); clear(box);
+    if (!S.detail) return;
+    var last = latestShopperId();
+    var list = (S.detail.suggestions || []).filter(function (s) { return s.message_id === last && !s.outcome; });
+    if (!list.length) { box.appendChild(el('p', 'empty', t('noSug'))); return; }
+    list.forEach(function (s) {
+      var card = el('article', 'sug', null, {'data-sid': s.id, 'aria-label': t('kind_' + s.kind) + ' #' + s.id});
+      card.appendChild(el('span', 'pill kind-' + s.kind, t('kind_' + s.kind)));
+      card.appendChild(el('p', 'sug-text', s.text));
+      var f = s.custom ? factsNode(s.custom) : null;
+      if (f) { var fh = el('div', 'facts-head', t('facts')); card.appendChild(fh); card.appendChild(f); }
+      else card.appendChild(el('p', 'muted', t('facts_none')));
+      var row = el('div', 'sug-actions');
+      var send = el('button', 'primary', t('useSend'), {type: 'button'}),
+        edit = el('button', null, t('useEdit'), {type: 'button'}),
+        skip = el('button', null, t('useSkip'), {type: 'button'});
+      send.addEventListener('click', function () { sendReply(s.text, s.id, false); });
+      edit.addEventListener('click', function () { startEdit(s); });
+      skip.addEventListener('click', function () {
+        api('POST', '/api/agent/suggestions/' + s.id + '/skip', {}).then(function (r) {
+          updateSuggestion(r.suggestion || Object.assign(s, {outcome: 'rejected'})); toast(t('skipped'));
+        }).catch(function (e) { toast(t('failed', {e: e.message}), 'bad'); });
+      });
+      [send, edit, skip].forEach(function (b) { row.appendChild(b); });
+      card.appendChild(row);
+      box.appendChild(card);
+    });
+  }
+  function updateSuggestion(s) {
+    if (!S.detail || !s) return;
+    var l = S.detail.suggestions || (S.detail.suggestions = []);
+    for (var i = 0; i < l.length; i++) if (l[i].id === s.id) { l[i] = s; renderSuggestions(); return; }
+    l.push(s); renderSuggestions();
+  }
+  function startEdit(s) {
+    S.editing = s.id; S.conflict = null;
+    $('reply').value = s.text; renderEditing(); renderConflict();
+    $('reply').focus(); $('reply').setSelectionRange(s.text.length, s.text.length);
+  }
+  function renderEditing() {
+    var e = $('editing'); clear(e);
+    e.hidden = !S.editing;
+    if (!S.editing) return;
+    e.appendChild(el('span', null, t('editing', {id: S.editing})));
+    var x = el('button', 'link', '×', {type: 'button', 'aria-label': t('cancelEdit'), title: t('cancelEdit')});
+    x.addEventListener('click', function () { S.editing = null; renderEditing(); });
+    e.appendChild(x);
+  }
+
+  /* ---------- sending ---------- */
+  function sendReply(text, sid, confirm) {
+    if (!S.cur || !text.trim()) return Promise.resolve();
+    var id = S.cur, body = {text: text};
+    if (sid) body.suggestion_id = sid;
+    if (confirm) body.confirm = true;
+    $('send').disabled = true;
+    return api('POST', '/api/agent/conversations/' + encodeURIComponent(id) + '/messages', body).then(function (r) {
+      $('send').disabled = false;
+      S.conflict = null; renderConflict();
+      if (S.editing === sid || !sid) { if ($('reply').value === text || S.editing === sid) $('reply').value = ''; }
+      if (S.editing === sid) { S.editing = null; renderEditing(); }
+      if (S.cur === id) { appendMessage(r.message); if (r.suggestion) updateSuggestion(r.suggestion); }
+      toast(t('sent'));
+    }).catch(function (e) {
+      $('send').disabled = false;
+      if (e.status === 409 && e.body && e.body.changes) { S.conflict = {text: text, sid: sid, changes: e.body.changes, error: e.body.error}; renderConflict(); return; }
+      toast(t('sendErr', {e: e.message}), 'bad');
+    });
+  }
+  function renderConflict() {
+    var w = $('warn'); clear(w);
+    var c = S.conflict; w.hidden = !c;
+    if (!c) return;
+    w.appendChild(el('strong', null, t('changed')));
+    var ul = el('ul');
+    c.changes.forEach(function (ch) {
+      var li = el('li'); li.appendChild(el('span', 'field', ch.field + ': '));
+      li.appendChild(el('del', null, fmtVal(ch.old))); li.appendChild(document.createTextNode(' → '));
+      li.appendChild(el('ins', null, fmtVal(ch.new))); ul.appendChild(li);
+    });
+    w.appendChild(ul);
+    var row = el('div', 'sug-actions');
+    var any = el('button', 'danger', t('sendAnyway'), {type: 'button'}), ed = el('button', null, t('editIt'), {type: 'button'});
+    any.addEventListener('click', function () { sendReply(c.text, c.sid, true); });
+    ed.addEventListener('click', function () {
+      S.editing = c.sid; $('reply').value = c.text; S.conflict = null; renderConflict(); renderEditing(); $('reply').focus();
+    });
+    row.appendChild(any); row.appendChild(ed); w.appendChild(row);
+    any.focus();
+  }
+  function fmtVal(v) { return v == null ? '—' : typeof v === 'object' ? JSON.stringify(v) : String(v); }
+  $('composer').addEventListener('submit', function (e) {
+    e.preventDefault(); sendReply($('reply').value, S.editing, false);
+  });
+  $('reply').addEventListener('keydown', function (e) {
+    if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) { e.preventDefault(); sendReply($('reply').value, S.editing, false); }
+  });
+  $('resolve').addEventListener('click', function () {
+    if (!S.cur) return;
+    api('POST', '/api/agent/conversations/' + encodeURIComponent(S.cur) + '/resolve', {}).then(function (s) {
+      upsertSummary(s); toast(t('resolved')); if (S.detail) { S.detail.conversation = s; renderDetail(); }
+    }).catch(function (e) { toast(t('failed', {e: e.message}), 'bad'); });
+  });
+  $('reassign').addEventListener('submit', function (e) {
+    e.preventDefault(); if (!S.cur) return;
+    api('POST', '/api/agent/conversations/' + encodeURIComponent(S.cur) + '/reassign',
+      {agent_id: Number($('ra-agent').value), reason: $('ra-reason').value.trim()}).then(function (s) {
+      upsertSummary(s); toast(t('reassigned')); $('ra-reason').value = ''; openConv(S.cur);
+    }).catch(function (err) { toast(t('failed', {e: err.message}), 'bad'); });
+  });
+
+  /* ---------- canned replies ---------- */
+  function loadCanned(locale) {
+    var sel = $('canned');
+    var fill = function (list) {
+      while (sel.options.length > 1) sel.remove(1);
+      list.forEach(function (c) { var o = el('option', null, c.title); o.value = String(c.id); sel.appendChild(o); });
+    };
+    if (S.canned[locale]) return fill(S.canned[locale]);
+    api('GET', '/api/agent/canned?locale=' + encodeURIComponent(locale)).then(function (l) { S.canned[locale] = l || []; fill(S.canned[locale]); })
+      .catch(function () {});
+  }
+  function fillVars(text) {
+    var d = S.detail || {}, x = d.context || {}, p = x.page || {}, ents = x.entities || [];
+    var order = (x.past_orders && x.past_orders[0] && x.past_orders[0].order_id) || '';
+    (Array.isArray(ents) ? ents : []).forEach(function (e) { if (e.entity === 'order_id') order = e.value; });
+    var vars = {shopper_product: p.title || p.name || p.product_id || '', agent_name: S.me ? S.me.display_name : '', order_id: order};
+    return text.replace(/\{\{\s*(\w+)\s*\}\}/g, function (m, k) { return vars[k] != null ? vars[k] : m; });
+  }
+  $('canned').addEventListener('change', function () {
+    var sel = this, d = S.detail; if (!sel.value || !d) return;
+    var loc = d.conversation.locale || 'zh';
+    var c = (S.canned[loc] || []).filter(function (x) { return String(x.id) === sel.value; })[0];
+    sel.value = '';
+    if (!c) return;
+    var r = $('reply'), txt = fillVars(c.text), at = r.selectionStart || r.value.length;
+    r.value = r.value.slice(0, at) + txt + r.value.slice(r.selectionEnd || at);
+    r.focus(); r.setSelectionRange(at + txt.length, at + txt.length);
+  });
+
+  /* ---------- live events ---------- */
+  function upsertSummary(s) {
+    var id = s.conversation_id;
+    if (s.state === 'queued') { upsert(S.queue, s); S.mine = drop(S.mine, id); }
+    else {
+      S.queue = drop(S.queue, id);
+      var mine = S.me && s.agent_id === S.me.agent_id;
+      var shown = S.mine.some(function (x) { return x.conversation_id === id; });
+      if (mine || (shown && S.me && S.me.role === 'supervisor')) upsert(S.mine, s); else S.mine = drop(S.mine, id);
+    }
+    if (S.detail && S.detail.conversation.conversation_id === s.conversation_id) {
+      S.detail.conversation = s; $('conv-state').textContent = t('st_' + s.state) + (s.agent_name ? ' · ' + s.agent_name : '');
+      $('conv-state').className = 'state pill st-' + s.state; $('resolve').disabled = s.state === 'resolved';
+    }
+    renderLists();
+  }
+  function onEvent(ev) {
+    switch (ev.type) {
+      case 'assigned':
+        upsertSummary(ev.conversation);
+        var c = ev.conversation, who = (c.page && (c.page.title || c.page.product_id)) || t('shopper');
+        notify(t('newAssign', {who: who}));
+        if (!S.cur) openConv(c.conversation_id);
+        break;
+      case 'message':
+        var m = ev.message;
+        if (ev.conversation_id === S.cur) appendMessage(m);
+        var s = S.mine.concat(S.queue).filter(function (x) { return x.conversation_id === ev.conversation_id; })[0];
+        if (s) {
+          s.last_message = m;
+          if (ev.conversation_id !== S.cur && m.sender === 'shopper') s.unread = (s.unread || 0) + 1;
+          renderLists();
+        }
+        if (m.sender === 'shopper' && (ev.conversation_id !== S.cur || !document.hasFocus() || document.hidden)) notify(t('newMsg', {text: (m.text || '').slice(0, 40)}));
+        else if (m.sender === 'shopper') { beep(); flashTitle(); }
+        break;
+      case 'suggestions':
+        if (ev.conversation_id === S.cur && S.detail) {
+          var l = S.detail.suggestions || (S.detail.suggestions = []);
+          (ev.suggestions || []).forEach(function (x) {
+            var i = l.findIndex(function (y) { return y.id === x.id; }); if (i >= 0) l[i] = x; else l.push(x);
+          });
+          renderSuggestions();
+        }
+        break;
+      case 'queue':
+        S.queue = ev.queue || []; renderLists(); break;
+      case 'typing':
+        if (ev.conversation_id === S.cur) {
+          $('shopper-typing').hidden = !ev.on;
+          clearTimeout(S.typingTm); if (ev.on) S.typingTm = setTimeout(function () { $('shopper-typing').hidden = true; }, 8000);
+        }
+        break;
+      case 'conversation':
+        upsertSummary(ev.conversation); break;
+      case 'agent':
+        if (ev.agent && S.me && ev.agent.agent_id === S.me.agent_id) { S.me = ev.agent; renderMe(); }
+        break;
+    }
+  }
+  function connect() {
+    if (!S.me || S.ws) return;
+    var ws = new WebSocket(location.origin.replace(/^http/, 'ws') + '/api/agent/ws');
+    S.ws = ws;
+    ws.onopen = function () {
+      var again = S.wsTries > 0; S.wsTries = 0;
+      $('conn').textContent = t('connected'); $('conn').className = 'conn ok';
+      if (again) { refreshLists(); if (S.cur) openConv(S.cur); }
+    };
+    ws.onmessage = function (e) { var d; try { d = JSON.parse(e.data); } catch (x) { return; } onEvent(d); };
+    ws.onclose = function () {
+      if (S.ws !== ws) return;
+      S.ws = null;
+      if (!S.me) return;
+      S.wsTries++;
+      $('conn').textContent = t('reconnecting'); $('conn').className = 'conn bad';
+      setTimeout(function () {
+        api('GET', '/api/agent/me').then(function (r) { S.csrf = r.csrf_token; S.me = r.agent; renderMe(); connect(); }, function (e) {
+          if (e.status === 401) authFail(e); else { S.wsTries++; setTimeout(connect, 2000); }
+        });
+      }, Math.min(30000, 500 * Math.pow(2, S.wsTries)) * (0.75 + Math.random() / 2));
+    };
+  }
+  document.addEventListener('keydown', function (e) {
+    if (e.key === 'Escape' && S.conflict) { S.conflict = null; renderConflict(); }
+  });
+
+  /* ---------- start: maybe already logged in ---------- */
+  applyLang();
+  api('GET', '/api/agent/me').then(started, function () { $('login').hidden = false; $('login-user').focus(); });
+})();
