@@ -27,6 +27,22 @@ class Settings:
     rasa_workers: int = 1
     models_dir: Path = ROOT / "models"
     actions_in_process: bool = True          # Rasa servers run actions/ themselves
+    # -- the desk (bot/desk/, docs/desk.md) ------------------------------------------------
+    desk_db: Path = ROOT / "var" / "desk.db"
+    desk_host: str = "127.0.0.1"
+    desk_port: int = 8000
+    desk_rasa_timeout: float = 5.0           # seconds before the shopper gets a holding reply
+    desk_reopen_minutes: int = 30            # a resolved conversation reopens within this
+    desk_agent_cap: int = 8                  # concurrent conversations per agent (default)
+    desk_daily_cap: int = 120                # conversations assigned per agent per day
+    desk_hours: str = "09:00-22:00"          # business hours, shop time
+    desk_default_handle_s: int = 300         # handling time assumed until measured
+    desk_demo_agents: bool = True            # create lily/wang/tom/boss on first start
+    desk_handoff_cart_above: float = 5000.0  # cart value that brings in a human (0 = never)
+    desk_handoff_discount: str = "over_max"  # over_max | any | off (see docs/desk.md)
+    desk_origins: tuple = ()                 # extra origins allowed for the agent console
+    desk_session_hours: int = 12             # agent log-in lifetime
+    desk_secure_cookie: bool = False         # set Secure on the session cookie (HTTPS)
     extra: dict = field(default_factory=dict)
 
     @property
@@ -59,4 +75,20 @@ def get_settings() -> Settings:
         rasa_workers=int(env.get("SHOPASSIST_RASA_WORKERS", str(default_workers()))),
         models_dir=Path(env.get("SHOPASSIST_MODELS", str(ROOT / "models"))),
         actions_in_process=env.get("SHOPASSIST_ACTIONS_IN_PROCESS", "1") not in ("0", ""),
+        desk_db=Path(env.get("SHOPASSIST_DESK_DB", str(ROOT / "var" / "desk.db"))),
+        desk_host=env.get("SHOPASSIST_DESK_HOST", "127.0.0.1"),
+        desk_port=int(env.get("SHOPASSIST_DESK_PORT", "8000")),
+        desk_rasa_timeout=float(env.get("SHOPASSIST_DESK_RASA_TIMEOUT", "5")),
+        desk_reopen_minutes=int(env.get("SHOPASSIST_DESK_REOPEN_MINUTES", "30")),
+        desk_agent_cap=int(env.get("SHOPASSIST_DESK_AGENT_CAP", "8")),
+        desk_daily_cap=int(env.get("SHOPASSIST_DESK_DAILY_CAP", "120")),
+        desk_hours=env.get("SHOPASSIST_DESK_HOURS", "09:00-22:00"),
+        desk_default_handle_s=int(env.get("SHOPASSIST_DESK_DEFAULT_HANDLE_S", "300")),
+        desk_demo_agents=env.get("SHOPASSIST_DESK_DEMO_AGENTS", "1") not in ("0", ""),
+        desk_handoff_cart_above=float(env.get("SHOPASSIST_DESK_HANDOFF_CART_ABOVE", "5000")),
+        desk_handoff_discount=env.get("SHOPASSIST_DESK_HANDOFF_DISCOUNT", "over_max"),
+        desk_origins=tuple(o.strip().rstrip("/") for o in
+                           env.get("SHOPASSIST_DESK_ORIGINS", "").split(",") if o.strip()),
+        desk_session_hours=int(env.get("SHOPASSIST_DESK_SESSION_HOURS", "12")),
+        desk_secure_cookie=env.get("SHOPASSIST_DESK_SECURE_COOKIE", "0") not in ("0", ""),
     )
