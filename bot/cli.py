@@ -170,7 +170,7 @@ def order(db_path, order_id):
 @click.option("--min-together", default=None, type=int,
               help="Keep pairs bought together in at least this many orders (default 2).")
 @click.option("--alpha", default=None, type=float,
-              help="Shrinkage of confidence toward popularity, in orders (default 10).")
+              help="Shrinkage of confidence toward popularity, in orders (default 30).")
 def mine(db_path, min_together, alpha):
     """Mine cross-sells from the order history into the crosssell table.
 

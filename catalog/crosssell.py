@@ -47,7 +47,7 @@ class MiningParams:
 
     min_together: int = 2          # orders holding both products
     min_support: float = 0.0       # fraction of all orders holding both
-    alpha: float = 10.0            # shrinkage toward popularity, in orders
+    alpha: float = 30.0            # shrinkage toward popularity, in orders (measured)
     top_per_product: int = 30      # rows kept per product (by score)
     min_history: int = 20          # products in fewer orders also get rule rows
     max_basket: int = 100          # larger baskets (B2B, resellers) count only their first
