@@ -60,6 +60,7 @@ def record_events(db_path: str | Path, events: Iterable[CrosssellEvent],
     try:
         conn = sqlite3.connect(path, timeout=2)
         try:
+            conn.execute("PRAGMA synchronous=NORMAL")   # WAL: no fsync per event
             with conn:
                 for sql in CROSSSELL_EVENTS_TABLE:
                     conn.execute(sql)
