@@ -21,7 +21,7 @@
       useSend: '发送', useEdit: '编辑', useSkip: '跳过', facts: '依据', editing: '正在编辑建议 #{id}', cancelEdit: '取消编辑',
       changed: '建议起草后数据有变化：', sendAnyway: '仍然发送', editIt: '编辑', sent: '已发送', skipped: '已跳过',
       page: '商品页', cart: '购物车', language: '语言', intent: '识别意图', entities: '实体', customer: '顾客编号',
-      orders: '历史订单', none: '无', handoff: '转人工原因', unread: '{n} 条未读',
+      orders: '历史订单', cartValue: '购物车金额', contact: '留言联系方式', none: '无', handoff: '转人工原因', unread: '{n} 条未读',
       newAssign: '新对话分配给您：{who}', newMsg: '新消息：{text}', titleNew: '【新消息】', shopper: '顾客',
       resolved: '对话已结束', reassigned: '已转派', sendErr: '发送失败：{e}', failed: '操作失败：{e}',
       empty: '（空）', lang_zh: '中文', lang_en: '英文', facts_none: '无数据依据', joined: '{name} 已加入对话',
@@ -44,7 +44,7 @@
       editing: 'Editing suggestion #{id}', cancelEdit: 'Cancel editing',
       changed: 'The facts changed since this was drafted:', sendAnyway: 'Send anyway', editIt: 'Edit', sent: 'Sent', skipped: 'Skipped',
       page: 'Product page', cart: 'Cart', language: 'Language', intent: 'Intent', entities: 'Entities', customer: 'Customer',
-      orders: 'Past orders', none: 'none', handoff: 'Handoff reason', unread: '{n} unread',
+      orders: 'Past orders', cartValue: 'Cart value', contact: 'Contact left', none: 'none', handoff: 'Handoff reason', unread: '{n} unread',
       newAssign: 'New conversation assigned: {who}', newMsg: 'New message: {text}', titleNew: '(New) ', shopper: 'shopper',
       resolved: 'Conversation resolved', reassigned: 'Reassigned', sendErr: 'Not sent: {e}', failed: 'Failed: {e}',
       empty: '(empty)', lang_zh: 'Chinese', lang_en: 'English', facts_none: 'no catalog facts', joined: '{name} joined',
@@ -171,6 +171,7 @@
     $('reassign-box').hidden = S.me.role !== 'supervisor';
     $('open-form').hidden = S.me.role !== 'supervisor';
     renderMe(); refreshLists(); connect();
+    if (S.me.role === 'supervisor') loadAgents();
     var first = document.querySelector('#mine button, #queue button');
     (first || $('status-toggle')).focus();
   }
@@ -357,6 +358,8 @@
     row('cart', cart.length ? cart.map(function (i) {
       return (i.sku || i.product_id) + ' ×' + (i.quantity || 1) + (i.price != null ? ' ¥' + i.price : '');
     }).join('; ') : '');
+    if (x.cart_value) row('cartValue', '¥' + x.cart_value);
+    if (x.contact || c.contact) row('contact', x.contact || c.contact);
     var lang = x.locale || c.locale;
     row('language', lang ? t('lang_' + lang) : '');
     var it = x.intent;
@@ -387,13 +390,25 @@
     var last = latestShopperId();
     var list = (S.detail.suggestions || []).filter(function (s) { return s.message_id === last && !s.outcome; });
     if (!list.length) { box.appendChild(el('p', 'empty', t('noSug'))); return; }
+    // Rasa sends a text and its facts as two replies: a facts-only suggestion joins the text before it
+    var groups = [];
     list.forEach(function (s) {
+      var prev = groups[groups.length - 1];
+      if (!(s.text || '').trim() && s.custom && prev && prev.s.kind === s.kind) prev.more.push(s);
+      else groups.push({s: s, more: []});
+    });
+    groups.forEach(function (g) {
+      var s = g.s, all = [s].concat(g.more);
       var card = el('article', 'sug', null, {'data-sid': s.id, 'aria-label': t('kind_' + s.kind) + ' #' + s.id});
       card.appendChild(el('span', 'pill kind-' + s.kind, t('kind_' + s.kind)));
-      card.appendChild(el('p', 'sug-text', s.text));
-      var f = s.custom ? factsNode(s.custom) : null;
-      if (f) { var fh = el('div', 'facts-head', t('facts')); card.appendChild(fh); card.appendChild(f); }
-      else card.appendChild(el('p', 'muted', t('facts_none')));
+      if ((s.text || '').trim()) card.appendChild(el('p', 'sug-text', s.text));
+      var lines = [];
+      all.forEach(function (x) { if (x.custom) lines = lines.concat(factLines(x.custom)); });
+      if (lines.length) {
+        var f = el('ul', 'facts', null, {'aria-label': t('facts')});
+        lines.forEach(function (x) { f.appendChild(el('li', null, x)); });
+        card.appendChild(el('div', 'facts-head', t('facts'))); card.appendChild(f);
+      } else card.appendChild(el('p', 'muted', t('facts_none')));
       var row = el('div', 'sug-actions');
       var send = el('button', 'primary', t('useSend'), {type: 'button'}),
         edit = el('button', null, t('useEdit'), {type: 'button'}),
@@ -401,11 +416,14 @@
       send.addEventListener('click', function () { sendReply(s.text, s.id, false); });
       edit.addEventListener('click', function () { startEdit(s); });
       skip.addEventListener('click', function () {
-        api('POST', '/api/agent/suggestions/' + s.id + '/skip', {}).then(function (r) {
-          updateSuggestion(r.suggestion || Object.assign(s, {outcome: 'rejected'})); toast(t('skipped'));
-        }).catch(function (e) { toast(t('failed', {e: e.message}), 'bad'); });
+        Promise.all(all.map(function (x) {
+          return api('POST', '/api/agent/suggestions/' + x.id + '/skip', {}).then(function (r) {
+            updateSuggestion(r.suggestion || Object.assign(x, {outcome: 'rejected'}));
+          });
+        })).then(function () { toast(t('skipped')); }, function (e) { toast(t('failed', {e: e.message}), 'bad'); });
       });
-      [send, edit, skip].forEach(function (b) { row.appendChild(b); });
+      if ((s.text || '').trim()) { row.appendChild(send); row.appendChild(edit); }
+      row.appendChild(skip);
       card.appendChild(row);
       box.appendChild(card);
     });
@@ -437,7 +455,7 @@
     var id = S.cur, body = {text: text};
     if (sid) body.suggestion_id = sid;
     if (confirm) body.confirm = true;
-    $('send').disabled = true;
+    $('send').disabled = true; typing(false);
     return api('POST', '/api/agent/conversations/' + encodeURIComponent(id) + '/messages', body).then(function (r) {
       $('send').disabled = false;
       S.conflict = null; renderConflict();
@@ -476,6 +494,15 @@
   $('composer').addEventListener('submit', function (e) {
     e.preventDefault(); sendReply($('reply').value, S.editing, false);
   });
+  var typingOn = false, typingTm = null;
+  function typing(on) {
+    if (on === typingOn || !S.cur || !S.ws || S.ws.readyState !== 1) return;
+    typingOn = on;
+    try { S.ws.send(JSON.stringify({type: 'typing', conversation_id: S.cur, on: on})); } catch (e) { /* closed */ }
+  }
+  $('reply').addEventListener('input', function () {
+    typing(true); clearTimeout(typingTm); typingTm = setTimeout(function () { typing(false); }, 3000);
+  });
   $('reply').addEventListener('keydown', function (e) {
     if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) { e.preventDefault(); sendReply($('reply').value, S.editing, false); }
   });
@@ -488,10 +515,22 @@
   $('reassign').addEventListener('submit', function (e) {
     e.preventDefault(); if (!S.cur) return;
     api('POST', '/api/agent/conversations/' + encodeURIComponent(S.cur) + '/reassign',
-      {agent_id: Number($('ra-agent').value), reason: $('ra-reason').value.trim()}).then(function (s) {
+      {agent_id: parseInt($('ra-agent').value, 10), reason: $('ra-reason').value.trim()}).then(function (s) {
       upsertSummary(s); toast(t('reassigned')); $('ra-reason').value = ''; openConv(S.cur);
     }).catch(function (err) { toast(t('failed', {e: err.message}), 'bad'); });
   });
+
+  function loadAgents() {
+    api('GET', '/api/agent/agents').then(function (list) {
+      var sel = $('ra-agent'); clear(sel);
+      (list || []).forEach(function (a) {
+        if (!a) return;
+        var o = el('option', null, a.display_name + ' (#' + a.agent_id + ', ' + a.role + ', ' + (a.languages || []).join('/') + ', ' +
+          (a.status === 'online' ? t('online') : t('away')) + ', ' + a.active + '/' + a.cap + ')');
+        o.value = String(a.agent_id); sel.appendChild(o);
+      });
+    }).catch(function () {});
+  }
 
   /* ---------- canned replies ---------- */
   function loadCanned(locale) {
@@ -530,8 +569,10 @@
       S.queue = drop(S.queue, id);
       var mine = S.me && s.agent_id === S.me.agent_id;
       var shown = S.mine.some(function (x) { return x.conversation_id === id; });
-      if (mine || (shown && S.me && S.me.role === 'supervisor')) upsert(S.mine, s); else S.mine = drop(S.mine, id);
+      if (mine || (S.me && S.me.role === 'supervisor' && (shown || s.state === 'assigned'))) upsert(S.mine, s);
+      else S.mine = drop(S.mine, id);
     }
+    if (id === S.cur) s.unread = 0;
     if (S.detail && S.detail.conversation.conversation_id === s.conversation_id) {
       S.detail.conversation = s; $('conv-state').textContent = t('st_' + s.state) + (s.agent_name ? ' · ' + s.agent_name : '');
       $('conv-state').className = 'state pill st-' + s.state; $('resolve').disabled = s.state === 'resolved';
@@ -548,11 +589,12 @@
         break;
       case 'message':
         var m = ev.message;
+        if (ev.conversation) upsertSummary(ev.conversation);
         if (ev.conversation_id === S.cur) appendMessage(m);
         var s = S.mine.concat(S.queue).filter(function (x) { return x.conversation_id === ev.conversation_id; })[0];
         if (s) {
           s.last_message = m;
-          if (ev.conversation_id !== S.cur && m.sender === 'shopper') s.unread = (s.unread || 0) + 1;
+          if (ev.conversation_id !== S.cur && m.sender === 'shopper' && !ev.conversation) s.unread = (s.unread || 0) + 1;
           renderLists();
         }
         if (m.sender === 'shopper' && (ev.conversation_id !== S.cur || !document.hasFocus() || document.hidden)) notify(t('newMsg', {text: (m.text || '').slice(0, 40)}));
@@ -577,6 +619,10 @@
         break;
       case 'conversation':
         upsertSummary(ev.conversation); break;
+      case 'hello':
+        if (ev.agent) { S.me = ev.agent; renderMe(); }
+        if (ev.queue) { S.queue = ev.queue; renderLists(); }
+        break;
       case 'agent':
         if (ev.agent && S.me && ev.agent.agent_id === S.me.agent_id) { S.me = ev.agent; renderMe(); }
         break;

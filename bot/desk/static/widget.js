@@ -64,7 +64,7 @@
 
   var saved = load();
   var S = {
-    locale: saved.locale || (ds.locale === 'en' || ds.locale === 'zh' ? ds.locale :
+    locale: (saved.locale && saved.page === ds.locale) ? saved.locale : (ds.locale === 'en' || ds.locale === 'zh' ? ds.locale :
       (/^zh/i.test(navigator.language || '') ? 'zh' : 'en')),
     id: saved.id || null, token: saved.token || null, state: 'bot', agent: null, queue: null,
     msgs: {}, lastId: 0, titles: {}, busy: 0, typing: null, ws: null, wsTries: 0, open: false,
@@ -72,7 +72,7 @@
   };
   function load() { try { return JSON.parse(localStorage.getItem(KEY)) || {}; } catch (e) { return {}; } }
   function save() {
-    try { localStorage.setItem(KEY, JSON.stringify({id: S.id, token: S.token, locale: S.locale})); } catch (e) { /* private mode */ }
+    try { localStorage.setItem(KEY, JSON.stringify({id: S.id, token: S.token, locale: S.locale, page: ds.locale})); } catch (e) { /* private mode */ }
   }
   function t(k, v) {
     var s = T[S.locale][k] || T.en[k] || k;
@@ -270,7 +270,7 @@
     if (txt) w.appendChild(el('div', 'sa-bub', txt));
     var c = m.custom;
     if (c && m.sender !== 'shopper') { var card = cardFor(c); if (card) w.appendChild(card); }
-    if (m.buttons && m.buttons.length && m.sender !== 'shopper') w.appendChild(quick(m.buttons));
+    if (m.buttons && m.buttons.length && m.sender !== 'shopper' && !(c && c.type === 'recommendations')) w.appendChild(quick(m.buttons));
     return w;
   }
   function quick(btns) {
@@ -352,8 +352,8 @@
         S.titles[pm] = t('moreText', {name: it.name}); S.titles[pa] = t('added', {name: it.name});
         more.onclick = function () { send(pm, S.titles[pm]); };
         add.onclick = function () {
-          if (typeof window.shopassistAddToCart === 'function') { try { window.shopassistAddToCart(it.product_id); } catch (e) { /* shop's code */ } }
-          emit('add-to-cart', {product_id: it.product_id});
+          // with the bot, its add_to_cart answer names the SKU; after handoff nobody picks one
+          if (S.state !== 'bot') addToCart({product_id: it.product_id});
           send(pa, S.titles[pa]);
         };
         q.appendChild(more); q.appendChild(add); r.appendChild(q); rs.appendChild(r);
@@ -361,6 +361,12 @@
       k.appendChild(rs); return k;
     }
     return null;
+  }
+  function addToCart(c) {
+    if (typeof window.shopassistAddToCart === 'function') {
+      try { window.shopassistAddToCart(c.product_id, c.sku || null, c.quantity || 1); } catch (e) { /* shop's code */ }
+    }
+    emit('add-to-cart', {product_id: c.product_id, sku: c.sku || null, quantity: c.quantity || 1});
   }
   function uniq(vs, f) { var o = []; vs.forEach(function (v) { if (v[f] != null && o.indexOf(v[f]) < 0) o.push(v[f]); }); return o; }
   function place(node, id) {
@@ -389,7 +395,13 @@
       else if (c.type === 'queued') setState('queued', null, {position: c.position, estimated_wait_s: c.estimated_wait_s});
       else if (c.type === 'resolved') setState('resolved');
     }
-    if (c.type === 'handoff' && !S.replay) checkHours();
+    if (c.type === 'offline') { S.offAt = m.id; S.hours = c.hours; }
+    if (c.type === 'contact_ack') S.ackAt = m.id;
+    if (!S.replay) {
+      if (c.type === 'handoff') checkHours();
+      if (c.type === 'offline' && c.contact_form !== false) leaveForm(c.hours);
+      if (c.type === 'add_to_cart') addToCart(c);
+    }
     if (m.sender !== 'shopper' && !S.replay) {
       if (!S.open) { S.unread++; badge.textContent = S.unread; badge.hidden = false; labels(); }
       emit('message', m);
@@ -411,7 +423,6 @@
     if (agent !== undefined && agent !== null) S.agent = agent;
     S.queue = state === 'queued' ? (queue || S.queue) : null;
     statusBar();
-    if (state === 'queued' && was !== 'queued' && !S.replay) checkHours();
     if (state !== was) emit('state', {state: state, agent_name: S.agent, queue: S.queue});
   }
   function statusBar() {
@@ -510,6 +521,7 @@
       return api('GET', '/api/conversations/' + encodeURIComponent(S.id), null, true);
     }).then(function (c) {
       setState(c.state, c.agent ? c.agent.display_name : null, c.queue);
+      if (S.offAt > (S.ackAt || 0) && c.state === 'bot') leaveForm();
     }).catch(function (e) { S.replay = false; if (e.status === 401 || e.status === 404) forget(); });
   }
   function connect() {
@@ -553,7 +565,8 @@
     }, function () { /* ignore */ });
   }
   function leaveForm(hours) {
-    S.leaveShown = true;
+    if (S.leaveShown) return;
+    S.leaveShown = true; hours = hours || S.hours;
     var f = el('form', 'sa-leave', null, {'aria-label': t('leaveTitle', {hours: hours || ''})});
     f.appendChild(el('p', null, t('leaveTitle', {hours: hours || ''}), {style: 'margin:0'}));
     var l1 = el('label', null, t('contact')), c = el('input', null, null, {type: 'text', required: '', autocomplete: 'email', maxlength: '200'});
