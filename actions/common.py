@@ -55,9 +55,10 @@ def detect_language(text: str, entity_spans: Iterable[tuple[int, int]] = ()) -> 
 
     Catalog names (product, city spans) are masked first, so "do you have 疾风跑鞋 in
     42" is English and "swift跑鞋多少钱" Chinese. Emoji, digits and punctuation alone say
-    nothing.
+    nothing, and neither does a button's payload ("/inform{\"size\": \"42\"}"): its
+    words are intent and slot names, not the shopper's.
     """
-    if not text:
+    if not text or text.lstrip().startswith("/"):
         return None
     chars = list(text[:2000])
     for start, end in entity_spans:

@@ -271,6 +271,14 @@ def test_language_follows_the_shopper(text, expected):
     assert ctx.language == expected
 
 
+@pytest.mark.parametrize("payload", ['/inform{"size": "42"}', '/add_to_cart{"product": "P002"}',
+                                     "/affirm"])
+def test_a_button_payload_keeps_the_conversation_language(payload):
+    tracker = make_tracker(payload, slots={"language": "zh"},
+                           events=[{"event": "slot", "name": "language", "value": "zh"}])
+    assert context_of(tracker).language == "zh"
+
+
 def test_emoji_keeps_the_previous_language():
     tracker = make_tracker("👍", slots={"language": "en"},
                            events=[{"event": "slot", "name": "language", "value": "en"}])
