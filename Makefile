@@ -11,8 +11,9 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 setup:            ## .venv on Python 3.10 with the locked dependencies (idempotent)
 	@bash scripts/setup-venv.sh
 
-var/catalog.db: catalog/demo.py catalog/vocab.py catalog/schema.py | setup
+var/catalog.db: catalog/demo.py catalog/vocab.py catalog/schema.py catalog/crosssell.py | setup
 	$(SA) catalog demo
+	$(SA) catalog mine
 
 catalog: setup var/catalog.db   ## the demo catalog
 

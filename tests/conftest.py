@@ -17,10 +17,12 @@ PINNED_NOW = "2026-11-20T10:00:00+08:00"
 
 @pytest.fixture(scope="session")
 def demo_db(tmp_path_factory) -> Path:
+    from catalog.crosssell import mine_catalog
     from catalog.demo import build_demo
 
     path = tmp_path_factory.mktemp("catalog") / "catalog.db"
     build_demo(path)
+    mine_catalog(path)          # as `make catalog` does
     return path
 
 
