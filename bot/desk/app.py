@@ -1,0 +1,571 @@
+"""The desk's HTTP app: the shopper API, the agent console API, both WebSockets, the
+OpenAPI document, the demo storefront and the static files (docs/desk-api.md).
+
+`create_app(settings)` builds everything on the app object (no module state); handlers
+parse and authorize, then call `DeskService` (bot/desk/service.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Optional
+
+from aiohttp import WSMsgType, web
+
+from catalog.queries import Catalog, CatalogError
+
+from . import storefront
+from .hub import Hub
+from .openapi import openapi_document
+from .rasa_client import RasaClient
+from .service import DeskService
+from .store import DeskError, DeskStore, Forbidden, NotFound
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY = 64 * 1024
+MAX_TEXT = 5000
+MAX_WS_MESSAGE = 16 * 1024
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+COOKIE = "sa_session"
+
+STORE = web.AppKey("store", DeskStore)
+SERVICE = web.AppKey("service", DeskService)
+HUB = web.AppKey("hub", Hub)
+SETTINGS = web.AppKey("settings", object)
+CATALOG = web.AppKey("catalog", Catalog)
+RASA = web.AppKey("rasa", RasaClient)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def json_error(status: int, message: str, **extra: Any) -> web.Response:
+    return web.json_response({"error": message, **extra}, status=status)
+
+
+def _is_shopper_api(path: str) -> bool:
+    return path.startswith("/api/conversations") or path.startswith("/api/desk/")
+
+
+# -- middlewares ------------------------------------------------------------------------------
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every error under /api is JSON {"error"} with its status; CORS for the shopper API
+    (the widget may be served from the shop's own origin; it authenticates with a bearer
+    token, never a cookie)."""
+    cors = _is_shopper_api(request.path)
+    if cors and request.method == "OPTIONS":
+        return web.Response(status=204, headers={
+            "Access-Control-Allow-Origin": "*",
+            "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+            "Access-Control-Allow-Headers": "Authorization, Content-Type",
+            "Access-Control-Max-Age": "600"})
+    try:
+        resp = await handler(request)
+    except DeskError as exc:
+        resp = json_error(exc.status, str(exc), **exc.extra)
+    except web.HTTPException as exc:
+        if not request.path.startswith("/api/") or exc.status < 400:
+            raise
+        resp = json_error(exc.status, exc.reason.lower() if exc.status != 413 else
+                          "request body too large (limit 64 KiB)")
+    except CatalogError as exc:
+        logger.error("catalog error: %s", exc)
+        resp = json_error(503, "catalog unavailable")
+    except asyncio.CancelledError:
+        raise
+    except Exception:  # noqa: BLE001 - a fault, answered as JSON and logged
+        logger.exception("error in %s %s", request.method, request.path)
+        if not request.path.startswith("/api/"):
+            raise
+        resp = json_error(500, "internal error")
+    if cors and not getattr(resp, "prepared", False):
+        resp.headers["Access-Control-Allow-Origin"] = "*"
+    return resp
+
+
+# -- request helpers ---------------------------------------------------------------------------
+async def read_json(request: web.Request) -> dict:
+    """The body as a JSON object: 413 when too large, 400 when not UTF-8 JSON object."""
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise DeskError("request body too large (limit 64 KiB)", 413)
+    raw = await request.content.read(MAX_BODY + 1)
+    if len(raw) > MAX_BODY:
+        raise DeskError("request body too large (limit 64 KiB)", 413)
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise DeskError("body must be UTF-8 JSON") from None
+    except ValueError:
+        raise DeskError("malformed JSON") from None
+    if not isinstance(data, dict):
+        raise DeskError("body must be a JSON object")
+    return data
+
+
+def text_field(body: dict, name: str = "text", *, required: bool = True,
+               limit: int = MAX_TEXT) -> str:
+    value = body.get(name)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str):
+        raise DeskError(f"{name!r} must be a string")
+    if len(value) > limit:
+        raise DeskError(f"{name!r} is longer than {limit} characters", 413)
+    if required and not value.strip():
+        raise DeskError(f"{name!r} is empty")
+    return value
+
+
+def _locale(value: Any, request: web.Request, default: str) -> str:
+    if value in ("zh", "en"):
+        return value
+    accept = request.headers.get("Accept-Language", "")
+    for part in accept.split(","):
+        tag = part.split(";")[0].strip().lower()[:2]
+        if tag in ("zh", "en"):
+            return tag
+    return default if default in ("zh", "en") else "zh"
+
+
+def _bearer(request: web.Request) -> str:
+    auth = request.headers.get("Authorization", "")
+    return auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+
+
+async def _shopper_conversation(request: web.Request, token: str | None = None) -> dict:
+    store = request.app[STORE]
+    return await store.run(store.authorize, request.match_info["id"],
+                           token if token is not None else _bearer(request))
+
+
+def _own_origin(request: web.Request) -> str:
+    return f"{request.scheme}://{request.host}"
+
+
+def _origin_ok(request: web.Request) -> bool:
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True                       # not a browser, or a same-origin GET
+    allowed = {_own_origin(request), *request.app[SETTINGS].desk_origins}
+    return origin.rstrip("/") in allowed
+
+
+async def current_agent(request: web.Request, *, write: bool = False,
+                        supervisor: bool = False) -> dict:
+    """The logged-in agent; 401 without a session, 403 without CSRF/origin on writes."""
+    store = request.app[STORE]
+    sid = request.cookies.get(COOKIE, "")
+    found = await store.run(store.session, sid) if sid else None
+    if found is None:
+        raise DeskError("log in first", 401)
+    agent, csrf = found
+    if write:
+        if not _origin_ok(request):
+            raise Forbidden("cross-origin request refused")
+        import hmac
+        if not hmac.compare_digest(request.headers.get("X-CSRF-Token", ""), csrf):
+            raise Forbidden("missing or wrong X-CSRF-Token")
+    if supervisor and agent["role"] != "supervisor":
+        raise Forbidden("supervisors only")
+    request["csrf"] = csrf
+    return agent
+
+
+# -- shopper API --------------------------------------------------------------------------------
+async def create_conversation(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    settings, store = request.app[SETTINGS], request.app[STORE]
+    locale = _locale(body.get("locale"), request, settings.default_language)
+    page = body.get("page") if isinstance(body.get("page"), dict) else {}
+    customer = body.get("customer_id")
+    customer = str(customer)[:200] if isinstance(customer, (str, int)) and customer else None
+    conv, token = await store.run(store.create_conversation, locale, page, customer)
+    return web.json_response({"conversation_id": conv["conversation_id"], "token": token,
+                              "state": conv["state"], "locale": conv["locale"]}, status=201)
+
+
+async def get_conversation(request: web.Request) -> web.Response:
+    conv = await _shopper_conversation(request)
+    store = request.app[STORE]
+    agent = None
+    if conv["state"] == "assigned" and conv["agent_id"]:
+        a = await store.run(store.agent, conv["agent_id"])
+        agent = {"display_name": a["display_name"]} if a else None
+    queue = None
+    if conv["state"] == "queued":
+        queue = (await store.run(store.queue_estimates)).get(conv["conversation_id"])
+    return web.json_response({"conversation_id": conv["conversation_id"],
+                              "state": conv["state"], "locale": conv["locale"],
+                              "agent": agent, "queue": queue})
+
+
+async def post_message(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    conv = await _shopper_conversation(request)
+    text = text_field(body)
+    client_id = body.get("client_id")
+    if client_id is not None and (not isinstance(client_id, str) or len(client_id) > 100):
+        raise DeskError("'client_id' must be a string of at most 100 characters")
+    metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
+    result = await request.app[SERVICE].shopper_message(conv, text, client_id or None,
+                                                        metadata)
+    return web.json_response(result)
+
+
+async def get_messages(request: web.Request) -> web.Response:
+    conv = await _shopper_conversation(request)
+    try:
+        after = int(request.query.get("after", "0") or 0)
+    except ValueError:
+        raise DeskError("'after' must be a message id") from None
+    store = request.app[STORE]
+    return web.json_response(await store.run(store.history, conv["conversation_id"], after))
+
+
+async def post_contact(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    conv = await _shopper_conversation(request)
+    contact = text_field(body, "contact", limit=200)
+    text = text_field(body)
+    result = await request.app[SERVICE].leave_contact(conv, contact, text)
+    return web.json_response(result, status=201)
+
+
+async def desk_status(request: web.Request) -> web.Response:
+    service, store = request.app[SERVICE], request.app[STORE]
+    locale = request.query.get("locale")
+    locale = locale if locale in ("zh", "en") else None
+    counts = await store.run(store.status_counts, locale)
+    return web.json_response({"open": service.is_open(), "hours": service.hours.text,
+                              **counts})
+
+
+async def shopper_ws(request: web.Request) -> web.StreamResponse:
+    conv = await _shopper_conversation(request, request.query.get("token", ""))
+    cid = conv["conversation_id"]
+    ws = web.WebSocketResponse(heartbeat=30, max_msg_size=MAX_WS_MESSAGE)
+    await ws.prepare(request)
+    hub, service = request.app[HUB], request.app[SERVICE]
+    hub.add_shopper(cid, ws)
+    try:
+        status: dict = {"type": "status", "state": conv["state"]}
+        if conv["state"] == "queued":
+            status["queue"] = (await service.store.run(service.store.queue_estimates)).get(cid)
+        await ws.send_json(status)
+        async for msg in ws:
+            if msg.type != WSMsgType.TEXT:
+                continue
+            try:
+                event = json.loads(msg.data)
+            except ValueError:
+                await ws.send_json({"type": "error", "error": "malformed JSON"})
+                continue
+            if isinstance(event, dict) and event.get("type") == "typing":
+                current = await service.store.run(service.store.conversation, cid)
+                if current and current["state"] == "assigned":
+                    await hub.to_agent(current["agent_id"], {
+                        "type": "typing", "conversation_id": cid,
+                        "on": bool(event.get("on"))})
+    finally:
+        hub.remove_shopper(cid, ws)
+    return ws
+
+
+# -- agent API ---------------------------------------------------------------------------------
+async def agent_login(request: web.Request) -> web.Response:
+    if not _origin_ok(request):
+        raise Forbidden("cross-origin request refused")
+    body = await read_json(request)
+    username, password = body.get("username"), body.get("password")
+    if not isinstance(username, str) or not isinstance(password, str):
+        raise DeskError("username and password are needed")
+    store, settings = request.app[STORE], request.app[SETTINGS]
+    agent = await store.run(store.authenticate, username, password[:200])
+    if agent is None:
+        raise DeskError("wrong username or password", 401)
+    sid, csrf = await store.run(store.create_session, agent["agent_id"],
+                                settings.desk_session_hours)
+    resp = web.json_response({"agent": agent, "csrf_token": csrf})
+    resp.set_cookie(COOKIE, sid, httponly=True, samesite="Strict", path="/",
+                    secure=settings.desk_secure_cookie,
+                    max_age=settings.desk_session_hours * 3600)
+    return resp
+
+
+async def agent_logout(request: web.Request) -> web.Response:
+    await current_agent(request, write=True)
+    store = request.app[STORE]
+    await store.run(store.delete_session, request.cookies.get(COOKIE, ""))
+    resp = web.json_response({"ok": True})
+    resp.del_cookie(COOKIE, path="/")
+    return resp
+
+
+async def agent_me(request: web.Request) -> web.Response:
+    agent = await current_agent(request)
+    return web.json_response({"agent": agent, "csrf_token": request["csrf"]})
+
+
+async def agent_status(request: web.Request) -> web.Response:
+    agent = await current_agent(request, write=True)
+    body = await read_json(request)
+    status = body.get("status")
+    if status not in ("online", "away"):
+        raise DeskError("status must be online or away")
+    return web.json_response(await request.app[SERVICE].set_status(agent, status))
+
+
+async def agent_conversations(request: web.Request) -> web.Response:
+    agent = await current_agent(request)
+    store = request.app[STORE]
+    return web.json_response({"mine": await store.run(store.conversations_of,
+                                                      agent["agent_id"]),
+                              "queue": await store.run(store.queue)})
+
+
+async def _agent_conversation(request: web.Request, agent: dict) -> dict:
+    store = request.app[STORE]
+    conv = await store.run(store.conversation, request.match_info["id"])
+    if conv is None:
+        raise NotFound("no such conversation")
+    if agent["role"] != "supervisor" and conv["agent_id"] != agent["agent_id"]:
+        raise Forbidden("not your conversation")
+    return conv
+
+
+async def agent_conversation(request: web.Request) -> web.Response:
+    agent = await current_agent(request)
+    conv = await _agent_conversation(request, agent)
+    store, service = request.app[STORE], request.app[SERVICE]
+    cid = conv["conversation_id"]
+    return web.json_response({
+        "conversation": await store.run(store.summary, cid),
+        "messages": await store.run(store.history, cid),
+        "context": await service.context(conv),
+        "suggestions": await store.run(store.suggestions, cid),
+        "assignments": await store.run(store.ownership_log, cid)})
+
+
+async def agent_send(request: web.Request) -> web.Response:
+    agent = await current_agent(request, write=True)
+    body = await read_json(request)
+    conv = await _agent_conversation(request, agent)
+    store, service = request.app[STORE], request.app[SERVICE]
+    sid = body.get("suggestion_id")
+    if sid is not None and (not isinstance(sid, int) or isinstance(sid, bool)):
+        raise DeskError("'suggestion_id' must be an integer")
+    suggestion = None
+    if sid is not None:
+        suggestion = await store.run(store.suggestion, sid)
+        if suggestion is None or suggestion["conversation_id"] != conv["conversation_id"]:
+            raise NotFound("no such suggestion in this conversation")
+    text = text_field(body, required=suggestion is None)
+    if suggestion is not None and not text.strip():
+        text = suggestion["text"]
+    if suggestion is not None and body.get("confirm") is not True:
+        changes = await asyncio.get_running_loop().run_in_executor(
+            None, service.fact_changes, suggestion)
+        if changes:
+            return json_error(409, "the catalog changed since this suggestion was drafted",
+                              changes=changes)
+    result = await service.agent_message(conv["conversation_id"], agent, text, sid)
+    out = {"message": result["message"]}
+    if result.get("suggestion"):
+        out["suggestion"] = result["suggestion"]
+    return web.json_response(out)
+
+
+async def agent_skip(request: web.Request) -> web.Response:
+    agent = await current_agent(request, write=True)
+    try:
+        sid = int(request.match_info["sid"])
+    except ValueError:
+        raise NotFound("no such suggestion") from None
+    store = request.app[STORE]
+    return web.json_response({"suggestion": await store.run(store.skip_suggestion, sid,
+                                                            agent)})
+
+
+async def agent_resolve(request: web.Request) -> web.Response:
+    agent = await current_agent(request, write=True)
+    conv = await _agent_conversation(request, agent)
+    return web.json_response(await request.app[SERVICE].resolve(conv["conversation_id"],
+                                                                agent))
+
+
+async def agent_reassign(request: web.Request) -> web.Response:
+    agent = await current_agent(request, write=True, supervisor=True)
+    body = await read_json(request)
+    to = body.get("agent_id")
+    if not isinstance(to, int) or isinstance(to, bool):
+        raise DeskError("'agent_id' must be an integer")
+    reason = text_field(body, "reason", limit=500)
+    return web.json_response(await request.app[SERVICE].reassign(
+        request.match_info["id"], to, reason, agent))
+
+
+async def agent_list(request: web.Request) -> web.Response:
+    await current_agent(request)
+    store = request.app[STORE]
+    return web.json_response(await store.run(store.agents))
+
+
+async def agent_canned(request: web.Request) -> web.Response:
+    agent = await current_agent(request)
+    locale = request.query.get("locale")
+    locale = locale if locale in ("zh", "en") else (agent["languages"] or ["zh"])[0]
+    store = request.app[STORE]
+    return web.json_response(await store.run(store.canned, locale))
+
+
+async def agent_ws(request: web.Request) -> web.StreamResponse:
+    if not _origin_ok(request):
+        raise Forbidden("cross-origin WebSocket refused")
+    agent = await current_agent(request)
+    ws = web.WebSocketResponse(heartbeat=30, max_msg_size=MAX_WS_MESSAGE)
+    await ws.prepare(request)
+    hub, store = request.app[HUB], request.app[STORE]
+    hub.add_agent(agent, ws)
+    try:
+        await ws.send_json({"type": "hello", "agent": agent,
+                            "queue": await store.run(store.queue)})
+        async for msg in ws:
+            if msg.type != WSMsgType.TEXT:
+                continue
+            try:
+                event = json.loads(msg.data)
+            except ValueError:
+                await ws.send_json({"type": "error", "error": "malformed JSON"})
+                continue
+            if isinstance(event, dict) and event.get("type") == "typing":
+                cid = str(event.get("conversation_id") or "")
+                conv = await store.run(store.conversation, cid)
+                if conv and conv["agent_id"] == agent["agent_id"] and \
+                        conv["state"] == "assigned":
+                    await hub.to_shopper(cid, {"type": "typing", "sender": "agent",
+                                               "on": bool(event.get("on"))})
+    finally:
+        hub.remove_agent(agent["agent_id"], ws)
+    return ws
+
+
+# -- pages, static, health, OpenAPI ---------------------------------------------------------------
+async def health(request: web.Request) -> web.Response:
+    store = request.app[STORE]
+    await store.run(store._one, "SELECT 1")
+    return web.json_response({"status": "ok"})
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(openapi_document())
+
+
+def _static_file(name: str) -> web.StreamResponse:
+    path = (STATIC_DIR / name).resolve()
+    if STATIC_DIR.resolve() not in path.parents or not path.is_file():
+        raise web.HTTPNotFound(text="not found")
+    return web.FileResponse(path, headers={"Cache-Control": "no-cache"})
+
+
+async def widget_js(request: web.Request) -> web.StreamResponse:
+    return _static_file("widget.js")
+
+
+async def console_page(request: web.Request) -> web.StreamResponse:
+    return _static_file("console.html")
+
+
+async def static_file(request: web.Request) -> web.StreamResponse:
+    return _static_file(request.match_info["path"])
+
+
+def _page_lang(request: web.Request) -> str:
+    return _locale(request.query.get("lang"), request,
+                   request.app[SETTINGS].default_language)
+
+
+async def index_page(request: web.Request) -> web.Response:
+    html = await asyncio.get_running_loop().run_in_executor(
+        None, storefront.render_index, request.app[CATALOG], _page_lang(request))
+    return web.Response(text=html, content_type="text/html", charset="utf-8")
+
+
+async def product_page(request: web.Request) -> web.Response:
+    html = await asyncio.get_running_loop().run_in_executor(
+        None, storefront.render_product, request.app[CATALOG],
+        request.match_info["product_id"], _page_lang(request))
+    if html is None:
+        raise web.HTTPNotFound(text="no such product")
+    return web.Response(text=html, content_type="text/html", charset="utf-8")
+
+
+# -- the factory --------------------------------------------------------------------------------
+ROUTES = [
+    ("GET", "/health", health),
+    ("GET", "/api/openapi.json", openapi),
+    ("POST", "/api/conversations", create_conversation),
+    ("GET", "/api/conversations/{id}", get_conversation),
+    ("POST", "/api/conversations/{id}/messages", post_message),
+    ("GET", "/api/conversations/{id}/messages", get_messages),
+    ("GET", "/api/conversations/{id}/ws", shopper_ws),
+    ("POST", "/api/conversations/{id}/contact", post_contact),
+    ("GET", "/api/desk/status", desk_status),
+    ("POST", "/api/agent/login", agent_login),
+    ("POST", "/api/agent/logout", agent_logout),
+    ("GET", "/api/agent/me", agent_me),
+    ("POST", "/api/agent/status", agent_status),
+    ("GET", "/api/agent/agents", agent_list),
+    ("GET", "/api/agent/conversations", agent_conversations),
+    ("GET", "/api/agent/conversations/{id}", agent_conversation),
+    ("POST", "/api/agent/conversations/{id}/messages", agent_send),
+    ("POST", "/api/agent/conversations/{id}/resolve", agent_resolve),
+    ("POST", "/api/agent/conversations/{id}/reassign", agent_reassign),
+    ("POST", "/api/agent/suggestions/{sid}/skip", agent_skip),
+    ("GET", "/api/agent/canned", agent_canned),
+    ("GET", "/api/agent/ws", agent_ws),
+    ("GET", "/", index_page),
+    ("GET", "/p/{product_id}", product_page),
+    ("GET", "/widget.js", widget_js),
+    ("GET", "/console", console_page),
+    ("GET", "/static/{path:.+}", static_file),
+]
+
+
+def create_app(settings, *, rasa: Optional[RasaClient] = None,
+               catalog: Optional[Catalog] = None,
+               store: Optional[DeskStore] = None) -> web.Application:
+    """The desk app. `rasa`, `catalog` and `store` default to the ones the settings name
+    (tests pass their own)."""
+    app = web.Application(middlewares=[errors_middleware], client_max_size=MAX_BODY)
+    store = store or DeskStore.from_settings(settings)
+    if settings.desk_demo_agents:
+        store.ensure_demo_agents()
+    rasa = rasa or RasaClient(settings.rasa_url, timeout=settings.desk_rasa_timeout)
+    catalog = catalog or Catalog(settings.catalog_path)
+    hub = Hub()
+    app[SETTINGS] = settings
+    app[STORE] = store
+    app[RASA] = rasa
+    app[CATALOG] = catalog
+    app[HUB] = hub
+    app[SERVICE] = DeskService(settings, store, rasa, catalog, hub)
+    for method, path, handler in ROUTES:
+        app.router.add_route(method, path, handler)
+
+    async def on_shutdown(app: web.Application) -> None:
+        await app[HUB].close_all()
+
+    async def on_cleanup(app: web.Application) -> None:
+        await app[SERVICE].close()
+        await app[RASA].close()
+        app[STORE].close()
+
+    app.on_shutdown.append(on_shutdown)
+    app.on_cleanup.append(on_cleanup)
+    return app

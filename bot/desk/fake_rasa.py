@@ -1,0 +1,137 @@
+"""A stand-in for the Rasa server, for the desk's tests and benchmark: answers the REST
+webhook like the real bot would (stock, price, discount, recommendation and handoff
+payloads drawn from a real catalog) and the tracker endpoint, with a fixed latency and a
+"down" or "slow" mode. Not for production.
+
+`python -m bot.desk.fake_rasa --port 15105 --latency-ms 150 --catalog var/catalog.db`
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+from pathlib import Path
+from typing import Optional
+
+from aiohttp import web
+
+from catalog.queries import Catalog
+
+_CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+class FakeRasa:
+    """mode: "ok" | "down" (503) | "slow" (sleeps `slow_s`)."""
+
+    def __init__(self, catalog_path: str | Path, latency_s: float = 0.0):
+        self.catalog = Catalog(catalog_path)
+        self.latency_s = latency_s
+        self.mode = "ok"
+        self.slow_s = 30.0
+        self.calls: list[dict] = []
+        self.latest: dict[str, dict] = {}
+
+    def reply(self, text: str, metadata: dict) -> tuple[str, list[dict]]:
+        """(intent, replies) for one message."""
+        lang = "zh" if _CJK.search(text) else (metadata.get("locale") or "en")
+        if lang not in ("zh", "en"):
+            lang = "en"
+        page = (metadata.get("page") or {}).get("product_id") or "P001"
+        t = text.lower()
+        if "转人工" in text or "human" in t or "人工" in text:
+            return "request_human", [{"text": "亲，正在为您转接人工客服，请稍等～" if lang == "zh"
+                                      else "I'm connecting you with a member of our team now.",
+                                      "custom": {"type": "handoff", "reason": "requested"}}]
+        if "投诉" in text or "complain" in t:
+            return "complaint", [{"text": "非常抱歉！已为您转接人工客服。" if lang == "zh"
+                                  else "I'm sorry. Passing you to our team.",
+                                  "custom": {"type": "handoff", "reason": "complaint"}}]
+        if "折" in text or "discount" in t or "% off" in t:
+            p = self.catalog.product(page)
+            return "ask_discount", [{
+                "text": "亲，目前店铺活动：满299减30。" if lang == "zh"
+                else "Current offers: spend 299, save 30.",
+                "custom": {"type": "discount", "policy": "满299减30",
+                           "max_agent_discount_pct": self.catalog.policy(
+                               "max_agent_discount_pct"),
+                           "product_id": page, "price": p.price if p else None,
+                           "currency": "CNY"}}]
+        if "多少钱" in text or "price" in t or "how much" in t:
+            price = self.catalog.price(page)
+            return "ask_price", [{"text": f"亲，价格是 ¥{price['price']:.0f}。" if lang == "zh"
+                                  else f"It costs ¥{price['price']:.0f}.", "custom": price}]
+        if "搭配" in text or "recommend" in t:
+            items = [p for p in (self.catalog.product(x) for x in ("P002", "P003")) if p]
+            return "ask_recommendation", [{
+                "text": "亲，常搭配：" + "、".join(p.name_zh for p in items) if lang == "zh"
+                else "Often bought together: " + ", ".join(p.name_en for p in items),
+                "buttons": [{"title": p.name(lang), "payload": "/product_details"}
+                            for p in items],
+                "custom": {"type": "recommendations", "for_product_id": page,
+                           "items": [{"product_id": p.product_id, "name": p.name(lang),
+                                      "price": p.price, "reason": "often bought together"}
+                                     for p in items]}}]
+        if "有货" in text or "库存" in text or "stock" in t or "码" in text:
+            ans = self.catalog.stock(page)
+            payload = ans.as_payload() if ans else {"type": "stock", "variants": []}
+            payload["variants"] = payload["variants"][:3]
+            n = sum(v["available"] for v in payload["variants"])
+            return "check_stock", [{"text": f"亲，有现货，库存{n}件～" if lang == "zh"
+                                    else f"Yes, {n} in stock.", "custom": payload}]
+        if text.strip() in ("", "?"):
+            return "nlu_fallback", [{"text": "没太明白～" if lang == "zh" else "Sorry?"}]
+        return "greet", [{"text": "亲，您好～有什么可以帮您？" if lang == "zh"
+                          else "Hi! How can I help?"}]
+
+    async def webhook(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.calls.append(body)
+        if self.mode == "down":
+            return web.json_response({"error": "down"}, status=503)
+        if self.mode == "slow":
+            await asyncio.sleep(self.slow_s)
+        elif self.latency_s:
+            await asyncio.sleep(self.latency_s)
+        intent, replies = self.reply(str(body.get("message") or ""),
+                                     body.get("metadata") or {})
+        self.latest[str(body.get("sender"))] = {
+            "text": body.get("message"), "intent": {"name": intent, "confidence": 0.97},
+            "entities": [{"entity": "product", "value": (body.get("metadata") or {})
+                          .get("page", {}).get("product_id")}]}
+        return web.json_response([{"recipient_id": body.get("sender"), **r}
+                                  for r in replies])
+
+    async def tracker(self, request: web.Request) -> web.Response:
+        sender = request.match_info["sender"]
+        if self.mode == "down":
+            return web.json_response({"error": "down"}, status=503)
+        return web.json_response({"sender_id": sender,
+                                  "latest_message": self.latest.get(sender, {}),
+                                  "slots": {"language": "zh"}})
+
+    async def status(self, request: web.Request) -> web.Response:
+        return web.json_response({"model_file": "fake"})
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/webhooks/rest/webhook", self.webhook)
+        app.router.add_get("/conversations/{sender}/tracker", self.tracker)
+        app.router.add_get("/status", self.status)
+        return app
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    from bot.settings import get_settings
+
+    parser = argparse.ArgumentParser(prog="python -m bot.desk.fake_rasa")
+    parser.add_argument("--port", type=int, default=15105)
+    parser.add_argument("--latency-ms", type=float, default=0.0)
+    parser.add_argument("--catalog", default=str(get_settings().catalog_path))
+    args = parser.parse_args(argv)
+    web.run_app(FakeRasa(args.catalog, args.latency_ms / 1000).app(), host="127.0.0.1",
+                port=args.port, print=None)
+
+
+if __name__ == "__main__":
+    main()

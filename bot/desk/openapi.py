@@ -1,0 +1,295 @@
+"""The OpenAPI 3 document of the desk's whole HTTP API, served at /api/openapi.json
+(docs/desk-api.md explains the same in prose). A test checks that every route of the app
+is in it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+J = "application/json"
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _body(schema: dict, required: bool = True) -> dict:
+    return {"required": required, "content": {J: {"schema": schema}}}
+
+
+def _ok(schema: dict, description: str = "OK", status: str = "200") -> dict:
+    return {status: {"description": description, "content": {J: {"schema": schema}}}}
+
+
+ERR = {"description": "error", "content": {J: {"schema": _ref("Error")}}}
+
+
+def _op(summary: str, responses: dict, *, body: dict | None = None, tags=("shopper",),
+        security: list | None = None, params: list | None = None,
+        errors=("400", "403", "404")) -> dict:
+    op: dict[str, Any] = {"summary": summary, "tags": list(tags),
+                          "responses": {**responses, **{e: ERR for e in errors}}}
+    if body is not None:
+        op["requestBody"] = body
+    if security is not None:
+        op["security"] = security
+    if params:
+        op["parameters"] = params
+    return op
+
+
+def _path_param(name: str, schema_type: str = "string") -> dict:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": schema_type}}
+
+
+def _query(name: str, schema: dict, description: str = "") -> dict:
+    return {"name": name, "in": "query", "required": False, "schema": schema,
+            "description": description}
+
+
+SHOPPER = [{"shopperToken": []}]
+AGENT = [{"agentSession": []}]
+AGENT_WRITE = [{"agentSession": [], "csrfToken": []}]
+LOCALE = {"type": "string", "enum": ["zh", "en"]}
+HTML = {"200": {"description": "HTML page", "content": {"text/html": {}}}}
+
+
+def openapi_document() -> dict:
+    cid = _path_param("id")
+    schemas = {
+        "Error": {"type": "object", "required": ["error"],
+                  "properties": {"error": {"type": "string"},
+                                 "changes": {"type": "array",
+                                             "items": _ref("FactChange")}}},
+        "FactChange": {"type": "object", "properties": {
+            "field": {"type": "string"}, "old": {}, "new": {}}},
+        "Button": {"type": "object", "properties": {"title": {"type": "string"},
+                                                    "payload": {"type": "string"}}},
+        "Message": {"type": "object", "required": ["id", "sender", "text", "created_at"],
+                    "properties": {
+                        "id": {"type": "integer"}, "conversation_id": {"type": "string"},
+                        "sender": {"type": "string",
+                                   "enum": ["shopper", "bot", "agent", "system"]},
+                        "text": {"type": "string"},
+                        "buttons": {"type": "array", "items": _ref("Button")},
+                        "image": {"type": "string", "nullable": True},
+                        "custom": {"type": "object", "nullable": True,
+                                   "description": "catalog facts (DESIGN.md types) or "
+                                                  "system events"},
+                        "created_at": {"type": "string", "format": "date-time"},
+                        "client_id": {"type": "string", "nullable": True},
+                        "agent_name": {"type": "string", "nullable": True}}},
+        "Queue": {"type": "object", "properties": {
+            "position": {"type": "integer"}, "estimated_wait_s": {"type": "integer"}}},
+        "NewConversation": {"type": "object", "properties": {
+            "locale": LOCALE, "page": {"type": "object"},
+            "customer_id": {"type": "string"}}},
+        "ConversationCreated": {"type": "object", "properties": {
+            "conversation_id": {"type": "string"}, "token": {"type": "string"},
+            "state": {"type": "string"}, "locale": LOCALE}},
+        "ShopperMessageIn": {"type": "object", "required": ["text"], "properties": {
+            "text": {"type": "string", "maxLength": 5000},
+            "client_id": {"type": "string", "maxLength": 100},
+            "metadata": {"type": "object", "properties": {
+                "page": {"type": "object", "properties": {
+                    "product_id": {"type": "string"}, "url": {"type": "string"},
+                    "title": {"type": "string"}}},
+                "cart": {"type": "array", "items": {"type": "object", "properties": {
+                    "product_id": {"type": "string"}, "sku": {"type": "string"},
+                    "quantity": {"type": "number"}, "price": {"type": "number"}}}},
+                "locale": LOCALE}}}},
+        "ShopperMessageOut": {"type": "object", "properties": {
+            "message": _ref("Message"),
+            "replies": {"type": "array", "items": _ref("Message")},
+            "state": {"type": "string", "enum": ["bot", "queued", "assigned", "resolved"]},
+            "queue": _ref("Queue")}},
+        "ConversationState": {"type": "object", "properties": {
+            "conversation_id": {"type": "string"}, "state": {"type": "string"},
+            "locale": LOCALE,
+            "agent": {"type": "object", "nullable": True,
+                      "properties": {"display_name": {"type": "string"}}},
+            "queue": {"allOf": [_ref("Queue")], "nullable": True}}},
+        "Contact": {"type": "object", "required": ["contact", "text"], "properties": {
+            "contact": {"type": "string", "maxLength": 200},
+            "text": {"type": "string", "maxLength": 5000}}},
+        "DeskStatus": {"type": "object", "properties": {
+            "open": {"type": "boolean"}, "hours": {"type": "string"},
+            "agents_online": {"type": "integer"}, "queue_length": {"type": "integer"},
+            "estimated_wait_s": {"type": "integer"}}},
+        "Agent": {"type": "object", "properties": {
+            "agent_id": {"type": "integer"}, "username": {"type": "string"},
+            "display_name": {"type": "string"},
+            "role": {"type": "string", "enum": ["agent", "supervisor"]},
+            "languages": {"type": "array", "items": LOCALE},
+            "status": {"type": "string", "enum": ["online", "away"]},
+            "active": {"type": "integer"}, "today": {"type": "integer"},
+            "cap": {"type": "integer"}, "daily_cap": {"type": "integer"}}},
+        "AgentSession": {"type": "object", "properties": {
+            "agent": _ref("Agent"), "csrf_token": {"type": "string"}}},
+        "Summary": {"type": "object", "properties": {
+            "conversation_id": {"type": "string"}, "state": {"type": "string"},
+            "locale": LOCALE, "agent_id": {"type": "integer", "nullable": True},
+            "agent_name": {"type": "string", "nullable": True},
+            "handoff_reason": {"type": "string", "nullable": True},
+            "last_message": {"allOf": [_ref("Message")], "nullable": True},
+            "unread": {"type": "integer"}, "created_at": {"type": "string"},
+            "queued_at": {"type": "string", "nullable": True},
+            "page": {"type": "object"}, "customer_id": {"type": "string", "nullable": True},
+            "contact": {"type": "string", "nullable": True}}},
+        "Suggestion": {"type": "object", "properties": {
+            "id": {"type": "integer"}, "conversation_id": {"type": "string"},
+            "message_id": {"type": "integer"}, "text": {"type": "string"},
+            "buttons": {"type": "array", "items": _ref("Button")},
+            "custom": {"type": "object", "nullable": True},
+            "facts": {"type": "object", "description": "fact key → value when drafted"},
+            "kind": {"type": "string", "enum": ["answer", "crosssell"]},
+            "outcome": {"type": "string", "nullable": True,
+                        "enum": ["accepted", "edited", "rejected", None]},
+            "final_text": {"type": "string", "nullable": True},
+            "created_at": {"type": "string"}}},
+        "ConversationDetail": {"type": "object", "properties": {
+            "conversation": _ref("Summary"),
+            "messages": {"type": "array", "items": _ref("Message")},
+            "context": {"type": "object", "properties": {
+                "page": {"type": "object"}, "cart": {"type": "array", "nullable": True},
+                "cart_value": {"type": "number"}, "locale": LOCALE,
+                "intent": {"type": "string", "nullable": True},
+                "entities": {"type": "array", "items": {"type": "object"}},
+                "slots": {"type": "object"},
+                "customer_id": {"type": "string", "nullable": True},
+                "contact": {"type": "string", "nullable": True},
+                "past_orders": {"type": "array", "items": {"type": "object"}}}},
+            "suggestions": {"type": "array", "items": _ref("Suggestion")},
+            "assignments": {"type": "array", "items": {"type": "object"}}}},
+        "AgentMessageIn": {"type": "object", "properties": {
+            "text": {"type": "string", "maxLength": 5000,
+                     "description": "may be omitted with a suggestion_id (sent as drafted)"},
+            "suggestion_id": {"type": "integer"}, "confirm": {"type": "boolean"}}},
+        "Canned": {"type": "object", "properties": {
+            "id": {"type": "integer"}, "title": {"type": "string"},
+            "text": {"type": "string", "description": "variables {{shopper_product}}, "
+                                                      "{{agent_name}}, {{order_id}}"}}},
+    }
+    paths = {
+        "/health": {"get": _op("Liveness and database check",
+                               _ok({"type": "object"}), tags=["ops"], errors=())},
+        "/api/openapi.json": {"get": _op("This document", _ok({"type": "object"}),
+                                         tags=["ops"], errors=())},
+        "/api/conversations": {"post": _op(
+            "Start a conversation (with the bot)",
+            _ok(_ref("ConversationCreated"), "created", "201"),
+            body=_body(_ref("NewConversation"), required=False), errors=("400", "413"))},
+        "/api/conversations/{id}": {"get": _op(
+            "State, owner and queue place", _ok(_ref("ConversationState")),
+            security=SHOPPER, params=[cid])},
+        "/api/conversations/{id}/messages": {
+            "post": _op("Send a shopper message (idempotent by client_id); the replies "
+                        "for the shopper now", _ok(_ref("ShopperMessageOut")),
+                        body=_body(_ref("ShopperMessageIn")), security=SHOPPER,
+                        params=[cid], errors=("400", "403", "404", "413")),
+            "get": _op("History (or the messages after a message id)",
+                       _ok({"type": "array", "items": _ref("Message")}), security=SHOPPER,
+                       params=[cid, _query("after", {"type": "integer"})])},
+        "/api/conversations/{id}/ws": {"get": _op(
+            "Shopper WebSocket: events message, typing, status (server → widget); "
+            "typing (widget → server)",
+            {"101": {"description": "switching protocols"}},
+            params=[cid, _query("token", {"type": "string"}, "the shopper token")])},
+        "/api/conversations/{id}/contact": {"post": _op(
+            "Out of hours: leave a contact and a question (queued for a human)",
+            _ok({"type": "object"}, "stored", "201"), body=_body(_ref("Contact")),
+            security=SHOPPER, params=[cid], errors=("400", "403", "404", "413"))},
+        "/api/desk/status": {"get": _op(
+            "Open or not, agents online, queue and wait",
+            _ok(_ref("DeskStatus")), params=[_query("locale", LOCALE)], errors=())},
+        "/api/agent/login": {"post": _op(
+            "Log in: sets the sa_session cookie; returns the CSRF token",
+            _ok(_ref("AgentSession")), tags=["agent"], errors=("400", "401", "403"),
+            body=_body({"type": "object", "required": ["username", "password"],
+                        "properties": {"username": {"type": "string"},
+                                       "password": {"type": "string"}}}))},
+        "/api/agent/logout": {"post": _op("Log out", _ok({"type": "object"}), tags=["agent"],
+                                          security=AGENT_WRITE, errors=("401", "403"))},
+        "/api/agent/me": {"get": _op("The logged-in agent and the CSRF token",
+                                     _ok(_ref("AgentSession")), tags=["agent"],
+                                     security=AGENT, errors=("401",))},
+        "/api/agent/status": {"post": _op(
+            "Go online (pulls from the queue) or away", _ok(_ref("Agent")), tags=["agent"],
+            security=AGENT_WRITE, errors=("400", "401", "403"),
+            body=_body({"type": "object", "required": ["status"], "properties": {
+                "status": {"type": "string", "enum": ["online", "away"]}}}))},
+        "/api/agent/agents": {"get": _op(
+            "Every agent with their load (for the supervisor's reassign)",
+            _ok({"type": "array", "items": _ref("Agent")}), tags=["agent"],
+            security=AGENT, errors=("401",))},
+        "/api/agent/conversations": {"get": _op(
+            "My assigned conversations and the queue",
+            _ok({"type": "object", "properties": {
+                "mine": {"type": "array", "items": _ref("Summary")},
+                "queue": {"type": "array", "items": _ref("Summary")}}}),
+            tags=["agent"], security=AGENT, errors=("401",))},
+        "/api/agent/conversations/{id}": {"get": _op(
+            "One conversation: messages, context panel, suggestions (own; supervisors any)",
+            _ok(_ref("ConversationDetail")), tags=["agent"], security=AGENT, params=[cid],
+            errors=("401", "403", "404"))},
+        "/api/agent/conversations/{id}/messages": {"post": _op(
+            "Write to the shopper, optionally sending a suggestion (accepted when sent as "
+            "drafted, else edited); 409 with the changes when its facts changed and "
+            "confirm is not true",
+            {**_ok({"type": "object", "properties": {
+                "message": _ref("Message"), "suggestion": _ref("Suggestion")}}),
+             "409": ERR},
+            body=_body(_ref("AgentMessageIn")), tags=["agent"], security=AGENT_WRITE,
+            params=[cid], errors=("400", "401", "403", "404", "413"))},
+        "/api/agent/conversations/{id}/resolve": {"post": _op(
+            "Resolve (owner or supervisor); frees a place, the queue drains",
+            {**_ok(_ref("Summary")), "409": ERR}, tags=["agent"], security=AGENT_WRITE,
+            params=[cid], errors=("401", "403", "404"))},
+        "/api/agent/conversations/{id}/reassign": {"post": _op(
+            "Supervisor only: give the conversation to another agent, with a reason",
+            {**_ok(_ref("Summary")), "409": ERR}, tags=["agent"], security=AGENT_WRITE,
+            params=[cid], errors=("400", "401", "403", "404"),
+            body=_body({"type": "object", "required": ["agent_id", "reason"],
+                        "properties": {"agent_id": {"type": "integer"},
+                                       "reason": {"type": "string"}}}))},
+        "/api/agent/suggestions/{sid}/skip": {"post": _op(
+            "Skip a suggestion (outcome rejected)",
+            {**_ok({"type": "object", "properties": {"suggestion": _ref("Suggestion")}}),
+             "409": ERR}, tags=["agent"], security=AGENT_WRITE,
+            params=[_path_param("sid", "integer")], errors=("401", "403", "404"))},
+        "/api/agent/canned": {"get": _op(
+            "Canned replies in a language", _ok({"type": "array", "items": _ref("Canned")}),
+            tags=["agent"], security=AGENT, params=[_query("locale", LOCALE)],
+            errors=("401",))},
+        "/api/agent/ws": {"get": _op(
+            "Agent WebSocket (cookie; origin checked): events hello, assigned, message, "
+            "suggestions, queue, typing, conversation",
+            {"101": {"description": "switching protocols"}}, tags=["agent"],
+            security=AGENT, errors=("401", "403"))},
+        "/": {"get": _op("Demo storefront: product list", HTML, tags=["pages"],
+                         params=[_query("lang", LOCALE)], errors=())},
+        "/p/{product_id}": {"get": _op("Demo storefront: product page with the widget",
+                                       HTML, tags=["pages"],
+                                       params=[_path_param("product_id"),
+                                               _query("lang", LOCALE)], errors=("404",))},
+        "/widget.js": {"get": _op("The chat widget", {"200": {"description": "script"}},
+                                  tags=["pages"], errors=("404",))},
+        "/console": {"get": _op("The agent console", HTML, tags=["pages"], errors=("404",))},
+        "/static/{path}": {"get": _op("Static files of bot/desk/static/",
+                                      {"200": {"description": "file"}}, tags=["pages"],
+                                      params=[_path_param("path")], errors=("404",))},
+    }
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "shopassist desk", "version": "1.0",
+                 "description": "The shopper widget's API and the agent console's API "
+                                "(docs/desk-api.md)."},
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "shopperToken": {"type": "http", "scheme": "bearer",
+                                 "description": "the token from POST /api/conversations"},
+                "agentSession": {"type": "apiKey", "in": "cookie", "name": "sa_session"},
+                "csrfToken": {"type": "apiKey", "in": "header", "name": "X-CSRF-Token"}}},
+    }

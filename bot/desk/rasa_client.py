@@ -1,0 +1,89 @@
+"""Talks to Rasa for the desk: the REST channel for replies, the HTTP API (`--enable-api`)
+for the latest intent and entities shown to the agent.
+
+The metadata keys are the ones the actions read (actions/context.py, actions/orders.py):
+`page` ({"product_id", ...}), `locale`, `customer_id`, plus `cart` for the record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Optional
+from urllib.parse import quote
+
+import aiohttp
+
+
+class RasaUnavailable(Exception):
+    """Rasa did not answer in time, or answered with an error."""
+
+
+class RasaClient:
+    def __init__(self, base_url: str, timeout: float = 5.0, tracker_timeout: float = 2.0):
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.tracker_timeout = tracker_timeout
+        self._session: Optional[aiohttp.ClientSession] = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=256, keepalive_timeout=30))
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    @staticmethod
+    def metadata(conversation: dict, message_metadata: Optional[dict] = None) -> dict:
+        meta = message_metadata or {}
+        page = meta.get("page") if isinstance(meta.get("page"), dict) \
+            else conversation.get("page") or {}
+        cart = meta.get("cart") if isinstance(meta.get("cart"), list) \
+            else conversation.get("cart")
+        out: dict[str, Any] = {"page": page, "locale": conversation.get("locale")}
+        if cart is not None:
+            out["cart"] = cart
+        if conversation.get("customer_id"):
+            out["customer_id"] = conversation["customer_id"]
+        return out
+
+    async def send(self, sender: str, text: str, metadata: dict) -> list[dict]:
+        """Rasa's replies (REST response shape) to one shopper message."""
+        url = f"{self.base_url}/webhooks/rest/webhook"
+        body = {"sender": sender, "message": text, "metadata": metadata}
+        try:
+            async with self.session.post(
+                    url, json=body, timeout=aiohttp.ClientTimeout(total=self.timeout)) as resp:
+                if resp.status != 200:
+                    raise RasaUnavailable(f"Rasa answered {resp.status}")
+                data = await resp.json(content_type=None)
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+            raise RasaUnavailable(str(exc) or type(exc).__name__) from exc
+        if not isinstance(data, list):
+            raise RasaUnavailable("Rasa's answer is not a list")
+        return [r for r in data if isinstance(r, dict)]
+
+    async def latest_parse(self, sender: str) -> Optional[dict]:
+        """{"intent", "confidence", "entities"} of the latest shopper message, or None."""
+        url = f"{self.base_url}/conversations/{quote(sender, safe='')}/tracker"
+        try:
+            async with self.session.get(
+                    url, params={"include_events": "NONE"},
+                    timeout=aiohttp.ClientTimeout(total=self.tracker_timeout)) as resp:
+                if resp.status != 200:
+                    return None
+                data = await resp.json(content_type=None)
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+            return None
+        latest = (data or {}).get("latest_message") or {}
+        intent = latest.get("intent") or {}
+        return {"intent": intent.get("name"), "confidence": intent.get("confidence"),
+                "entities": [{"entity": e.get("entity"), "value": e.get("value")}
+                             for e in latest.get("entities") or []],
+                "slots": {k: v for k, v in ((data or {}).get("slots") or {}).items()
+                          if v is not None and k in ("product", "size", "color", "language",
+                                                     "page_product", "category")}}

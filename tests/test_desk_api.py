@@ -1,0 +1,661 @@
+"""The desk's HTTP API and WebSockets (bot/desk/app.py) against a fake Rasa
+(bot/desk/fake_rasa.py): the shopper's way, handoff and bot silence, suggestions and their
+fact re-check, Rasa down, business hours, security, pages, and durability across a
+SIGKILL of the desk process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.desk.app import create_app
+from bot.desk.fake_rasa import FakeRasa
+from bot.desk.store import DeskStore
+from bot.settings import ROOT, get_settings
+from catalog.queries import Catalog
+
+NOW = datetime.fromisoformat("2026-11-20T10:00:00+08:00")
+
+
+class Clock:
+    def __init__(self, t: datetime = NOW):
+        self.t = t
+
+    def __call__(self) -> datetime:
+        return self.t
+
+
+@dataclass
+class Desk:
+    client: TestClient
+    store: DeskStore
+    clock: Clock
+    rasa: FakeRasa
+    app: web.Application
+
+    async def new(self, locale="zh", **body) -> tuple[str, dict]:
+        r = await self.client.post("/api/conversations", json={"locale": locale, **body})
+        assert r.status == 201, await r.text()
+        data = await r.json()
+        return data["conversation_id"], {"Authorization": f"Bearer {data['token']}"}
+
+    async def say(self, cid, auth, text, status=200, **body) -> dict:
+        r = await self.client.post(f"/api/conversations/{cid}/messages", headers=auth,
+                                   json={"text": text, **body})
+        assert r.status == status, await r.text()
+        return await r.json()
+
+    async def login(self, username) -> "AgentSession":
+        r = await self.client.post("/api/agent/login", json={
+            "username": username, "password": f"demo-{username}"})
+        assert r.status == 200, await r.text()
+        sid = r.cookies["sa_session"].value
+        self.client.session.cookie_jar.clear()
+        data = await r.json()
+        return AgentSession(self, data["agent"], sid, data["csrf_token"])
+
+
+@dataclass
+class AgentSession:
+    desk: Desk
+    agent: dict
+    sid: str
+    csrf: str
+
+    def headers(self, write=True) -> dict:
+        h = {"Cookie": f"sa_session={self.sid}"}
+        if write:
+            h["X-CSRF-Token"] = self.csrf
+        return h
+
+    async def get(self, path, status=200):
+        r = await self.desk.client.get(path, headers=self.headers(False))
+        assert r.status == status, await r.text()
+        return await r.json()
+
+    async def post(self, path, body=None, status=200):
+        r = await self.desk.client.post(path, headers=self.headers(), json=body or {})
+        assert r.status == status, await r.text()
+        return await r.json()
+
+    async def online(self):
+        return await self.post("/api/agent/status", {"status": "online"})
+
+    async def ws(self):
+        return await self.desk.client.ws_connect("/api/agent/ws", headers=self.headers(False))
+
+
+async def start_fake_rasa(catalog_path, **kw):
+    fake = FakeRasa(catalog_path, **kw)
+    server = TestServer(fake.app())
+    await server.start_server()
+    fake.url = str(server.make_url("")).rstrip("/")
+    fake.server = server
+    return fake
+
+
+@pytest.fixture()
+async def fake_rasa(demo_db):
+    fake = await start_fake_rasa(demo_db)
+    yield fake
+    await fake.server.close()
+
+
+async def make_desk(tmp_path, fake, catalog_path, clock=None, **overrides) -> Desk:
+    clock = clock or Clock()
+    settings = replace(get_settings(), desk_db=tmp_path / "desk.db", rasa_url=fake.url,
+                       desk_rasa_timeout=1.0, catalog_path=Path(catalog_path), **overrides)
+    store = DeskStore.from_settings(settings, clock=clock)
+    app = create_app(settings, store=store, catalog=Catalog(catalog_path))
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    return Desk(client, store, clock, fake, app)
+
+
+@pytest.fixture()
+async def desk(tmp_path, fake_rasa, demo_db):
+    d = await make_desk(tmp_path, fake_rasa, demo_db)
+    yield d
+    await d.client.close()
+
+
+async def next_event(ws, type_, timeout=1.0) -> dict:
+    """The next event of a type (others skipped); fails after `timeout` seconds."""
+    end = asyncio.get_running_loop().time() + timeout
+    while True:
+        left = end - asyncio.get_running_loop().time()
+        assert left > 0, f"no {type_} event within {timeout}s"
+        msg = await ws.receive_json(timeout=left)
+        if msg["type"] == type_:
+            return msg
+
+
+async def no_event(ws, type_, wait=0.3, sender=None, after_id=0) -> None:
+    end = asyncio.get_running_loop().time() + wait
+    while True:
+        left = end - asyncio.get_running_loop().time()
+        if left <= 0:
+            return
+        try:
+            msg = await ws.receive_json(timeout=left)
+        except asyncio.TimeoutError:
+            return
+        if msg["type"] == type_ and (sender is None or msg["message"]["sender"] == sender) \
+                and msg["message"]["id"] > after_id:
+            raise AssertionError(f"unexpected {msg}")
+
+
+# -- the shopper's way with the bot -------------------------------------------------------------
+async def test_bot_answers_with_facts_and_page_context(desk):
+    cid, auth = await desk.new("zh", customer_id="C001", page={"product_id": "P001"})
+    out = await desk.say(cid, auth, "42码有货吗", client_id="m1",
+                         metadata={"page": {"product_id": "P001"},
+                                   "cart": [{"product_id": "P002", "quantity": 1}]})
+    assert out["state"] == "bot" and out["message"]["sender"] == "shopper"
+    assert [r["sender"] for r in out["replies"]] == ["bot"]
+    assert out["replies"][0]["custom"]["type"] == "stock"
+    assert out["replies"][0]["custom"]["product_id"] == "P001"
+    sent = desk.rasa.calls[-1]
+    assert sent["sender"] == cid and sent["message"] == "42码有货吗"
+    assert sent["metadata"]["page"] == {"product_id": "P001"}
+    assert sent["metadata"]["locale"] == "zh" and sent["metadata"]["customer_id"] == "C001"
+    assert sent["metadata"]["cart"] == [{"product_id": "P002", "quantity": 1}]
+    r = await desk.client.get(f"/api/conversations/{cid}/messages", headers=auth)
+    history = await r.json()
+    assert [m["sender"] for m in history] == ["shopper", "bot"]
+    assert history[0]["client_id"] == "m1"
+    r = await desk.client.get(f"/api/conversations/{cid}/messages?after={history[0]['id']}",
+                              headers=auth)
+    assert [m["id"] for m in await r.json()] == [history[1]["id"]]
+    r = await desk.client.get(f"/api/conversations/{cid}", headers=auth)
+    assert (await r.json()) == {"conversation_id": cid, "state": "bot", "locale": "zh",
+                                "agent": None, "queue": None}
+
+
+async def test_same_client_id_twice_gives_the_first_answer(desk):
+    cid, auth = await desk.new()
+    first, again = await asyncio.gather(desk.say(cid, auth, "多少钱", client_id="same"),
+                                        desk.say(cid, auth, "多少钱", client_id="same"))
+    third = await desk.say(cid, auth, "多少钱", client_id="same")
+    assert first["message"]["id"] == again["message"]["id"] == third["message"]["id"]
+    assert [r["id"] for r in third["replies"]] == [r["id"] for r in first["replies"]]
+    assert len(desk.rasa.calls) == 1
+    assert len(desk.store.history(cid)) == 2
+
+
+async def test_shopper_ws_gets_bot_replies_not_own_messages(desk):
+    cid, auth = await desk.new()
+    ws = await desk.client.ws_connect(f"/api/conversations/{cid}/ws?token="
+                                      + auth["Authorization"][7:])
+    assert (await ws.receive_json())["type"] == "status"
+    await desk.say(cid, auth, "在吗")
+    msg = await next_event(ws, "message")
+    assert msg["message"]["sender"] == "bot"
+    await ws.close()
+
+
+# -- handoff, assignment, suggestions --------------------------------------------------------
+async def test_handoff_assigns_and_bot_goes_silent_and_drafts(desk):
+    lily = await desk.login("lily")
+    await lily.online()
+    agent_ws = await lily.ws()
+    assert (await agent_ws.receive_json())["type"] == "hello"
+    cid, auth = await desk.new("zh", page={"product_id": "P001"})
+    shopper_ws = await desk.client.ws_connect(f"/api/conversations/{cid}/ws",
+                                              params={"token": auth["Authorization"][7:]})
+    out = await desk.say(cid, auth, "转人工")
+    assert out["state"] == "assigned"
+    assert [(r["sender"], (r["custom"] or {}).get("type")) for r in out["replies"]] == \
+        [("bot", "handoff"), ("system", "agent_joined")]
+    assigned = await next_event(agent_ws, "assigned")
+    assert assigned["conversation"]["conversation_id"] == cid
+    assert assigned["conversation"]["handoff_reason"] == "requested"
+
+    # after the handoff: nothing from the bot reaches the shopper, the agent gets drafts
+    t0 = time.monotonic()
+    out = await desk.say(cid, auth, "多少钱")
+    assert out["replies"] == [] and out["state"] == "assigned"
+    ev = await next_event(agent_ws, "message")
+    assert ev["message"]["text"] == "多少钱"
+    ev = await next_event(agent_ws, "suggestions", timeout=1.0)
+    assert time.monotonic() - t0 < 1.0
+    (price,) = ev["suggestions"]
+    assert price["kind"] == "answer" and price["custom"]["type"] == "price"
+    assert price["message_id"] == out["message"]["id"]
+    await desk.say(cid, auth, "有搭配推荐吗")
+    ev = await next_event(agent_ws, "suggestions")
+    assert ev["suggestions"][0]["kind"] == "crosssell"
+    cross = ev["suggestions"][0]
+    await desk.say(cid, auth, "再转人工一次")          # Rasa answers with a handoff again
+    await asyncio.sleep(0.2)
+    await no_event(shopper_ws, "message", sender="bot", after_id=out["message"]["id"])
+    history = desk.store.history(cid)
+    after = [m for m in history if m["id"] > out["message"]["id"]]
+    assert all(m["sender"] != "bot" for m in after)
+
+    # accept, edit, skip: all recorded with draft and final text
+    sent = await lily.post(f"/api/agent/conversations/{cid}/messages",
+                           {"text": price["text"], "suggestion_id": price["id"]})
+    assert sent["suggestion"]["outcome"] == "accepted"
+    shopper_sees = await next_event(shopper_ws, "message")
+    assert shopper_sees["message"]["sender"] == "agent"
+    assert shopper_sees["message"]["agent_name"] == "Lily"
+    detail = await lily.get(f"/api/agent/conversations/{cid}")
+    drafts = {s["id"]: s for s in detail["suggestions"]}
+    skip = await lily.post(f"/api/agent/suggestions/{cross['id']}/skip")
+    assert skip["suggestion"]["outcome"] == "rejected"
+    await desk.say(cid, auth, "多少钱")
+    ev = await next_event(agent_ws, "suggestions")
+    edited = await lily.post(f"/api/agent/conversations/{cid}/messages",
+                             {"text": "亲，这款现在359元，今天下单送袜子～",
+                              "suggestion_id": ev["suggestions"][0]["id"]})
+    assert edited["suggestion"]["outcome"] == "edited"
+    assert edited["suggestion"]["final_text"].endswith("送袜子～")
+    assert edited["suggestion"]["text"] == ev["suggestions"][0]["text"]
+    assert len(drafts) >= 2
+    # context panel: latest intent from Rasa's tracker, page
+    assert detail["context"]["intent"] and detail["context"]["page"]["product_id"] == "P001"
+    await agent_ws.close()
+    await shopper_ws.close()
+
+
+async def test_resolve_and_reopen_with_same_owner(desk):
+    lily = await desk.login("lily")
+    await lily.online()
+    cid, auth = await desk.new()
+    await desk.say(cid, auth, "转人工")
+    summary = await lily.post(f"/api/agent/conversations/{cid}/resolve")
+    assert summary["state"] == "resolved"
+    desk.clock.t += timedelta(minutes=10)
+    out = await desk.say(cid, auth, "还有个问题")
+    assert out["state"] == "assigned" and out["replies"] == []
+    assert desk.store.conversation(cid)["agent_id"] == lily.agent["agent_id"]
+    await lily.post(f"/api/agent/conversations/{cid}/resolve")
+    desk.clock.t += timedelta(minutes=45)
+    out = await desk.say(cid, auth, "你好")
+    assert out["state"] == "bot" and out["replies"][0]["sender"] == "bot"
+
+
+async def test_queue_positions_are_pushed_in_the_shoppers_language(desk):
+    first, a1 = await desk.new("en")
+    second, a2 = await desk.new("en")
+    await desk.say(first, a1, "human please")
+    ws = await desk.client.ws_connect(f"/api/conversations/{second}/ws",
+                                      params={"token": a2["Authorization"][7:]})
+    await ws.receive_json()
+    out = await desk.say(second, a2, "human please")
+    assert out["state"] == "queued" and out["queue"]["position"] == 2
+    assert out["replies"][-1]["custom"]["type"] == "queued"
+    assert "queue" in out["replies"][-1]["text"]
+    tom = await desk.login("tom")
+    await desk.store.run(desk.store._conn.execute,
+                         "UPDATE agents SET cap = 1 WHERE username = 'tom'")
+    await tom.online()
+    status = await next_event(ws, "status")
+    while status["queue"]["position"] == 2:          # the one pushed at the handoff
+        status = await next_event(ws, "status")
+    assert status["queue"]["position"] == 1 and "number 1" in status["text"]
+    r = await desk.client.get("/api/desk/status?locale=en")
+    st = await r.json()
+    assert st["open"] is True and st["agents_online"] == 1 and st["queue_length"] == 1
+    await ws.close()
+
+
+# -- the desk's own handoff rules ----------------------------------------------------------------
+async def test_discount_beyond_policy_hands_off(desk):
+    cid, auth = await desk.new()
+    out = await desk.say(cid, auth, "能打8折吗")          # 20% > policy's 5%
+    assert out["state"] == "queued"
+    assert all(r["sender"] == "system" for r in out["replies"])
+    assert desk.store.conversation(cid)["handoff_reason"] == "discount"
+    (s,) = desk.store.suggestions(cid)
+    assert s["custom"]["type"] == "discount"
+    cid2, auth2 = await desk.new()
+    out = await desk.say(cid2, auth2, "有折扣吗")
+    assert out["state"] == "bot" and out["replies"][0]["sender"] == "bot"
+
+
+async def test_big_cart_hands_off(desk):
+    cid, auth = await desk.new()
+    out = await desk.say(cid, auth, "42码有货吗", metadata={
+        "cart": [{"product_id": "P001", "quantity": 20, "price": 359}]})
+    assert out["state"] == "queued"
+    assert desk.store.conversation(cid)["handoff_reason"] == "cart_value"
+    assert all(r["sender"] == "system" for r in out["replies"])
+    await asyncio.sleep(0.2)
+    assert desk.store.suggestions(cid)[0]["custom"]["type"] == "stock"
+
+
+# -- fact re-check -----------------------------------------------------------------------------
+async def test_changed_facts_give_409_until_confirmed(tmp_path, demo_db):
+    db = tmp_path / "catalog.db"
+    shutil.copy(demo_db, db)
+    fake = await start_fake_rasa(db)
+    desk = await make_desk(tmp_path, fake, db)
+    try:
+        lily = await desk.login("lily")
+        await lily.online()
+        cid, auth = await desk.new("zh", page={"product_id": "P001"})
+        await desk.say(cid, auth, "转人工")
+        out = await desk.say(cid, auth, "有货吗")
+        for _ in range(50):
+            if desk.store.suggestions(cid):
+                break
+            await asyncio.sleep(0.02)
+        stock = desk.store.suggestions(cid)[0]
+        sku = next(k for k, v in stock["facts"].items() if v > 0)[len("stock:"):]
+        await desk.say(cid, auth, "多少钱")
+        for _ in range(50):
+            if len(desk.store.suggestions(cid)) > 1:
+                break
+            await asyncio.sleep(0.02)
+        price = desk.store.suggestions(cid)[1]
+        conn = sqlite3.connect(db)
+        conn.execute("UPDATE stock SET quantity = 0 WHERE sku = ?", (sku,))
+        conn.execute("UPDATE products SET price = price + 50 WHERE product_id = 'P001'")
+        conn.commit()
+        conn.close()
+        r = await desk.client.post(f"/api/agent/conversations/{cid}/messages",
+                                   headers=lily.headers(),
+                                   json={"suggestion_id": stock["id"]})
+        assert r.status == 409
+        body = await r.json()
+        assert body["error"] and {"field": f"stock:{sku}", "old": stock["facts"][f"stock:{sku}"],
+                                  "new": 0} in body["changes"]
+        r = await desk.client.post(f"/api/agent/conversations/{cid}/messages",
+                                   headers=lily.headers(),
+                                   json={"text": price["text"], "suggestion_id": price["id"]})
+        assert r.status == 409
+        change = (await r.json())["changes"][0]
+        assert change["field"] == "price:P001" and change["new"] == change["old"] + 50
+        assert desk.store.suggestion(stock["id"])["outcome"] is None   # nothing sent
+        ok = await lily.post(f"/api/agent/conversations/{cid}/messages",
+                             {"suggestion_id": stock["id"], "confirm": True})
+        assert ok["suggestion"]["outcome"] == "accepted"
+        assert out["replies"] == []
+    finally:
+        await desk.client.close()
+        await fake.server.close()
+
+
+# -- Rasa down, business hours ------------------------------------------------------------------
+@pytest.mark.parametrize("mode", ["down", "slow"])
+@pytest.mark.parametrize("locale,word", [("zh", "亲"), ("en", "Sorry")])
+async def test_rasa_down_gives_a_holding_reply_and_queues(desk, mode, locale, word):
+    desk.rasa.mode = mode
+    desk.rasa.slow_s = 3
+    cid, auth = await desk.new(locale)
+    t0 = time.monotonic()
+    out = await desk.say(cid, auth, "hello there" if locale == "en" else "你好",
+                         client_id="keep")
+    assert time.monotonic() - t0 < 2.5
+    assert out["state"] == "queued"
+    holding = out["replies"][0]
+    assert holding["sender"] == "system" and word in holding["text"]
+    assert holding["custom"] == {"type": "handoff", "reason": "rasa_unavailable"}
+    assert desk.store.history(cid)[0]["client_id"] == "keep"      # nothing lost
+    assert desk.store.conversation(cid)["handoff_reason"] == "rasa_unavailable"
+
+
+async def test_out_of_hours_offers_the_contact_form(desk):
+    desk.clock.t = datetime.fromisoformat("2026-11-20T23:30:00+08:00")
+    lily = await desk.login("lily")
+    await lily.online()
+    cid, auth = await desk.new("en")
+    out = await desk.say(cid, auth, "human please")
+    assert out["state"] == "bot"
+    offline = out["replies"][-1]
+    assert offline["sender"] == "system" and offline["custom"]["type"] == "offline"
+    assert offline["custom"]["contact_form"] is True and "09:00-22:00" in offline["text"]
+    r = await desk.client.get("/api/desk/status")
+    assert (await r.json())["open"] is False
+    r = await desk.client.post(f"/api/conversations/{cid}/contact", headers=auth,
+                               json={"contact": "tom@example.com", "text": "Do you ship to HK?"})
+    assert r.status == 201
+    body = await r.json()
+    assert body["message"]["text"] == "Do you ship to HK?"
+    # it became a conversation for a human (lily is online, so she has it)
+    assert desk.store.conversation(cid)["state"] in ("queued", "assigned")
+    assert desk.store.conversation(cid)["contact"] == "tom@example.com"
+
+
+# -- security --------------------------------------------------------------------------------
+async def test_another_conversations_token_neither_reads_nor_writes(desk):
+    mine, my_auth = await desk.new()
+    other, other_auth = await desk.new()
+    await desk.say(mine, my_auth, "我的秘密")
+    for method, path, body in [("GET", f"/api/conversations/{mine}/messages", None),
+                               ("GET", f"/api/conversations/{mine}", None),
+                               ("POST", f"/api/conversations/{mine}/messages", {"text": "x"}),
+                               ("POST", f"/api/conversations/{mine}/contact",
+                                {"contact": "x", "text": "y"})]:
+        for headers in (other_auth, {}, {"Authorization": "Bearer nonsense"}):
+            r = await desk.client.request(method, path, headers=headers, json=body)
+            assert r.status == 403, (method, path, headers)
+            assert "error" in await r.json()
+    with pytest.raises(aiohttp.WSServerHandshakeError) as exc:
+        await desk.client.ws_connect(f"/api/conversations/{mine}/ws",
+                                     params={"token": other_auth["Authorization"][7:]})
+    assert exc.value.status == 403
+    r = await desk.client.get("/api/conversations/" + "0" * 32 + "/messages",
+                              headers=my_auth)
+    assert r.status == 404 and (await r.json())["error"]
+    assert len(desk.store.history(mine)) == 2
+
+
+@pytest.mark.parametrize("body,headers,status", [
+    (b"{not json", {"Content-Type": "application/json"}, 400),
+    (b"\x00\x01\x02\xff\xfe binary", {"Content-Type": "application/octet-stream"}, 400),
+    (b"[1, 2, 3]", {"Content-Type": "application/json"}, 400),
+    (b'"text"', {"Content-Type": "application/json"}, 400),
+    (b'{"text": 42}', {"Content-Type": "application/json"}, 400),
+    (b'{"text": "   "}', {"Content-Type": "application/json"}, 400),
+    (json.dumps({"text": "啊" * 5001}).encode(), {"Content-Type": "application/json"}, 413),
+    (json.dumps({"text": "a", "pad": "x" * 70000}).encode(),
+     {"Content-Type": "application/json"}, 413),
+])
+async def test_bad_bodies_get_a_json_error(desk, body, headers, status):
+    cid, auth = await desk.new()
+    r = await desk.client.post(f"/api/conversations/{cid}/messages", data=body,
+                               headers={**auth, **headers})
+    assert r.status == status
+    assert r.content_type == "application/json" and (await r.json())["error"]
+    assert desk.store.history(cid) == []
+
+
+async def test_script_tags_are_stored_and_returned_as_plain_text(desk):
+    cid, auth = await desk.new("en")
+    evil = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+    out = await desk.say(cid, auth, evil)
+    assert out["message"]["text"] == evil
+    r = await desk.client.get(f"/api/conversations/{cid}/messages", headers=auth)
+    assert r.content_type == "application/json"
+    assert (await r.json())[0]["text"] == evil
+
+
+async def test_agent_endpoints_need_a_login(desk):
+    cid, _ = await desk.new()
+    for method, path in [("GET", "/api/agent/me"), ("GET", "/api/agent/conversations"),
+                         ("GET", f"/api/agent/conversations/{cid}"),
+                         ("POST", "/api/agent/status"), ("GET", "/api/agent/canned"),
+                         ("POST", f"/api/agent/conversations/{cid}/resolve"),
+                         ("POST", f"/api/agent/conversations/{cid}/messages")]:
+        r = await desk.client.request(method, path, json={})
+        assert r.status == 401, path
+        assert (await r.json())["error"]
+    with pytest.raises(aiohttp.WSServerHandshakeError) as exc:
+        await desk.client.ws_connect("/api/agent/ws")
+    assert exc.value.status == 401
+    r = await desk.client.post("/api/agent/login",
+                               json={"username": "lily", "password": "nope"})
+    assert r.status == 401
+
+
+async def test_login_cookie_csrf_and_origin(desk):
+    r = await desk.client.post("/api/agent/login",
+                               json={"username": "lily", "password": "demo-lily"})
+    cookie = r.headers["Set-Cookie"]
+    assert "sa_session=" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    lily = await desk.login("lily")
+    h = {"Cookie": f"sa_session={lily.sid}"}
+    r = await desk.client.post("/api/agent/status", headers=h, json={"status": "online"})
+    assert r.status == 403 and "CSRF" in (await r.json())["error"]
+    r = await desk.client.post("/api/agent/status", headers={**h, "X-CSRF-Token": "forged"},
+                               json={"status": "online"})
+    assert r.status == 403
+    r = await desk.client.post("/api/agent/status", json={"status": "online"},
+                               headers={**lily.headers(), "Origin": "https://evil.example"})
+    assert r.status == 403 and "origin" in (await r.json())["error"]
+    own = str(desk.client.make_url("")).rstrip("/")
+    r = await desk.client.post("/api/agent/status", json={"status": "online"},
+                               headers={**lily.headers(), "Origin": own})
+    assert r.status == 200 and (await r.json())["status"] == "online"
+    with pytest.raises(aiohttp.WSServerHandshakeError) as exc:
+        await desk.client.ws_connect("/api/agent/ws", headers={
+            **lily.headers(False), "Origin": "https://evil.example"})
+    assert exc.value.status == 403
+    me = await lily.get("/api/agent/me")
+    assert me["agent"]["username"] == "lily" and me["csrf_token"] == lily.csrf
+    assert (await lily.post("/api/agent/logout")) == {"ok": True}
+    await lily.get("/api/agent/me", status=401)
+
+
+async def test_agents_see_only_their_own_conversations(desk):
+    lily, wang, boss = [await desk.login(n) for n in ("lily", "wang", "boss")]
+    await lily.online()
+    cid, auth = await desk.new()
+    await desk.say(cid, auth, "转人工")
+    await wang.get(f"/api/agent/conversations/{cid}", status=403)
+    await wang.post(f"/api/agent/conversations/{cid}/messages", {"text": "hi"}, status=403)
+    await boss.get(f"/api/agent/conversations/{cid}")
+    await lily.post(f"/api/agent/conversations/{cid}/reassign",
+                    {"agent_id": wang.agent["agent_id"], "reason": "x"}, status=403)
+    s = await boss.post(f"/api/agent/conversations/{cid}/reassign",
+                        {"agent_id": wang.agent["agent_id"], "reason": "zh only today"})
+    assert s["agent_id"] == wang.agent["agent_id"]
+    await wang.post(f"/api/agent/conversations/{cid}/messages", {"text": "亲，我来啦"})
+    mine = await wang.get("/api/agent/conversations")
+    assert [c["conversation_id"] for c in mine["mine"]] == [cid]
+    canned = await wang.get("/api/agent/canned?locale=zh")
+    assert canned and all({"id", "title", "text"} <= set(c) for c in canned)
+
+
+# -- pages, OpenAPI, health --------------------------------------------------------------------
+async def test_openapi_covers_every_route(desk):
+    r = await desk.client.get("/api/openapi.json")
+    doc = await r.json()
+    assert doc["openapi"].startswith("3.")
+    for route in desk.app.router.routes():
+        info = route.resource.get_info()
+        path = info.get("path") or info.get("formatter")
+        path = path.replace("{path:.+}", "{path}")
+        assert path in doc["paths"], path
+        assert route.method.lower() in doc["paths"][path], (route.method, path)
+
+
+async def test_storefront_pages_embed_the_widget(desk):
+    r = await desk.client.get("/", headers={"Accept-Language": "en-GB,en;q=0.9"})
+    html = await r.text()
+    assert r.status == 200 and "Swift Running Shoes" in html
+    assert '<script src="/widget.js" data-locale="en" defer></script>' in html
+    r = await desk.client.get("/p/P001?lang=zh")
+    html = await r.text()
+    assert "疾风跑鞋" in html and "¥359" in html
+    assert ('<script src="/widget.js" data-locale="zh" data-product-id="P001" defer>'
+            '</script>') in html
+    r = await desk.client.get("/p/P001?lang=<script>")
+    assert "<script>alert" not in await r.text()
+    r = await desk.client.get("/p/<script>")
+    assert r.status == 404
+    r = await desk.client.get("/static/../app.py")
+    assert r.status == 404
+
+
+async def test_health_and_static(desk):
+    r = await desk.client.get("/health")
+    assert r.status == 200 and (await r.json())["status"] == "ok"
+    r = await desk.client.get("/widget.js")
+    assert r.status in (200, 404)        # the widget is written by another engineer
+
+
+# -- durability ------------------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def _start_desk(port, db, rasa_url, catalog):
+    env = {**os.environ, "SHOPASSIST_CATALOG": str(catalog),
+           "SHOPASSIST_DESK_RASA_TIMEOUT": "2"}
+    proc = subprocess.Popen([sys.executable, "-m", "bot.desk", "--port", str(port),
+                             "--db", str(db), "--rasa-url", rasa_url], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    async with aiohttp.ClientSession() as s:
+        for _ in range(300):
+            try:
+                async with s.get(f"http://127.0.0.1:{port}/health") as r:
+                    if r.status == 200:
+                        return proc
+            except aiohttp.ClientError:
+                pass
+            assert proc.poll() is None, "desk exited"
+            await asyncio.sleep(0.1)
+    proc.kill()
+    raise AssertionError("desk did not start")
+
+
+async def test_acknowledged_messages_survive_sigkill(tmp_path, fake_rasa, demo_db):
+    port, db = _free_port(), tmp_path / "desk.db"
+    base = f"http://127.0.0.1:{port}"
+    proc = await _start_desk(port, db, fake_rasa.url, demo_db)
+    acked: list[int] = []
+    try:
+        async with aiohttp.ClientSession() as s:
+            async with s.post(f"{base}/api/conversations", json={"locale": "zh"}) as r:
+                conv = await r.json()
+            auth = {"Authorization": f"Bearer {conv['token']}"}
+            url = f"{base}/api/conversations/{conv['conversation_id']}/messages"
+
+            async def send(i):
+                async with s.post(url, headers=auth, json={"text": f"多少钱 {i}",
+                                                           "client_id": f"c{i}"}) as r:
+                    body = await r.json()
+                    acked.append(body["message"]["id"])
+                    acked.extend(m["id"] for m in body["replies"])
+
+            await asyncio.gather(*(send(i) for i in range(20)))
+            # keep sending while the process is killed: whatever was acknowledged counts
+            tasks = [asyncio.ensure_future(send(i)) for i in range(20, 40)]
+            await asyncio.sleep(0.05)
+            proc.send_signal(signal.SIGKILL)
+            await asyncio.gather(*tasks, return_exceptions=True)
+        proc.wait(10)
+        proc = await _start_desk(port, db, fake_rasa.url, demo_db)
+        async with aiohttp.ClientSession() as s:
+            async with s.get(url, headers=auth) as r:
+                assert r.status == 200
+                ids = {m["id"] for m in await r.json()}
+            assert set(acked) <= ids and len(acked) >= 40
+            async with s.post(url, headers=auth, json={"text": "还在吗"}) as r:
+                assert r.status == 200
+                assert (await r.json())["replies"]
+    finally:
+        proc.kill()
+        proc.wait(10)
