@@ -24,7 +24,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.desk.app import create_app
+from bot.desk.app import RASA, create_app
 from bot.desk.fake_rasa import FakeRasa
 from bot.desk.store import DeskStore
 from bot.settings import ROOT, get_settings
@@ -659,3 +659,45 @@ async def test_acknowledged_messages_survive_sigkill(tmp_path, fake_rasa, demo_d
     finally:
         proc.kill()
         proc.wait(10)
+
+
+# -- against the real Rasa (slow; needs the trained model) ------------------------------------
+@pytest.mark.e2e
+async def test_desk_with_the_real_rasa(tmp_path, demo_db):
+    from bot.runner import Supervisor
+    from bot.training import model_path
+
+    if not model_path().exists():
+        pytest.fail("no trained model: run `make train` (make test does it)")
+    settings = replace(get_settings(), rasa_port=15205, action_port=15255, rasa_workers=1)
+    sup = Supervisor(settings, log_dir=tmp_path / "logs")
+    await asyncio.get_running_loop().run_in_executor(None, lambda: sup.start(env={
+        "SHOPASSIST_CATALOG": str(demo_db), "SHOPASSIST_NOW": NOW.isoformat()}))
+    fake = FakeRasa(demo_db)
+    fake.url = f"http://127.0.0.1:{settings.rasa_port}"
+    desk = await make_desk(tmp_path, fake, demo_db, desk_rasa_timeout=30.0)
+    try:
+        cid, auth = await desk.new("zh", page={"product_id": "P001"})
+        out = await desk.say(cid, auth, "黑色42码有货吗",
+                             metadata={"page": {"product_id": "P001"}})
+        card = next(r["custom"] for r in out["replies"]
+                    if (r["custom"] or {}).get("type") == "stock")
+        assert card["product_id"] == "P001"
+        out = await desk.say(cid, auth, "转人工")
+        assert out["state"] == "queued"
+        assert desk.store.conversation(cid)["handoff_reason"] == "requested"
+        out = await desk.say(cid, auth, "疾风跑鞋多少钱")
+        assert out["replies"] == []
+        for _ in range(300):
+            if desk.store.suggestions(cid):
+                break
+            await asyncio.sleep(0.1)
+        (s,) = desk.store.suggestions(cid)
+        assert s["custom"]["type"] == "price" and s["facts"] == {"price:P001": 359.0}
+        assert all(m["sender"] != "bot" for m in desk.store.history(cid)
+                   if m["id"] > out["message"]["id"])
+        parse = await desk.app[RASA].latest_parse(cid)
+        assert parse["intent"] == "ask_price"
+    finally:
+        await desk.client.close()
+        await asyncio.get_running_loop().run_in_executor(None, sup.stop)
