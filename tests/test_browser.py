@@ -237,6 +237,16 @@ def test_english_shopper_stock_and_handoff(browser):
     console.click("#mine .conv")
     console.wait_for_selector("#transcript .msg.bot", timeout=WAIT)
     assert "is this in stock in size 42?" in console.inner_text("#transcript")
+    # markup from the shopper stays text, in the widget and in the console
+    evil = '<b>bold</b><img src=x onerror="window.__pwned=1">'
+    _say(shop, evil)
+    console.wait_for_selector("#transcript .msg.shopper:has-text('<b>bold</b>')", timeout=WAIT)
+    shop.wait_for_selector(".sa-msg.sa-shopper[data-id]:has-text('<b>bold</b>')", timeout=WAIT)
+    for page in (shop, console):
+        assert page.locator(".sa-log img, #transcript img").count() == 0
+        assert page.evaluate("[...document.querySelectorAll('b')]"
+                             ".filter(e => e.textContent === 'bold').length") == 0
+        assert page.evaluate("window.__pwned") is None
     console.fill("#reply", "Hi, Tom here. Size 42 is ready to ship today.")
     console.keyboard.press("Control+Enter")
     shop.wait_for_selector(".sa-msg.sa-agent:has-text('Tom here')", timeout=WAIT)

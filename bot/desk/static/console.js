@@ -579,7 +579,23 @@
     }
     renderLists();
   }
+  var ctxTimer = null, meTimer = null;
+  function refreshContext(id) {      // the intent and entities of the newest message
+    clearTimeout(ctxTimer);
+    ctxTimer = setTimeout(function () {
+      api('GET', '/api/agent/conversations/' + encodeURIComponent(id)).then(function (d) {
+        if (S.cur === id && S.detail) { S.detail.context = d.context; renderContext(); }
+      }).catch(function () {});
+    }, 300);
+  }
+  function refreshMe() {             // load figures (active/cap) after assignments
+    clearTimeout(meTimer);
+    meTimer = setTimeout(function () {
+      api('GET', '/api/agent/me').then(function (r) { S.me = r.agent; S.csrf = r.csrf_token; renderMe(); }).catch(function () {});
+    }, 300);
+  }
   function onEvent(ev) {
+    if (ev.type === 'assigned' || ev.type === 'conversation') refreshMe();
     switch (ev.type) {
       case 'assigned':
         upsertSummary(ev.conversation);
@@ -607,6 +623,7 @@
             var i = l.findIndex(function (y) { return y.id === x.id; }); if (i >= 0) l[i] = x; else l.push(x);
           });
           renderSuggestions();
+          refreshContext(ev.conversation_id);
         }
         break;
       case 'queue':

@@ -206,7 +206,10 @@
     launcher.onclick = function () { setOpen(!S.open); };
     xbtn.onclick = function () { setOpen(false); };
     tog.onclick = function () { S.locale = S.locale === 'zh' ? 'en' : 'zh'; save(); labels(); rerender(); };
-    root.addEventListener('keydown', function (e) { if (e.key === 'Escape' && S.open) { e.preventDefault(); setOpen(false); } });
+    document.addEventListener('keydown', function (e) {
+      var a = document.activeElement;
+      if (e.key === 'Escape' && S.open && (!a || a === document.body || root.contains(a))) { e.preventDefault(); setOpen(false); }
+    });
     form.onsubmit = function (e) {
       e.preventDefault();
       var v = input.value.trim();
@@ -572,9 +575,6 @@
     var l1 = el('label', null, t('contact')), c = el('input', null, null, {type: 'text', required: '', autocomplete: 'email', maxlength: '200'});
     var l2 = el('label', null, t('question')), q = el('textarea', null, null, {rows: '3', required: '', maxlength: '2000'});
     l1.appendChild(c); l2.appendChild(q);
-    var last = Object.keys(S.msgs).map(Number).sort(function (a, b) { return b - a; })
-      .map(function (i) { return S.msgs[i]; }).filter(function (m) { return m.sender === 'shopper' && m.text && m.text[0] !== '/'; })[0];
-    if (last) q.value = last.text;
     var b = el('button', 'sa-send', t('leaveSend'), {type: 'submit'}), err = el('span', 'sa-state', '', {role: 'alert'});
     [l1, l2, b, err].forEach(function (x) { f.appendChild(x); });
     f.onsubmit = function (e) {
@@ -582,7 +582,7 @@
       if (!c.value.trim() || !q.value.trim()) return;
       b.disabled = true;
       api('POST', '/api/conversations/' + encodeURIComponent(S.id) + '/contact', {contact: c.value.trim(), text: q.value.trim()}, true)
-        .then(function () { var n = el('div', 'sa-note', t('leaveDone')); f.replaceWith(n); live.textContent = t('leaveDone'); },
+        .then(function () { f.replaceWith(el('div', 'sa-note', t('leaveDone'))); live.textContent = t('leaveDone'); input.focus(); },
           function () { b.disabled = false; err.textContent = t('leaveErr'); });
     };
     log.appendChild(f); scroll(true);
