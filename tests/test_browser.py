@@ -15,12 +15,12 @@ Never runs `playwright install`.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -37,7 +37,6 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 SHOTS = ROOT / "docs" / "screenshots"
 RASA_PORT, ACTION_PORT, DESK_PORT = 15105, 15155, 18105
-DESK = f"http://127.0.0.1:{DESK_PORT}"
 WAIT = 30_000          # ms: one Rasa turn on a busy 2-core machine stays well below
 
 
@@ -49,10 +48,13 @@ def _healthy(url: str) -> bool:
         return False
 
 
+ENV = {"SHOPASSIST_NOW": "2026-11-20T10:00:00+08:00",    # a Friday, 10:00 shop time
+       "SHOPASSIST_RASA_URL": f"http://127.0.0.1:{RASA_PORT}", "SHOPASSIST_DESK_DEMO_AGENTS": "1"}
+
+
 @pytest.fixture(scope="module")
-def desk(demo_db, tmp_path_factory):
-    """Rasa + action server (the project's Supervisor, test ports) and the desk on a
-    temporary database; yields the desk's URL."""
+def rasa(demo_db, tmp_path_factory):
+    """Rasa + action server: the project's Supervisor on test ports."""
     from bot.runner import Supervisor
 
     if not Path(CHROMIUM).exists():
@@ -60,40 +62,55 @@ def desk(demo_db, tmp_path_factory):
                     "(apt-get install chromium; .ci/run does it)")
     if not model_path().exists():
         pytest.fail("no trained model: run `make train` (make test does it)")
-    logs = tmp_path_factory.mktemp("browser-logs")
-    env = {"SHOPASSIST_CATALOG": str(demo_db), "SHOPASSIST_NOW": "2026-11-20T10:00:00+08:00"}
     settings = replace(get_settings(), rasa_port=RASA_PORT, action_port=ACTION_PORT,
                        rasa_workers=1)
-    sup = Supervisor(settings, log_dir=logs)
-    sup.start(env=env)
-    desk_log = open(logs / "desk.log", "ab")
+    sup = Supervisor(settings, log_dir=tmp_path_factory.mktemp("browser-logs"))
+    sup.start(env={"SHOPASSIST_CATALOG": str(demo_db), "SHOPASSIST_NOW": ENV["SHOPASSIST_NOW"]})
+    yield
+    sup.stop()
+
+
+@contextmanager
+def desk_process(demo_db, folder: Path, port: int, hours: str):
+    """`python -m bot.desk` on its own temporary database; yields its URL."""
+    log_path = folder / f"desk-{port}.log"
+    log = open(log_path, "ab")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bot.desk", "--port", str(DESK_PORT),
-         "--db", str(logs / "desk.db")],
-        cwd=ROOT, stdout=desk_log, stderr=subprocess.STDOUT, start_new_session=True,
-        env={**os.environ, **env, "SHOPASSIST_RASA_URL": f"http://127.0.0.1:{RASA_PORT}",
-             "SHOPASSIST_DESK_DB": str(logs / "desk.db"),
-             "SHOPASSIST_DESK_HOURS": "09:00-22:00", "SHOPASSIST_DESK_DEMO_AGENTS": "1"})
+        [sys.executable, "-m", "bot.desk", "--port", str(port), "--db",
+         str(folder / f"desk-{port}.db")],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        env={**os.environ, **ENV, "SHOPASSIST_CATALOG": str(demo_db),
+             "SHOPASSIST_DESK_DB": str(folder / f"desk-{port}.db"),
+             "SHOPASSIST_DESK_HOURS": hours})
+    url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
-        while not _healthy(f"{DESK}/health"):
+        while not _healthy(f"{url}/health"):
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"desk did not start; see {logs / 'desk.log'}:\n"
-                                   + (logs / "desk.log").read_text(errors="replace")[-3000:])
+                raise RuntimeError("desk did not start:\n"
+                                   + log_path.read_text(errors="replace")[-3000:])
             time.sleep(0.3)
-        yield DESK
+        yield url
     finally:
         proc.terminate()
         try:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
-        desk_log.close()
-        sup.stop()
+            proc.wait()
+        log.close()
 
 
 @pytest.fixture(scope="module")
-def browser(desk):
+def desk(rasa, demo_db, tmp_path_factory):
+    """The desk, open (09:00-22:00 at the pinned 10:00)."""
+    with desk_process(demo_db, tmp_path_factory.mktemp("desk"), DESK_PORT,
+                      "09:00-22:00") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser(rasa):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -106,12 +123,12 @@ def _watch(page, errors: list) -> None:
     page.on("pageerror", lambda e: errors.append(f"{page.url}: {e}"))
 
 
-def _agent_console(browser, user: str, lang: str, errors: list):
+def _agent_console(browser, base: str, user: str, lang: str, errors: list):
     ctx = browser.new_context(viewport={"width": 1280, "height": 800},
                               locale="zh-CN" if lang == "zh" else "en-GB")
     page = ctx.new_page()
     _watch(page, errors)
-    page.goto(f"{DESK}/console")
+    page.goto(f"{base}/console")
     page.fill("#login-user", user)
     page.fill("#login-pass", f"demo-{user}")
     page.click("#login-form button[type=submit]")
@@ -122,12 +139,12 @@ def _agent_console(browser, user: str, lang: str, errors: list):
     return ctx, page
 
 
-def _shopper(browser, path: str, lang: str, errors: list):
+def _shopper(browser, base: str, path: str, lang: str, errors: list):
     ctx = browser.new_context(viewport={"width": 1280, "height": 800},
                               locale="zh-CN" if lang == "zh" else "en-GB")
     page = ctx.new_page()
     _watch(page, errors)
-    page.goto(f"{DESK}{path}")
+    page.goto(f"{base}{path}")
     page.click(".sa-launch")
     page.wait_for_selector(".sa-panel[role=dialog]")
     return ctx, page
@@ -149,11 +166,11 @@ def _history(page) -> list:
     }""")
 
 
-def test_chinese_shopper_stock_handoff_agent_suggestion(browser):
+def test_chinese_shopper_stock_handoff_agent_suggestion(desk, browser):
     errors: list = []
     SHOTS.mkdir(parents=True, exist_ok=True)
-    agent_ctx, console = _agent_console(browser, "lily", "zh", errors)
-    shop_ctx, shop = _shopper(browser, "/p/P001?lang=zh", "zh", errors)
+    agent_ctx, console = _agent_console(browser, desk, "lily", "zh", errors)
+    shop_ctx, shop = _shopper(browser, desk, "/p/P001?lang=zh", "zh", errors)
 
     # 1. the bot answers a stock question with a card
     _say(shop, "这款42码还有货吗")
@@ -222,10 +239,10 @@ def test_chinese_shopper_stock_handoff_agent_suggestion(browser):
     agent_ctx.close()
 
 
-def test_english_shopper_stock_and_handoff(browser):
+def test_english_shopper_stock_and_handoff(desk, browser):
     errors: list = []
-    agent_ctx, console = _agent_console(browser, "tom", "en", errors)
-    shop_ctx, shop = _shopper(browser, "/p/P001?lang=en", "en", errors)
+    agent_ctx, console = _agent_console(browser, desk, "tom", "en", errors)
+    shop_ctx, shop = _shopper(browser, desk, "/p/P001?lang=en", "en", errors)
     assert shop.get_attribute(".sa-launch", "aria-label").startswith("Chat with us")
     _say(shop, "is this in stock in size 42?")
     shop.wait_for_selector(".sa-card-stock", timeout=WAIT)
@@ -256,3 +273,23 @@ def test_english_shopper_stock_and_handoff(browser):
     assert not errors, errors
     shop_ctx.close()
     agent_ctx.close()
+
+
+def test_out_of_hours_contact_form(rasa, browser, demo_db, tmp_path_factory):
+    """Nobody is in (the desk opens at 20:00): asking for a human shows the contact form,
+    which leaves a message for the team."""
+    errors: list = []
+    with desk_process(demo_db, tmp_path_factory.mktemp("closed"), DESK_PORT + 1,
+                      "20:00-22:00") as url:
+        ctx, shop = _shopper(browser, url, "/p/P001?lang=zh", "zh", errors)
+        _say(shop, "转人工")
+        shop.wait_for_selector(".sa-leave", timeout=WAIT)
+        shop.fill(".sa-leave input", "13800000000")
+        shop.fill(".sa-leave textarea", "黑色42码什么时候补货？")
+        shop.click(".sa-leave button[type=submit]")
+        shop.wait_for_selector(".sa-note:has-text('留言已收到')", timeout=WAIT)
+        history = _history(shop)
+        assert any((m.get("custom") or {}).get("type") == "contact_ack" for m in history)
+        assert any(m["sender"] == "shopper" and "补货" in m["text"] for m in history)
+        assert not errors, errors
+        ctx.close()

@@ -582,7 +582,10 @@
       if (!c.value.trim() || !q.value.trim()) return;
       b.disabled = true;
       api('POST', '/api/conversations/' + encodeURIComponent(S.id) + '/contact', {contact: c.value.trim(), text: q.value.trim()}, true)
-        .then(function () { f.replaceWith(el('div', 'sa-note', t('leaveDone'))); live.textContent = t('leaveDone'); input.focus(); },
+        .then(function (r) {
+          f.replaceWith(el('div', 'sa-note', t('leaveDone'))); live.textContent = t('leaveDone'); input.focus();
+          if (r && r.message) { merge(r.message); (r.replies || []).forEach(merge); if (r.state) setState(r.state); }
+        },
           function () { b.disabled = false; err.textContent = t('leaveErr'); });
     };
     log.appendChild(f); scroll(true);
