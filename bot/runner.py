@@ -1,11 +1,12 @@
 """Start every process of the shop assistant on this machine, check their health, and
 stop them all cleanly on Ctrl-C or SIGTERM.
 
-Processes: the action server (rasa_sdk, port 5055) and the Rasa server (REST channel and
+Processes: the action server (rasa_sdk, port 5055), the Rasa server (REST channel and
 HTTP API, port 5005): with SHOPASSIST_RASA_WORKERS > 1 (the default on a machine with
 several cores), that many Rasa servers behind `bot.rasa_router` on port 5005, each
-conversation always on the same one. Each process runs in its own process group so that
-stopping reaches its children too.
+conversation always on the same one; and, under `shopassist run`, the desk (port 8000:
+the demo storefront with the widget, the shopper API, the agent console). Each process
+runs in its own process group so that stopping reaches its children too.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class Service:
     public_url: str
     log_path: Path
     is_rasa_server: bool = False          # holds a model: warmed up after start
+    env: dict = field(default_factory=dict)  # added to the environment of this process
     proc: subprocess.Popen | None = None
     log_file: object = field(default=None, repr=False)
 
@@ -46,7 +48,7 @@ def write_endpoints(settings: Settings, run_dir: Path) -> Path:
 
 
 def services(settings: Settings, log_dir: Path, model: Path | None = None,
-             plain_rasa: bool = False) -> list[Service]:
+             plain_rasa: bool = False, with_desk: bool = False) -> list[Service]:
     py = sys.executable
     model = model or model_path(settings.models_dir)
     endpoints = write_endpoints(settings, log_dir)
@@ -79,7 +81,28 @@ def services(settings: Settings, log_dir: Path, model: Path | None = None,
             f"http://127.0.0.1:{settings.rasa_port}/status",
             f"http://127.0.0.1:{settings.rasa_port}/webhooks/rest/webhook",
             log_dir / "router.log"))
+    if with_desk:
+        out.append(Service(
+            "desk",
+            [py, "-m", "bot.desk", "--host", settings.desk_host,
+             "--port", str(settings.desk_port)],
+            f"http://127.0.0.1:{settings.desk_port}/health",
+            f"http://127.0.0.1:{settings.desk_port}/",
+            log_dir / "desk.log",
+            env={"SHOPASSIST_RASA_URL": f"http://127.0.0.1:{settings.rasa_port}"}))
     return out
+
+
+def _port_of(url: str) -> int:
+    return int(url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
+
+
+def _port_taken(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _healthy(url: str) -> bool:
@@ -94,12 +117,13 @@ class Supervisor:
     """Starts services in order, waits for health, stops them all on exit."""
 
     def __init__(self, settings: Settings | None = None, log_dir: Path | None = None,
-                 model: Path | None = None, plain_rasa: bool = False):
+                 model: Path | None = None, plain_rasa: bool = False,
+                 with_desk: bool = False):
         self.settings = settings or get_settings()
         self.log_dir = log_dir or ROOT / "var" / "log"
         self.log_dir.mkdir(parents=True, exist_ok=True)
         # plain_rasa: Rasa exactly as released, without bot/rasa_server.py's fixes (benchmarks)
-        self.services = services(self.settings, self.log_dir, model, plain_rasa)
+        self.services = services(self.settings, self.log_dir, model, plain_rasa, with_desk)
         self.signalled: int | None = None
 
     def handle_signals(self) -> None:
@@ -115,9 +139,17 @@ class Supervisor:
         """Start every service at once (Rasa workers load their models in parallel), then
         wait until each answers its health check."""
         env = {**rasa_env(), **(env or {})}
+        taken = [(svc.name, _port_of(svc.health_url)) for svc in self.services
+                 if _port_taken(_port_of(svc.health_url))]
+        if taken:
+            # a stale server there would answer the health check in our place
+            raise RuntimeError("port already in use: " + ", ".join(
+                f"{p} ({name})" for name, p in taken) + "; is shopassist already running? "
+                "Stop it, or choose other ports (docs/running.md, Settings)")
         for svc in self.services:
             svc.log_file = open(svc.log_path, "ab")
-            svc.proc = subprocess.Popen(svc.cmd, cwd=ROOT, env=env, stdout=svc.log_file,
+            svc.proc = subprocess.Popen(svc.cmd, cwd=ROOT, env={**env, **svc.env},
+                                        stdout=svc.log_file,
                                         stderr=subprocess.STDOUT, start_new_session=True)
             print(f"starting {svc.name} (pid {svc.proc.pid}, log {svc.log_path})",
                   flush=True)
@@ -193,7 +225,7 @@ class Supervisor:
 
 
 def run_all() -> int:
-    sup = Supervisor()
+    sup = Supervisor(with_desk=True)
     sup.handle_signals()
     try:
         sup.start()
@@ -201,7 +233,11 @@ def run_all() -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     s = sup.settings
+    desk = f"http://127.0.0.1:{s.desk_port}"
     print("\nshopassist is running (Ctrl-C stops everything):")
+    print(f"  demo storefront   : {desk}/   (English: {desk}/?lang=en)")
+    print(f"  agent console     : {desk}/console   (demo log-ins: README, 'Demo agents')")
+    print(f"  shopper API       : {desk}/api/conversations   (OpenAPI: {desk}/api/openapi.json)")
     print(f"  Rasa REST channel : http://127.0.0.1:{s.rasa_port}/webhooks/rest/webhook")
     print(f"  Rasa HTTP API     : http://127.0.0.1:{s.rasa_port}/status")
     print(f"  action server     : http://127.0.0.1:{s.action_port}/health")

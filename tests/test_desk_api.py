@@ -670,7 +670,7 @@ async def test_desk_with_the_real_rasa(tmp_path, demo_db):
 
     if not model_path().exists():
         pytest.fail("no trained model: run `make train` (make test does it)")
-    settings = replace(get_settings(), rasa_port=15205, action_port=15255, rasa_workers=1)
+    settings = replace(get_settings(), rasa_port=15305, action_port=15355, rasa_workers=1)
     sup = Supervisor(settings, log_dir=tmp_path / "logs")
     await asyncio.get_running_loop().run_in_executor(None, lambda: sup.start(env={
         "SHOPASSIST_CATALOG": str(demo_db), "SHOPASSIST_NOW": NOW.isoformat()}))

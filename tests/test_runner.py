@@ -1,5 +1,6 @@
-"""`shopassist run` (what `make run` ends in): starts both servers, prints where they
-are, and stops every process on SIGTERM."""
+"""`shopassist run` (what `make run` ends in): starts the action server, Rasa and the
+desk, prints where they are, and stops every process on SIGTERM; refuses to start on a
+port something else already holds."""
 
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ def test_run_starts_everything_and_stops_on_sigterm(demo_db, tmp_path):
     if not model_path().exists():
         pytest.fail("no trained model: run `make train` (make test does it)")
     env = {**os.environ, "SHOPASSIST_CATALOG": str(demo_db), "SHOPASSIST_RASA_PORT": "15205",
-           "SHOPASSIST_ACTION_PORT": "15255"}
+           "SHOPASSIST_ACTION_PORT": "15255", "SHOPASSIST_DESK_PORT": "15280",
+           "SHOPASSIST_DESK_DB": str(tmp_path / "desk.db")}
     proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     out = []
@@ -38,14 +40,31 @@ def test_run_starts_everything_and_stops_on_sigterm(demo_db, tmp_path):
             if not line and proc.poll() is not None:
                 break
             out.append(line)
-            if "is running" in line:
+            if line.lstrip().startswith("try:"):      # the last line of the banner
                 break
         text = "".join(out)
         assert "is running" in text, text
         assert "http://127.0.0.1:15205/webhooks/rest/webhook" in text
-        assert port_open(15205) and port_open(15255)
+        assert "http://127.0.0.1:15280/console" in text       # the agent console
+        assert "http://127.0.0.1:15280/ " in text             # the demo storefront
+        assert port_open(15205) and port_open(15255) and port_open(15280)
     finally:
         proc.send_signal(signal.SIGTERM)
         rc = proc.wait(timeout=60)
     assert rc == 0
-    assert not port_open(15205) and not port_open(15255)
+    assert not port_open(15205) and not port_open(15255) and not port_open(15280)
+
+
+def test_run_refuses_a_port_that_is_taken(demo_db, tmp_path):
+    """A stale server on the port would answer the health check in place of ours."""
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 15290))
+        squatter.listen()
+        env = {**os.environ, "SHOPASSIST_CATALOG": str(demo_db),
+               "SHOPASSIST_RASA_PORT": "15291", "SHOPASSIST_ACTION_PORT": "15290",
+               "SHOPASSIST_DESK_PORT": "15292", "SHOPASSIST_DESK_DB": str(tmp_path / "d.db")}
+        done = subprocess.run([sys.executable, "-m", "bot.cli", "run"], env=env,
+                              capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert "15290" in done.stderr and "in use" in done.stderr
+    assert not port_open(15291) and not port_open(15292)
