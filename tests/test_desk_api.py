@@ -545,6 +545,9 @@ async def test_agents_see_only_their_own_conversations(desk):
     await wang.get(f"/api/agent/conversations/{cid}", status=403)
     await wang.post(f"/api/agent/conversations/{cid}/messages", {"text": "hi"}, status=403)
     await boss.get(f"/api/agent/conversations/{cid}")
+    overview = await boss.get("/api/agent/conversations")
+    assert [c["conversation_id"] for c in overview["assigned"]] == [cid]
+    assert "assigned" not in await lily.get("/api/agent/conversations")
     await lily.post(f"/api/agent/conversations/{cid}/reassign",
                     {"agent_id": wang.agent["agent_id"], "reason": "x"}, status=403)
     s = await boss.post(f"/api/agent/conversations/{cid}/reassign",

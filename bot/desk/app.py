@@ -324,9 +324,12 @@ async def agent_status(request: web.Request) -> web.Response:
 async def agent_conversations(request: web.Request) -> web.Response:
     agent = await current_agent(request)
     store = request.app[STORE]
-    return web.json_response({"mine": await store.run(store.conversations_of,
-                                                      agent["agent_id"]),
-                              "queue": await store.run(store.queue)})
+    body = {"mine": await store.run(store.conversations_of, agent["agent_id"]),
+            "queue": await store.run(store.queue)}
+    if agent["role"] == "supervisor":
+        # a supervisor reassigns when an owner cannot go on: they see every owned one
+        body["assigned"] = await store.run(store.assigned_conversations)
+    return web.json_response(body)
 
 
 async def _agent_conversation(request: web.Request, agent: dict) -> dict:

@@ -226,7 +226,9 @@ def openapi_document() -> dict:
             "My assigned conversations and the queue",
             _ok({"type": "object", "properties": {
                 "mine": {"type": "array", "items": _ref("Summary")},
-                "queue": {"type": "array", "items": _ref("Summary")}}}),
+                "queue": {"type": "array", "items": _ref("Summary")},
+                "assigned": {"type": "array", "items": _ref("Summary"),
+                             "description": "supervisors only: every owned conversation"}}}),
             tags=["agent"], security=AGENT, errors=("401",))},
         "/api/agent/conversations/{id}": {"get": _op(
             "One conversation: messages, context panel, suggestions (own; supervisors any)",

@@ -65,7 +65,7 @@ class RasaClient:
             raise RasaUnavailable(str(exc) or type(exc).__name__) from exc
         if not isinstance(data, list):
             raise RasaUnavailable("Rasa's answer is not a list")
-        return [r for r in data if isinstance(r, dict)]
+        return merge_split_replies([r for r in data if isinstance(r, dict)])
 
     async def latest_parse(self, sender: str) -> Optional[dict]:
         """{"intent", "confidence", "entities"} of the latest shopper message, or None."""
@@ -87,3 +87,24 @@ class RasaClient:
                 "slots": {k: v for k, v in ((data or {}).get("slots") or {}).items()
                           if v is not None and k in ("product", "size", "color", "language",
                                                      "page_product", "category")}}
+
+
+def merge_split_replies(replies: list[dict]) -> list[dict]:
+    """Put each answer's facts back with its words.
+
+    An action sends one message with `text` (and `buttons`) and `custom`; Rasa's output
+    channel splits it into a text reply followed by a custom-only reply. The desk keeps
+    them as one message, so that the widget draws the card under its text and an agent's
+    suggestion carries the facts it rests on (and is re-checked at send time)."""
+    out: list[dict] = []
+    for reply in replies:
+        prev = out[-1] if out else None
+        custom_only = reply.get("custom") is not None and not any(
+            reply.get(k) for k in ("text", "buttons", "image", "attachment"))
+        if (custom_only and prev is not None and prev.get("text")
+                and prev.get("custom") is None
+                and prev.get("recipient_id") == reply.get("recipient_id")):
+            out[-1] = {**prev, "custom": reply["custom"]}
+        else:
+            out.append(dict(reply))
+    return out

@@ -694,6 +694,12 @@ class DeskStore:
                          " state = 'assigned' ORDER BY assigned_at, rowid", (agent_id,))
         return [self.summary(r[0]) for r in rows]
 
+    def assigned_conversations(self) -> list[dict]:
+        """Every conversation an agent owns now (what a supervisor oversees)."""
+        rows = self._all("SELECT conversation_id FROM conversations WHERE state = 'assigned'"
+                         " ORDER BY assigned_at, rowid")
+        return [self.summary(r[0]) for r in rows]
+
     def summary(self, conversation_id: str) -> Optional[dict]:
         row = self._one(
             "SELECT c.*, a.display_name AS agent_name FROM conversations c LEFT JOIN agents a"

@@ -194,7 +194,9 @@
   /* ---------- lists ---------- */
   function refreshLists() {
     return api('GET', '/api/agent/conversations').then(function (r) {
-      S.mine = r.mine || []; S.queue = r.queue || []; renderLists();
+      // a supervisor sees every owned conversation (to reassign when an owner cannot go on)
+      S.mine = (r.assigned && r.assigned.length) ? r.assigned : (r.mine || []);
+      S.queue = r.queue || []; renderLists();
     }).catch(authFail);
   }
   function authFail(e) {
