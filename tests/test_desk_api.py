@@ -56,10 +56,22 @@ class Desk:
         return data["conversation_id"], {"Authorization": f"Bearer {data['token']}"}
 
     async def say(self, cid, auth, text, status=200, **body) -> dict:
+        """POST a shopper message; the contract's answer (a JSON list of replies, extras in
+        headers) as {"replies", "message_id", "state", "queue"}."""
         r = await self.client.post(f"/api/conversations/{cid}/messages", headers=auth,
                                    json={"text": text, **body})
         assert r.status == status, await r.text()
-        return await r.json()
+        replies = await r.json()
+        if status != 200:
+            return replies
+        assert isinstance(replies, list), replies
+        h = r.headers
+        queue = None
+        if "X-Queue-Position" in h:
+            queue = {"position": int(h["X-Queue-Position"]),
+                     "estimated_wait_s": int(h["X-Queue-Wait"])}
+        return {"replies": replies, "message_id": int(h["X-Message-Id"]),
+                "state": h["X-Conversation-State"], "queue": queue}
 
     async def login(self, username) -> "AgentSession":
         r = await self.client.post("/api/agent/login", json={
@@ -168,7 +180,7 @@ async def test_bot_answers_with_facts_and_page_context(desk):
     out = await desk.say(cid, auth, "42码有货吗", client_id="m1",
                          metadata={"page": {"product_id": "P001"},
                                    "cart": [{"product_id": "P002", "quantity": 1}]})
-    assert out["state"] == "bot" and out["message"]["sender"] == "shopper"
+    assert out["state"] == "bot"
     assert [r["sender"] for r in out["replies"]] == ["bot"]
     assert out["replies"][0]["custom"]["type"] == "stock"
     assert out["replies"][0]["custom"]["product_id"] == "P001"
@@ -194,10 +206,57 @@ async def test_same_client_id_twice_gives_the_first_answer(desk):
     first, again = await asyncio.gather(desk.say(cid, auth, "多少钱", client_id="same"),
                                         desk.say(cid, auth, "多少钱", client_id="same"))
     third = await desk.say(cid, auth, "多少钱", client_id="same")
-    assert first["message"]["id"] == again["message"]["id"] == third["message"]["id"]
-    assert [r["id"] for r in third["replies"]] == [r["id"] for r in first["replies"]]
+    assert first["message_id"] == again["message_id"] == third["message_id"]
+    assert third["replies"] == first["replies"] == again["replies"]
+    assert third["state"] == first["state"] == "bot"
     assert len(desk.rasa.calls) == 1
     assert len(desk.store.history(cid)) == 2
+
+
+async def test_post_message_answers_the_contracts_list_of_replies(desk):
+    """DESIGN.md: POST …/messages answers 200 with THE LIST of replies for the shopper now
+    (REST message shape), empty after handoff; extras only in (CORS-exposed) headers."""
+    r = await desk.client.post("/api/conversations", json={"locale": "zh",
+                                                           "page": {"product_id": "P001"}})
+    created = await r.json()
+    assert r.status == 201 and {"conversation_id", "token"} <= set(created)
+    cid, auth = created["conversation_id"], {"Authorization": f"Bearer {created['token']}"}
+    url = f"/api/conversations/{cid}/messages"
+    r = await desk.client.post(url, headers={**auth, "Origin": "https://shop.example"},
+                               json={"text": "42码有货吗", "client_id": "c1",
+                                     "metadata": {"page": {"product_id": "P001"}}})
+    assert r.status == 200
+    body = await r.json()
+    assert isinstance(body, list) and body
+    assert all({"text", "buttons", "image", "custom"} <= set(m) for m in body)
+    assert body[0]["custom"]["type"] == "stock"
+    stored = desk.store.history(cid)[0]
+    assert r.headers["X-Message-Id"] == str(stored["id"]) and stored["client_id"] == "c1"
+    assert r.headers["X-Conversation-State"] == "bot"
+    assert "X-Queue-Position" not in r.headers
+    exposed = {h.strip() for h in r.headers["Access-Control-Expose-Headers"].split(",")}
+    assert {"X-Message-Id", "X-Conversation-State", "X-Queue-Position",
+            "X-Queue-Wait"} <= exposed
+    # the same client_id again: the same list and headers, nothing stored twice
+    again = await desk.client.post(url, headers=auth, json={"text": "42码有货吗",
+                                                            "client_id": "c1"})
+    assert await again.json() == body
+    assert again.headers["X-Message-Id"] == r.headers["X-Message-Id"]
+    assert again.headers["X-Conversation-State"] == "bot"
+    # handed off with nobody online: queued, the place in headers
+    r = await desk.client.post(url, headers=auth, json={"text": "转人工", "client_id": "c2"})
+    body = await r.json()
+    assert r.headers["X-Conversation-State"] == "queued"
+    assert r.headers["X-Queue-Position"] == "1" and int(r.headers["X-Queue-Wait"]) > 0
+    assert body[-1]["custom"]["type"] == "queued"
+    again = await desk.client.post(url, headers=auth, json={"text": "转人工",
+                                                            "client_id": "c2"})
+    assert await again.json() == body
+    assert again.headers["X-Queue-Position"] == "1"
+    # after the handoff, until an agent writes: an empty list
+    r = await desk.client.post(url, headers=auth, json={"text": "多少钱"})
+    assert r.status == 200 and await r.json() == []
+    assert r.headers["X-Conversation-State"] == "queued"
 
 
 async def test_shopper_ws_gets_bot_replies_not_own_messages(desk):
@@ -238,16 +297,16 @@ async def test_handoff_assigns_and_bot_goes_silent_and_drafts(desk):
     assert time.monotonic() - t0 < 1.0
     (price,) = ev["suggestions"]
     assert price["kind"] == "answer" and price["custom"]["type"] == "price"
-    assert price["message_id"] == out["message"]["id"]
+    assert price["message_id"] == out["message_id"]
     await desk.say(cid, auth, "有搭配推荐吗")
     ev = await next_event(agent_ws, "suggestions")
     assert ev["suggestions"][0]["kind"] == "crosssell"
     cross = ev["suggestions"][0]
     await desk.say(cid, auth, "再转人工一次")          # Rasa answers with a handoff again
     await asyncio.sleep(0.2)
-    await no_event(shopper_ws, "message", sender="bot", after_id=out["message"]["id"])
+    await no_event(shopper_ws, "message", sender="bot", after_id=out["message_id"])
     history = desk.store.history(cid)
-    after = [m for m in history if m["id"] > out["message"]["id"]]
+    after = [m for m in history if m["id"] > out["message_id"]]
     assert all(m["sender"] != "bot" for m in after)
 
     # accept, edit, skip: all recorded with draft and final text
@@ -484,7 +543,7 @@ async def test_script_tags_are_stored_and_returned_as_plain_text(desk):
     cid, auth = await desk.new("en")
     evil = '<script>alert("x")</script><img src=x onerror=alert(1)>'
     out = await desk.say(cid, auth, evil)
-    assert out["message"]["text"] == evil
+    assert desk.store.history(cid)[0]["id"] == out["message_id"]
     r = await desk.client.get(f"/api/conversations/{cid}/messages", headers=auth)
     assert r.content_type == "application/json"
     assert (await r.json())[0]["text"] == evil
@@ -641,8 +700,8 @@ async def test_acknowledged_messages_survive_sigkill(tmp_path, fake_rasa, demo_d
                 async with s.post(url, headers=auth, json={"text": f"多少钱 {i}",
                                                            "client_id": f"c{i}"}) as r:
                     body = await r.json()
-                    acked.append(body["message"]["id"])
-                    acked.extend(m["id"] for m in body["replies"])
+                    acked.append(int(r.headers["X-Message-Id"]))
+                    acked.extend(m["id"] for m in body)
 
             await asyncio.gather(*(send(i) for i in range(20)))
             # keep sending while the process is killed: whatever was acknowledged counts
@@ -659,7 +718,7 @@ async def test_acknowledged_messages_survive_sigkill(tmp_path, fake_rasa, demo_d
             assert set(acked) <= ids and len(acked) >= 40
             async with s.post(url, headers=auth, json={"text": "还在吗"}) as r:
                 assert r.status == 200
-                assert (await r.json())["replies"]
+                assert await r.json()
     finally:
         proc.kill()
         proc.wait(10)
@@ -700,9 +759,9 @@ async def test_desk_with_the_real_rasa(tmp_path, demo_db):
         drafts = desk.store.suggestions(cid)
         s = next(d for d in drafts if (d["custom"] or {}).get("type") == "price")
         assert s["kind"] == "answer" and s["facts"] == {"price:P001": 359.0}
-        assert all(d["message_id"] == out["message"]["id"] for d in drafts)
+        assert all(d["message_id"] == out["message_id"] for d in drafts)
         assert all(m["sender"] != "bot" for m in desk.store.history(cid)
-                   if m["id"] > out["message"]["id"])
+                   if m["id"] > out["message_id"])
         parse = await desk.app[RASA].latest_parse(cid)
         assert parse["intent"] == "ask_price"
     finally:

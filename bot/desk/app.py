@@ -31,6 +31,8 @@ MAX_TEXT = 5000
 MAX_WS_MESSAGE = 16 * 1024
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 COOKIE = "sa_session"
+# what a cross-origin widget may read of the shopper API's answers
+EXPOSED_HEADERS = "X-Message-Id, X-Conversation-State, X-Queue-Position, X-Queue-Wait"
 
 STORE = web.AppKey("store", DeskStore)
 SERVICE = web.AppKey("service", DeskService)
@@ -84,6 +86,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         resp = json_error(500, "internal error")
     if cors and not getattr(resp, "prepared", False):
         resp.headers["Access-Control-Allow-Origin"] = "*"
+        resp.headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
     return resp
 
 
@@ -215,7 +218,20 @@ async def post_message(request: web.Request) -> web.Response:
     metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
     result = await request.app[SERVICE].shopper_message(conv, text, client_id or None,
                                                         metadata)
-    return web.json_response(result)
+    return shopper_replies_response(result)
+
+
+def shopper_replies_response(result: dict) -> web.Response:
+    """The contract's answer to a shopper message (DESIGN.md): the body is the JSON list of
+    the replies for the shopper now; the stored message's id, the conversation's state and
+    the queue place travel in headers (exposed to the widget by CORS)."""
+    headers = {"X-Message-Id": str(result["message"]["id"]),
+               "X-Conversation-State": result["state"]}
+    queue = result.get("queue")
+    if result["state"] == "queued" and queue:
+        headers["X-Queue-Position"] = str(queue.get("position", ""))
+        headers["X-Queue-Wait"] = str(queue.get("estimated_wait_s", ""))
+    return web.json_response(result["replies"], headers=headers)
 
 
 async def get_messages(request: web.Request) -> web.Response:

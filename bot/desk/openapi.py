@@ -52,6 +52,14 @@ AGENT = [{"agentSession": []}]
 AGENT_WRITE = [{"agentSession": [], "csrfToken": []}]
 LOCALE = {"type": "string", "enum": ["zh", "en"]}
 HTML = {"200": {"description": "HTML page", "content": {"text/html": {}}}}
+SHOPPER_REPLY_HEADERS = {
+    "X-Message-Id": {"description": "id of the stored shopper message",
+                     "schema": {"type": "integer"}},
+    "X-Conversation-State": {"schema": {"type": "string",
+                                        "enum": ["bot", "queued", "assigned", "resolved"]}},
+    "X-Queue-Position": {"description": "only when queued", "schema": {"type": "integer"}},
+    "X-Queue-Wait": {"description": "only when queued: estimated wait in seconds",
+                     "schema": {"type": "integer"}}}
 
 
 def openapi_document() -> dict:
@@ -98,11 +106,6 @@ def openapi_document() -> dict:
                     "product_id": {"type": "string"}, "sku": {"type": "string"},
                     "quantity": {"type": "number"}, "price": {"type": "number"}}}},
                 "locale": LOCALE}}}},
-        "ShopperMessageOut": {"type": "object", "properties": {
-            "message": _ref("Message"),
-            "replies": {"type": "array", "items": _ref("Message")},
-            "state": {"type": "string", "enum": ["bot", "queued", "assigned", "resolved"]},
-            "queue": _ref("Queue")}},
         "ConversationState": {"type": "object", "properties": {
             "conversation_id": {"type": "string"}, "state": {"type": "string"},
             "locale": LOCALE,
@@ -183,8 +186,14 @@ def openapi_document() -> dict:
             "State, owner and queue place", _ok(_ref("ConversationState")),
             security=SHOPPER, params=[cid])},
         "/api/conversations/{id}/messages": {
-            "post": _op("Send a shopper message (idempotent by client_id); the replies "
-                        "for the shopper now", _ok(_ref("ShopperMessageOut")),
+            "post": _op("Send a shopper message (idempotent by client_id); the list of "
+                        "replies for the shopper now (empty after a handoff until an "
+                        "agent writes). The stored message's id, the state and the queue "
+                        "place are response headers",
+                        {"200": {"description": "the replies for the shopper now",
+                                 "headers": SHOPPER_REPLY_HEADERS,
+                                 "content": {J: {"schema": {
+                                     "type": "array", "items": _ref("Message")}}}}},
                         body=_body(_ref("ShopperMessageIn")), security=SHOPPER,
                         params=[cid], errors=("400", "403", "404", "413")),
             "get": _op("History (or the messages after a message id)",

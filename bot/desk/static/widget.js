@@ -446,7 +446,7 @@
   }
 
   /* ---------- network ---------- */
-  function api(method, path, body, auth) {
+  function api(method, path, body, auth, full) {
     var h = {'Accept': 'application/json'};
     if (body) h['Content-Type'] = 'application/json';
     if (auth && S.token) h.Authorization = 'Bearer ' + S.token;
@@ -455,7 +455,7 @@
         return r.text().then(function (tx) {
           var j = null; try { j = tx ? JSON.parse(tx) : null; } catch (e) { /* not json */ }
           if (!r.ok) { var err = new Error((j && j.error) || r.statusText); err.status = r.status; throw err; }
-          return j;
+          return full ? {body: j, headers: r.headers} : j;
         });
       }, function (e) { e.status = 0; throw e; });
   }
@@ -492,12 +492,18 @@
     var cart = Array.isArray(window.shopassistCart) ? window.shopassistCart : undefined;
     ensureConv().then(function () {
       return api('POST', '/api/conversations/' + encodeURIComponent(S.id) + '/messages',
-        {text: p.text, client_id: p.cid, metadata: {page: page(), cart: cart, locale: S.locale}}, true);
+        {text: p.text, client_id: p.cid, metadata: {page: page(), cart: cart, locale: S.locale}}, true, true);
     }).then(function (r) {
+      // the contract's answer: the list of replies; our stored message's id, the state and
+      // the queue place are headers (the shopper socket never echoes our own messages)
       S.busy--; setTyping(S.typing);
-      merge(r.message);
-      (r.replies || []).forEach(merge);
-      if (r.state) setState(r.state, undefined, r.queue);
+      var h = r.headers, mid = Number(h.get('X-Message-Id'));
+      if (mid) merge({id: mid, sender: 'shopper', text: p.text, client_id: p.cid, custom: null, buttons: [],
+        created_at: new Date().toISOString()});
+      else if (p.el.parentNode) p.el.remove();
+      (Array.isArray(r.body) ? r.body : []).forEach(merge);
+      var st = h.get('X-Conversation-State'), qp = h.get('X-Queue-Position');
+      if (st) setState(st, undefined, qp ? {position: Number(qp), estimated_wait_s: Number(h.get('X-Queue-Wait')) || 0} : null);
     }, function (e) {
       S.busy--; setTyping(S.typing);
       if ((e.status === 401 || e.status === 404) && !p.reset) { p.reset = true; forget(); return post(p); }
