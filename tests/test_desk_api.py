@@ -529,6 +529,15 @@ async def test_another_conversations_token_neither_reads_nor_writes(desk):
     (json.dumps({"text": "啊" * 5001}).encode(), {"Content-Type": "application/json"}, 413),
     (json.dumps({"text": "a", "pad": "x" * 70000}).encode(),
      {"Content-Type": "application/json"}, 413),
+    # found by exploratory QA: these were 500s or stored an invisible message
+    (b'{"text": "\\ud800 lone surrogate"}', {"Content-Type": "application/json"}, 400),
+    (b'{"text": "hi", "metadata": {"page": {"title": "\\udfff"}}}',
+     {"Content-Type": "application/json"}, 400),
+    (b"[" * 5000 + b"]" * 5000, {"Content-Type": "application/json"}, 400),
+    (b'{"text": "x", "m": ' + b"[" * 20000 + b"]" * 20000 + b"}",
+     {"Content-Type": "application/json"}, 400),
+    (json.dumps({"text": "\u200b\u200b \ufeff"}).encode(), {"Content-Type": "application/json"},
+     400),
 ])
 async def test_bad_bodies_get_a_json_error(desk, body, headers, status):
     cid, auth = await desk.new()
@@ -537,6 +546,14 @@ async def test_bad_bodies_get_a_json_error(desk, body, headers, status):
     assert r.status == status
     assert r.content_type == "application/json" and (await r.json())["error"]
     assert desk.store.history(cid) == []
+
+
+async def test_after_out_of_range_is_a_400_not_a_500(desk):
+    cid, auth = await desk.new()
+    for after in ("99999999999999999999999", "-1", "abc"):
+        r = await desk.client.get(f"/api/conversations/{cid}/messages?after={after}",
+                                  headers=auth)
+        assert r.status == 400 and (await r.json())["error"], after
 
 
 async def test_script_tags_are_stored_and_returned_as_plain_text(desk):

@@ -104,11 +104,22 @@ async def read_json(request: web.Request) -> dict:
         data = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise DeskError("body must be UTF-8 JSON") from None
+    except RecursionError:
+        raise DeskError("JSON nested too deeply") from None
     except ValueError:
         raise DeskError("malformed JSON") from None
     if not isinstance(data, dict):
         raise DeskError("body must be a JSON object")
+    try:
+        # a "\ud800" escape decodes to a lone surrogate, which SQLite cannot store
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise DeskError("body must be valid Unicode (no lone surrogates)") from None
     return data
+
+
+# characters that show nothing: a text made only of these (and spaces) is empty
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e"), None)
 
 
 def text_field(body: dict, name: str = "text", *, required: bool = True,
@@ -120,7 +131,7 @@ def text_field(body: dict, name: str = "text", *, required: bool = True,
         raise DeskError(f"{name!r} must be a string")
     if len(value) > limit:
         raise DeskError(f"{name!r} is longer than {limit} characters", 413)
-    if required and not value.strip():
+    if required and not value.translate(_INVISIBLE).strip():
         raise DeskError(f"{name!r} is empty")
     return value
 
@@ -240,6 +251,8 @@ async def get_messages(request: web.Request) -> web.Response:
         after = int(request.query.get("after", "0") or 0)
     except ValueError:
         raise DeskError("'after' must be a message id") from None
+    if not 0 <= after < 2 ** 63:
+        raise DeskError("'after' must be a message id")
     store = request.app[STORE]
     return web.json_response(await store.run(store.history, conv["conversation_id"], after))
 
