@@ -293,3 +293,72 @@ def test_out_of_hours_contact_form(rasa, browser, demo_db, tmp_path_factory):
         assert any(m["sender"] == "shopper" and "补货" in m["text"] for m in history)
         assert not errors, errors
         ctx.close()
+
+
+def test_console_notices_languages_canned_reassign_and_offline_widget(desk, browser):
+    """Found by exploratory QA: the supervisor was told "assigned to you" for every
+    assignment; the connection label stayed in the old language; a canned reply's unknown
+    {{order_id}} became blank; the former owner kept a live composer after a reassign; the
+    widget said nothing when the network went and waited out its backoff when it came back."""
+    errors: list = []
+    wang_ctx, wang = _agent_console(browser, desk, "wang", "zh", errors)
+    boss_ctx = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-GB")
+    boss = boss_ctx.new_page()
+    _watch(boss, errors)
+    boss.goto(f"{desk}/console")
+    boss.fill("#login-user", "boss")
+    boss.fill("#login-pass", "demo-boss")
+    boss.click("#login-form button[type=submit]")
+    boss.wait_for_selector("#app:not([hidden])")
+    shop_ctx, shop = _shopper(browser, desk, "/p/P002?lang=zh", "zh", errors)
+
+    _say(shop, "转人工")
+    shop.wait_for_selector(".sa-note:has-text('小王')", timeout=WAIT)
+    wang.wait_for_selector("#toasts .toast:has-text('新对话分配给您')", timeout=WAIT)
+    boss.wait_for_selector("#toasts .toast:has-text('assigned to 小王')", timeout=WAIT)
+    assert boss.locator("#toasts .toast:has-text('New conversation assigned')").count() == 0
+    wang.wait_for_selector("#transcript .msg", timeout=WAIT)
+
+    # canned replies: a known variable is filled, an unknown one stays visible
+    titles = wang.eval_on_selector_all("#canned option", "o => o.map(x => x.textContent)")
+    wang.select_option("#canned", label="问候")
+    assert "小王" in wang.input_value("#reply")
+    wang.fill("#reply", "")
+    wang.select_option("#canned", label="订单")
+    assert "{{order_id}}" in wang.input_value("#reply"), titles
+    wang.fill("#reply", "")
+
+    # every label follows the language switch, the connection state too
+    wang.click("#app [data-lang-toggle]")
+    assert wang.inner_text("#conn") == "Connected"
+    assert wang.inner_text("#resolve") == "Resolve"
+    wang.click("#app [data-lang-toggle]")
+    assert wang.inner_text("#conn") == "已连接"
+
+    # the shopper's network goes: the widget says so; back: it resends at once
+    shop_ctx.set_offline(True)
+    shop.wait_for_selector(".sa-bar:has-text('连接中断')", timeout=5000)
+    _say(shop, "断网时发的消息")
+    shop.wait_for_timeout(4000)
+    shop_ctx.set_offline(False)
+    shop.wait_for_selector(".sa-msg.sa-shopper[data-id]:has-text('断网时发的消息')", timeout=2000)
+    wang.wait_for_selector("#transcript .msg.shopper:has-text('断网时发的消息')", timeout=WAIT)
+    ids = shop.eval_on_selector_all(".sa-log [data-id]", "n => n.map(e => e.dataset.id)")
+    assert len(ids) == len(set(ids))
+
+    # the supervisor reassigns with a reason; the former owner can no longer write
+    boss.wait_for_selector("#mine .conv", timeout=WAIT)
+    boss.click("#mine .conv")
+    boss.wait_for_selector("#transcript .msg", timeout=WAIT)
+    lily = next(o for o in boss.eval_on_selector_all("#ra-agent option",
+                                                     "o => o.map(x => x.textContent)")
+                if o.startswith("Lily"))
+    boss.select_option("#ra-agent", label=lily)
+    boss.fill("#ra-reason", "wang's shift ends")
+    boss.click("#reassign button[type=submit]")
+    shop.wait_for_selector(".sa-note:has-text('Lily')", timeout=WAIT)
+    wang.wait_for_selector("#toasts .toast:has-text('已转给 Lily')", timeout=WAIT)
+    assert wang.is_disabled("#reply") and wang.is_disabled("#send")
+    assert not errors, errors
+    for ctx in (shop_ctx, wang_ctx, boss_ctx):
+        ctx.close()

@@ -25,7 +25,8 @@
       newAssign: '新对话分配给您：{who}', newMsg: '新消息：{text}', titleNew: '【新消息】', shopper: '顾客',
       resolved: '对话已结束', reassigned: '已转派', sendErr: '发送失败：{e}', failed: '操作失败：{e}',
       empty: '（空）', lang_zh: '中文', lang_en: '英文', facts_none: '无数据依据', joined: '{name} 已加入对话',
-      queuedN: '排队第 {n} 位，预计 {m} 分钟', resolvedNote: '对话已结束', loading: '加载中…'
+      queuedN: '排队第 {n} 位，预计 {m} 分钟', resolvedNote: '对话已结束', loading: '加载中…',
+      assignedTo: '{who} 已分配给 {agent}', movedAway: '此对话已转给 {agent}，您不能再回复', soundOff: '提示音未开启：点击页面任意处开启'
     },
     en: {
       skip: 'Skip to conversation', loginTitle: 'Agent log-in', username: 'User name', password: 'Password', login: 'Log in',
@@ -48,7 +49,9 @@
       newAssign: 'New conversation assigned: {who}', newMsg: 'New message: {text}', titleNew: '(New) ', shopper: 'shopper',
       resolved: 'Conversation resolved', reassigned: 'Reassigned', sendErr: 'Not sent: {e}', failed: 'Failed: {e}',
       empty: '(empty)', lang_zh: 'Chinese', lang_en: 'English', facts_none: 'no catalog facts', joined: '{name} joined',
-      queuedN: 'queue #{n}, ~{m} min', resolvedNote: 'Conversation resolved', loading: 'Loading…'
+      queuedN: 'queue #{n}, ~{m} min', resolvedNote: 'Conversation resolved', loading: 'Loading…',
+      assignedTo: '{who} assigned to {agent}', movedAway: 'This conversation now belongs to {agent}; you can no longer reply',
+      soundOff: 'Sound is off: click anywhere on the page to turn it on'
     }
   };
   var COLORS = {black: '黑色', white: '白色', grey: '灰色', navy: '藏青色', blue: '蓝色', red: '红色', green: '绿色',
@@ -90,7 +93,11 @@
       b.textContent = S.lang === 'zh' ? 'EN' : '中';
       b.setAttribute('aria-label', S.lang === 'zh' ? 'Switch to English' : '切换到中文');
     });
-    if (S.me) { renderMe(); renderLists(); renderDetail(); }
+    if (S.me) { renderMe(); renderLists(); renderDetail(); renderConn(); }
+  }
+  function renderConn() {
+    if (!S.conn) return;
+    $('conn').textContent = t(S.conn); $('conn').className = 'conn ' + (S.conn === 'connected' ? 'ok' : 'bad');
   }
   document.addEventListener('click', function (e) {
     var b = e.target.closest && e.target.closest('[data-lang-toggle]');
@@ -125,7 +132,12 @@
     try { if (!S.audio) S.audio = new (window.AudioContext || window.webkitAudioContext)(); if (S.audio.state === 'suspended') S.audio.resume(); } catch (e) { S.audio = null; }
   }
   function beep() {
-    var a = S.audio; if (!a) return;
+    var a = S.audio;
+    if (!a || a.state === 'suspended') {
+      // browsers allow sound only after a click or key press on the page (e.g. after a reload)
+      if (!S.soundHinted) { S.soundHinted = true; toast(t('soundOff'), 'bad'); }
+      if (!a) return;
+    }
     try {
       [0, 0.18].forEach(function (off, i) {
         var o = a.createOscillator(), g = a.createGain(), at = a.currentTime + off;
@@ -262,8 +274,7 @@
   }
   function renderDetail() {
     var d = S.detail, has = !!d;
-    $('resolve').disabled = !has || d.conversation.state === 'resolved';
-    $('reply').disabled = $('send').disabled = !has;
+    renderComposer();
     if (!has) return;
     var c = d.conversation;
     $('conv-title').textContent = (c.page && (c.page.title || c.page.product_id)) || c.conversation_id;
@@ -273,6 +284,15 @@
     if (!d.messages.length) tr.appendChild(el('p', 'empty', t('noMsgs')));
     d.messages.forEach(function (m) { tr.appendChild(msgNode(m)); });
     renderContext(); renderSuggestions(); renderEditing(); renderConflict();
+  }
+  function canWrite() {          // only the owner of an assigned conversation writes in it
+    var c = S.detail && S.detail.conversation;
+    return !!(c && S.me && c.state === 'assigned' && c.agent_id === S.me.agent_id);
+  }
+  function renderComposer() {
+    var c = S.detail && S.detail.conversation, sup = S.me && S.me.role === 'supervisor';
+    $('reply').disabled = $('send').disabled = !canWrite();
+    $('resolve').disabled = !(c && c.state === 'assigned' && (canWrite() || sup));
   }
   function msgNode(m) {
     if (m.sender === 'system') return el('div', 'msg system', msgText(m), {'data-id': m.id});
@@ -459,14 +479,14 @@
     if (confirm) body.confirm = true;
     $('send').disabled = true; typing(false);
     return api('POST', '/api/agent/conversations/' + encodeURIComponent(id) + '/messages', body).then(function (r) {
-      $('send').disabled = false;
+      renderComposer();
       S.conflict = null; renderConflict();
       if (S.editing === sid || !sid) { if ($('reply').value === text || S.editing === sid) $('reply').value = ''; }
       if (S.editing === sid) { S.editing = null; renderEditing(); }
       if (S.cur === id) { appendMessage(r.message); if (r.suggestion) updateSuggestion(r.suggestion); }
       toast(t('sent'));
     }).catch(function (e) {
-      $('send').disabled = false;
+      renderComposer();
       if (e.status === 409 && e.body && e.body.changes) { S.conflict = {text: text, sid: sid, changes: e.body.changes, error: e.body.error}; renderConflict(); return; }
       toast(t('sendErr', {e: e.message}), 'bad');
     });
@@ -550,7 +570,8 @@
     var order = (x.past_orders && x.past_orders[0] && x.past_orders[0].order_id) || '';
     (Array.isArray(ents) ? ents : []).forEach(function (e) { if (e.entity === 'order_id') order = e.value; });
     var vars = {shopper_product: p.title || p.name || p.product_id || '', agent_name: S.me ? S.me.display_name : '', order_id: order};
-    return text.replace(/\{\{\s*(\w+)\s*\}\}/g, function (m, k) { return vars[k] != null ? vars[k] : m; });
+    // a variable with no value stays as {{name}} for the agent to fill in, never silently blank
+    return text.replace(/\{\{\s*(\w+)\s*\}\}/g, function (m, k) { return vars[k] ? vars[k] : m; });
   }
   $('canned').addEventListener('change', function () {
     var sel = this, d = S.detail; if (!sel.value || !d) return;
@@ -576,8 +597,12 @@
     }
     if (id === S.cur) s.unread = 0;
     if (S.detail && S.detail.conversation.conversation_id === s.conversation_id) {
+      var was = S.detail.conversation;
       S.detail.conversation = s; $('conv-state').textContent = t('st_' + s.state) + (s.agent_name ? ' · ' + s.agent_name : '');
-      $('conv-state').className = 'state pill st-' + s.state; $('resolve').disabled = s.state === 'resolved';
+      $('conv-state').className = 'state pill st-' + s.state;
+      renderComposer();
+      if (S.me && was.agent_id === S.me.agent_id && s.agent_id !== S.me.agent_id && s.state === 'assigned')
+        toast(t('movedAway', {agent: s.agent_name || ''}), 'bad');
     }
     renderLists();
   }
@@ -602,8 +627,10 @@
       case 'assigned':
         upsertSummary(ev.conversation);
         var c = ev.conversation, who = (c.page && (c.page.title || c.page.product_id)) || t('shopper');
-        notify(t('newAssign', {who: who}));
-        if (!S.cur) openConv(c.conversation_id);
+        if (S.me && c.agent_id === S.me.agent_id) {
+          notify(t('newAssign', {who: who}));
+          if (!S.cur) openConv(c.conversation_id);
+        } else toast(t('assignedTo', {who: who, agent: c.agent_name || ''}));   // a supervisor's overview
         break;
       case 'message':
         var m = ev.message;
@@ -653,7 +680,7 @@
     S.ws = ws;
     ws.onopen = function () {
       var again = S.wsTries > 0; S.wsTries = 0;
-      $('conn').textContent = t('connected'); $('conn').className = 'conn ok';
+      S.conn = 'connected'; renderConn();
       if (again) { refreshLists(); if (S.cur) openConv(S.cur); }
     };
     ws.onmessage = function (e) { var d; try { d = JSON.parse(e.data); } catch (x) { return; } onEvent(d); };
@@ -662,7 +689,7 @@
       S.ws = null;
       if (!S.me) return;
       S.wsTries++;
-      $('conn').textContent = t('reconnecting'); $('conn').className = 'conn bad';
+      S.conn = 'reconnecting'; renderConn();
       setTimeout(function () {
         api('GET', '/api/agent/me').then(function (r) { S.csrf = r.csrf_token; S.me = r.agent; renderMe(); connect(); }, function (e) {
           if (e.status === 401) authFail(e); else { S.wsTries++; setTimeout(connect, 2000); }

@@ -68,7 +68,7 @@
       (/^zh/i.test(navigator.language || '') ? 'zh' : 'en')),
     id: saved.id || null, token: saved.token || null, state: 'bot', agent: null, queue: null,
     msgs: {}, lastId: 0, titles: {}, busy: 0, typing: null, ws: null, wsTries: 0, open: false,
-    unread: 0, leaveShown: false
+    unread: 0, leaveShown: false, retrying: []
   };
   function load() { try { return JSON.parse(localStorage.getItem(KEY)) || {}; } catch (e) { return {}; } }
   function save() {
@@ -508,7 +508,9 @@
       S.busy--; setTyping(S.typing);
       if ((e.status === 401 || e.status === 404) && !p.reset) { p.reset = true; forget(); return post(p); }
       if ((e.status === 0 || e.status >= 500 || e.status === 429) && p.tries < 6) {
-        p.tries++; setTimeout(function () { post(p); }, Math.min(16000, 1000 * Math.pow(2, p.tries - 1)));
+        p.tries++; S.retrying.push(p);
+        p.timer = setTimeout(function () { S.retrying = S.retrying.filter(function (x) { return x !== p; }); post(p); },
+          Math.min(16000, 1000 * Math.pow(2, p.tries - 1)));
         return;
       }
       p.el.classList.remove('sa-pending'); p.el.classList.add('sa-failed');
@@ -559,6 +561,16 @@
       setTimeout(connect, delay);
     };
   }
+  // the browser knows when the network goes and comes back: say so at once, and on return
+  // reconnect and resend now instead of waiting out the backoff
+  window.addEventListener('offline', function () { S.offline = true; statusBar(); });
+  window.addEventListener('online', function () {
+    var waiting = S.retrying; S.retrying = [];
+    waiting.forEach(function (p) { clearTimeout(p.timer); post(p); });
+    if (!S.id) { S.offline = false; statusBar(); return; }
+    if (S.ws && S.ws.readyState === 1) { S.offline = false; statusBar(); catchUp(); }
+    else if (!S.ws) { S.wsTries = 1; connect(); }
+  });
   var lastTyping = false;
   function typingOut(on) {
     if (on === lastTyping || !S.ws || S.ws.readyState !== 1) return;
