@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from datetime import date
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Optional
 
@@ -17,7 +18,7 @@ from aiohttp import WSMsgType, web
 
 from catalog.queries import Catalog, CatalogError
 
-from . import storefront
+from . import metrics, routing, storefront
 from .hub import Hub
 from .openapi import openapi_document
 from .rasa_client import RasaClient
@@ -456,6 +457,21 @@ async def agent_canned(request: web.Request) -> web.Response:
     return web.json_response(await store.run(store.canned, locale))
 
 
+async def agent_metrics(request: web.Request) -> web.Response:
+    """Supervisors: the day's KPIs (bot/desk/metrics.py); `day` defaults to today, shop
+    time."""
+    await current_agent(request, supervisor=True)
+    day = request.query.get("day") or routing.today_key(request.app[SERVICE].now())
+    try:
+        if len(day) != 10:
+            raise ValueError
+        date.fromisoformat(day)
+    except ValueError:
+        raise DeskError("'day' must be a date YYYY-MM-DD") from None
+    store = request.app[STORE]
+    return web.json_response(await store.run(metrics.day_metrics, store, day))
+
+
 async def agent_ws(request: web.Request) -> web.StreamResponse:
     if not _origin_ok(request):
         raise Forbidden("cross-origin WebSocket refused")
@@ -560,6 +576,7 @@ ROUTES = [
     ("POST", "/api/agent/conversations/{id}/reassign", agent_reassign),
     ("POST", "/api/agent/suggestions/{sid}/skip", agent_skip),
     ("GET", "/api/agent/canned", agent_canned),
+    ("GET", "/api/agent/metrics", agent_metrics),
     ("GET", "/api/agent/ws", agent_ws),
     ("GET", "/", index_page),
     ("GET", "/p/{product_id}", product_page),

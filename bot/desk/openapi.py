@@ -168,6 +168,37 @@ def openapi_document() -> dict:
             "text": {"type": "string", "maxLength": 5000,
                      "description": "may be omitted with a suggestion_id (sent as drafted)"},
             "suggestion_id": {"type": "integer"}, "confirm": {"type": "boolean"}}},
+        "Spread": {"type": "object", "properties": {
+            "count": {"type": "integer"}, "p50_s": {"type": "number", "nullable": True},
+            "p90_s": {"type": "number", "nullable": True}}},
+        "Metrics": {"type": "object", "properties": {
+            "day": {"type": "string", "format": "date"},
+            "conversations": {"type": "object", "properties": {
+                "started": {"type": "integer"}, "bot_only": {"type": "integer"},
+                "handed_off": {"type": "integer"},
+                "bot_resolution_rate": {"type": "number", "nullable": True}}},
+            "handoffs": {"type": "object", "properties": {
+                "total": {"type": "integer"},
+                "by_reason": {"type": "object",
+                              "additionalProperties": {"type": "integer"}}}},
+            "queue_wait": _ref("Spread"), "first_response": _ref("Spread"),
+            "resolution": _ref("Spread"),
+            "agents": {"type": "array", "items": {"type": "object", "properties": {
+                "agent_id": {"type": "integer"}, "display_name": {"type": "string"},
+                "role": {"type": "string"}, "status": {"type": "string"},
+                "received": {"type": "integer"},
+                "load_band": {"type": "string", "enum": ["idle", "healthy", "add_people"]},
+                "active_now": {"type": "integer"}, "messages_sent": {"type": "integer"}}}},
+            "suggestions": {"type": "object", "properties": {
+                k: {"type": "integer"} for k in ("shown", "accepted", "edited", "rejected",
+                                                 "undecided")} | {
+                f"{k}_rate": {"type": "number", "nullable": True}
+                for k in ("accepted", "edited", "rejected")}},
+            "messages": {"type": "object", "properties": {
+                "shopper": {"type": "integer"}, "bot": {"type": "integer"},
+                "agent": {"type": "integer"}, "system": {"type": "integer"},
+                "qa_ratio": {"type": "number", "nullable": True}}},
+            "load_bands": {"type": "object"}}},
         "Canned": {"type": "object", "properties": {
             "id": {"type": "integer"}, "title": {"type": "string"},
             "text": {"type": "string", "description": "variables {{shopper_product}}, "
@@ -272,6 +303,14 @@ def openapi_document() -> dict:
             "Canned replies in a language", _ok({"type": "array", "items": _ref("Canned")}),
             tags=["agent"], security=AGENT, params=[_query("locale", LOCALE)],
             errors=("401",))},
+        "/api/agent/metrics": {"get": _op(
+            "Supervisors: the day's KPIs (bot resolution rate, handoffs by reason, queue "
+            "wait, first response and resolution time p50/p90, per-agent load band, "
+            "suggestion outcomes, Q&A ratio); docs/desk.md \"Metrics\"",
+            _ok(_ref("Metrics")), tags=["agent"], security=AGENT,
+            params=[_query("day", {"type": "string", "format": "date"},
+                           "shop-local day, default today")],
+            errors=("400", "401", "403"))},
         "/api/agent/ws": {"get": _op(
             "Agent WebSocket (cookie; origin checked): events hello, assigned, message, "
             "suggestions, queue, typing, conversation",

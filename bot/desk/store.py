@@ -122,6 +122,16 @@ CREATE TABLE IF NOT EXISTS assignments (
 );
 CREATE INDEX IF NOT EXISTS assignments_agent_day ON assignments(agent_id, day, kind);
 CREATE INDEX IF NOT EXISTS assignments_conversation ON assignments(conversation_id);
+-- every time a conversation left the bot for the humans (the KPIs of bot/desk/metrics.py)
+CREATE TABLE IF NOT EXISTS handoffs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    conversation_id TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    day TEXT NOT NULL,                      -- shop-local date of queued_at
+    queued_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS handoffs_day ON handoffs(day);
+CREATE INDEX IF NOT EXISTS handoffs_conversation ON handoffs(conversation_id, id);
 CREATE TABLE IF NOT EXISTS contact_messages (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     conversation_id TEXT NOT NULL,
@@ -222,6 +232,13 @@ def _load(text: Optional[str]) -> Any:
 
 def _ts(t: datetime) -> str:
     return t.isoformat(timespec="milliseconds")
+
+
+def _log_handoff(c: sqlite3.Connection, conversation_id: str, reason: str,
+                 now: datetime) -> None:
+    c.execute("INSERT INTO handoffs (conversation_id, reason, day, queued_at)"
+              " VALUES (?, ?, ?, ?)",
+              (conversation_id, reason, routing.today_key(now), _ts(now)))
 
 
 def message_dict(row: sqlite3.Row) -> dict:
@@ -591,6 +608,7 @@ class DeskStore:
                       " handoff_reason = ?, preferred_agent_id = ?, updated_at = ?"
                       " WHERE conversation_id = ?",
                       (_ts(now), reason, preferred_agent_id, _ts(now), conversation_id))
+            _log_handoff(c, conversation_id, reason, now)
             return {"changed": True, "assigned": routing.drain(c, now)}
 
     def drain(self) -> list[tuple[str, int]]:
@@ -675,6 +693,7 @@ class DeskStore:
                           " queued_at = ?, resolved_at = NULL,"
                           " handoff_reason = 'contact' WHERE conversation_id = ?",
                           (_ts(now), conversation_id))
+                _log_handoff(c, conversation_id, "contact", now)
             assigned = routing.drain(c, now)
             msg = c.execute("SELECT * FROM messages WHERE id = ?", (cur.lastrowid,)).fetchone()
         return {"message": message_dict(msg), "assigned": assigned}
