@@ -359,6 +359,16 @@ def test_console_notices_languages_canned_reassign_and_offline_widget(desk, brow
     shop.wait_for_selector(".sa-note:has-text('Lily')", timeout=WAIT)
     wang.wait_for_selector("#toasts .toast:has-text('已转给 Lily')", timeout=WAIT)
     assert wang.is_disabled("#reply") and wang.is_disabled("#send")
+
+    # the supervisor's metrics panel, in both languages
+    boss.click("#metrics-form button[type=submit]")
+    boss.wait_for_selector("#metrics dt:has-text('Bot resolution rate')", timeout=WAIT)
+    assert boss.input_value("#mx-day") == "2026-11-20"
+    assert "小王" in boss.inner_text("#metrics table")
+    boss.click("#app [data-lang-toggle]")
+    boss.wait_for_selector("#metrics dt:has-text('机器人解决率')")
+    assert "今日接待" in boss.inner_text("#metrics table")
+    assert not wang.is_visible("#metrics-box")
     assert not errors, errors
     for ctx in (shop_ctx, wang_ctx, boss_ctx):
         ctx.close()

@@ -26,7 +26,13 @@
       resolved: '对话已结束', reassigned: '已转派', sendErr: '发送失败：{e}', failed: '操作失败：{e}',
       empty: '（空）', lang_zh: '中文', lang_en: '英文', facts_none: '无数据依据', joined: '{name} 已加入对话',
       queuedN: '排队第 {n} 位，预计 {m} 分钟', resolvedNote: '对话已结束', loading: '加载中…',
-      assignedTo: '{who} 已分配给 {agent}', movedAway: '此对话已转给 {agent}，您不能再回复', soundOff: '提示音未开启：点击页面任意处开启'
+      assignedTo: '{who} 已分配给 {agent}', movedAway: '此对话已转给 {agent}，您不能再回复', soundOff: '提示音未开启：点击页面任意处开启',
+      metrics: '今日指标（主管）', mxDay: '日期', mxLoad: '刷新', mxConv: '对话', mxStarted: '新对话', mxBotOnly: '机器人独立解决',
+      mxHanded: '转人工', mxRate: '机器人解决率', mxReasons: '转人工原因', mxTimes: '时效（中位 / 90%）', mxWait: '排队等待',
+      mxFirst: '首次响应', mxResolve: '解决用时', mxAgents: '客服', mxAgent: '客服', mxReceived: '今日接待', mxBand: '负荷',
+      mxActive: '当前', mxSent: '发送', band_idle: '空闲', band_healthy: '正常', band_add_people: '需加人',
+      mxSug: '建议回复', mxShown: '展示', mxAccepted: '直接发送', mxEdited: '编辑后发送', mxRejected: '跳过',
+      mxQa: '问答比（每条顾客消息的回复数）', mxNone: '—', mxErr: '指标加载失败：{e}'
     },
     en: {
       skip: 'Skip to conversation', loginTitle: 'Agent log-in', username: 'User name', password: 'Password', login: 'Log in',
@@ -51,7 +57,14 @@
       empty: '(empty)', lang_zh: 'Chinese', lang_en: 'English', facts_none: 'no catalog facts', joined: '{name} joined',
       queuedN: 'queue #{n}, ~{m} min', resolvedNote: 'Conversation resolved', loading: 'Loading…',
       assignedTo: '{who} assigned to {agent}', movedAway: 'This conversation now belongs to {agent}; you can no longer reply',
-      soundOff: 'Sound is off: click anywhere on the page to turn it on'
+      soundOff: 'Sound is off: click anywhere on the page to turn it on',
+      metrics: "Today's figures (supervisor)", mxDay: 'Day', mxLoad: 'Refresh', mxConv: 'Conversations', mxStarted: 'Started',
+      mxBotOnly: 'Bot alone', mxHanded: 'Handed off', mxRate: 'Bot resolution rate', mxReasons: 'Handoff reasons',
+      mxTimes: 'Times (median / 90%)', mxWait: 'Queue wait', mxFirst: 'First response', mxResolve: 'Resolution',
+      mxAgents: 'Agents', mxAgent: 'Agent', mxReceived: 'Received', mxBand: 'Load', mxActive: 'Now', mxSent: 'Sent',
+      band_idle: 'idle', band_healthy: 'healthy', band_add_people: 'add people', mxSug: 'Suggestions', mxShown: 'Shown',
+      mxAccepted: 'Sent as drafted', mxEdited: 'Edited', mxRejected: 'Skipped',
+      mxQa: 'Q&A ratio (replies per shopper message)', mxNone: '—', mxErr: 'Could not load the figures: {e}'
     }
   };
   var COLORS = {black: '黑色', white: '白色', grey: '灰色', navy: '藏青色', blue: '蓝色', red: '红色', green: '绿色',
@@ -93,7 +106,7 @@
       b.textContent = S.lang === 'zh' ? 'EN' : '中';
       b.setAttribute('aria-label', S.lang === 'zh' ? 'Switch to English' : '切换到中文');
     });
-    if (S.me) { renderMe(); renderLists(); renderDetail(); renderConn(); }
+    if (S.me) { renderMe(); renderLists(); renderDetail(); renderConn(); renderMetrics(); }
   }
   function renderConn() {
     if (!S.conn) return;
@@ -182,6 +195,8 @@
     $('login').hidden = true; $('app').hidden = false;
     $('reassign-box').hidden = S.me.role !== 'supervisor';
     $('open-form').hidden = S.me.role !== 'supervisor';
+    $('metrics-box').hidden = S.me.role !== 'supervisor';
+    if (S.me.role === 'supervisor') loadMetrics();
     renderMe(); refreshLists(); connect();
     if (S.me.role === 'supervisor') loadAgents();
     var first = document.querySelector('#mine button, #queue button');
@@ -541,6 +556,53 @@
       upsertSummary(s); toast(t('reassigned')); $('ra-reason').value = ''; openConv(S.cur);
     }).catch(function (err) { toast(t('failed', {e: err.message}), 'bad'); });
   });
+
+  /* ---------- metrics (supervisors): GET /api/agent/metrics ---------- */
+  function loadMetrics() {
+    var day = $('mx-day').value;
+    return api('GET', '/api/agent/metrics' + (day ? '?day=' + encodeURIComponent(day) : '')).then(function (m) {
+      S.metrics = m; if (!$('mx-day').value) $('mx-day').value = m.day; renderMetrics();
+    }).catch(function (e) { toast(t('mxErr', {e: e.message}), 'bad'); });
+  }
+  $('metrics-form').addEventListener('submit', function (e) { e.preventDefault(); loadMetrics(); });
+  function secs(s) {
+    if (s == null) return t('mxNone');
+    return s < 60 ? Math.round(s) + ' s' : s < 3600 ? (s / 60).toFixed(1) + ' min' : (s / 3600).toFixed(1) + ' h';
+  }
+  function pct(r) { return r == null ? t('mxNone') : Math.round(r * 1000) / 10 + '%'; }
+  function renderMetrics() {
+    var box = $('metrics'), m = S.metrics; clear(box);
+    if (!m) return;
+    function pairs(title, rows) {
+      box.appendChild(el('h3', null, title));
+      var dl = el('dl');
+      rows.forEach(function (r) { dl.appendChild(el('dt', null, r[0])); dl.appendChild(el('dd', null, r[1])); });
+      box.appendChild(dl);
+    }
+    var c = m.conversations;
+    pairs(t('mxConv'), [[t('mxStarted'), c.started], [t('mxBotOnly'), c.bot_only], [t('mxHanded'), c.handed_off],
+      [t('mxRate'), pct(c.bot_resolution_rate)], [t('mxQa'), m.messages.qa_ratio == null ? t('mxNone') : m.messages.qa_ratio]]);
+    var reasons = Object.keys(m.handoffs.by_reason || {});
+    pairs(t('mxReasons') + ' (' + m.handoffs.total + ')', reasons.length ? reasons.map(function (k) { return [k, m.handoffs.by_reason[k]]; }) : [[t('mxNone'), '']]);
+    function spread(x) { return secs(x.p50_s) + ' / ' + secs(x.p90_s) + ' (n=' + x.count + ')'; }
+    pairs(t('mxTimes'), [[t('mxWait'), spread(m.queue_wait)], [t('mxFirst'), spread(m.first_response)], [t('mxResolve'), spread(m.resolution)]]);
+    box.appendChild(el('h3', null, t('mxAgents')));
+    var tb = el('table'), hr = el('tr');
+    ['mxAgent', 'mxReceived', 'mxBand', 'mxActive', 'mxSent'].forEach(function (k) { hr.appendChild(el('th', null, t(k), {scope: 'col'})); });
+    tb.appendChild(hr);
+    (m.agents || []).forEach(function (a) {
+      var tr = el('tr');
+      tr.appendChild(el('th', null, a.display_name, {scope: 'row'}));
+      tr.appendChild(el('td', null, a.received));
+      tr.appendChild(el('td', 'band-' + a.load_band, t('band_' + a.load_band)));
+      tr.appendChild(el('td', null, a.active_now)); tr.appendChild(el('td', null, a.messages_sent));
+      tb.appendChild(tr);
+    });
+    box.appendChild(tb);
+    var g = m.suggestions;
+    pairs(t('mxSug'), [[t('mxShown'), g.shown], [t('mxAccepted'), g.accepted + ' · ' + pct(g.accepted_rate)],
+      [t('mxEdited'), g.edited + ' · ' + pct(g.edited_rate)], [t('mxRejected'), g.rejected + ' · ' + pct(g.rejected_rate)]]);
+  }
 
   function loadAgents() {
     api('GET', '/api/agent/agents').then(function (list) {
