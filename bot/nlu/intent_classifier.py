@@ -1,20 +1,32 @@
-"""Intent classifier: Rasa's LogisticRegressionClassifier, safe on messages with no text.
+"""Intent classifier: Rasa's LogisticRegressionClassifier, safe on messages with no text,
+with a linear SVM on tf-idf weighted features as the better-generalising option.
 
 Rasa's own raises on a message without features (an empty or whitespace-only text), and the
 shopper then gets no answer at all. This one gives such a message no intent (confidence 0),
 so the FallbackClassifier turns it into `nlu_fallback` and the shopper gets the "sorry, you
 can ask me about..." reply. Chosen over DIET for speed: about 1 ms instead of 6 per message
 on this machine, with the accuracy shown in the README's NLU figures.
+
+`model: svm` (config.yml) fits a LinearSVC on sublinear tf-idf of the same sparse
+features; its confidences are a softmax of the decision values times `confidence_scale`,
+so that the FallbackClassifier's thresholds keep their meaning. Chosen by 6-fold
+cross-validation over the training files grouped by file (each fold tests on writers the
+model has not seen; `docs/nlu.md`): 92.5% zh / 92.9% en against 91.0% / 91.2% for
+logistic regression on the same features, with the same fallback thresholds.
 """
 
 from __future__ import annotations
 
 from typing import Any, Dict, List, Text
 
+from rasa.engine.graph import ExecutionContext
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.classifiers.logistic_regression_classifier import LogisticRegressionClassifier
 from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
+import numpy as np
 from scipy.sparse import csr_matrix, hstack, vstack
 from rasa.utils.tensorflow.constants import RANKING_LENGTH
 
@@ -28,11 +40,59 @@ class SafeLogisticRegressionClassifier(LogisticRegressionClassifier):
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
-        return {**LogisticRegressionClassifier.get_default_config(), "C": 1.0}
+        return {**LogisticRegressionClassifier.get_default_config(), "C": 1.0,
+                "model": "logreg", "confidence_scale": 10.0}
 
     def __init__(self, config: Dict[Text, Any], *args: Any, **kwargs: Any) -> None:
         super().__init__(config, *args, **kwargs)
-        self.clf.set_params(C=float(self.config.get("C", 1.0)))
+        C = float(self.config.get("C", 1.0))
+        model = self.config.get("model", "logreg")
+        if model == "svm":
+            from sklearn.feature_extraction.text import TfidfTransformer
+            from sklearn.pipeline import Pipeline
+            from sklearn.svm import LinearSVC
+
+            self.clf = Pipeline([("tfidf", TfidfTransformer(sublinear_tf=True)),
+                                 ("svm", LinearSVC(C=C, random_state=0))])
+        elif model == "logreg":
+            self.clf.set_params(C=C)
+        else:
+            raise ValueError(f"SafeLogisticRegressionClassifier: model must be 'logreg' or"
+                             f" 'svm', got {model!r}")
+
+    # what a fitted tf-idf step stores besides sklearn's own types (its idf diagonal)
+    TRUSTED_TYPES = ("scipy.sparse._csr.csr_matrix", "scipy.sparse._csc.csc_matrix",
+                     "scipy.sparse._dia.dia_matrix")
+
+    @classmethod
+    def load(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
+             execution_context: ExecutionContext,
+             **kwargs: Any) -> "SafeLogisticRegressionClassifier":
+        """Rasa's loader, trusting the sparse matrix type the tf-idf step stores too
+        (anything else unknown is still refused)."""
+        import skops.io as sio
+
+        component = cls(config, execution_context.node_name, model_storage, resource)
+        try:
+            with model_storage.read_from(resource) as model_dir:
+                path = model_dir / f"{resource.name}.skops"
+                unknown = sio.get_untrusted_types(file=path)
+                refused = [t for t in unknown if t not in cls.TRUSTED_TYPES]
+                if refused:
+                    raise TypeError(f"refusing to load {path}: untrusted types {refused}")
+                component.clf = sio.load(path, trusted=unknown)
+        except ValueError:        # nothing persisted (trained on no data), as Rasa's own
+            pass
+        return component
+
+    def _probabilities(self, X: csr_matrix) -> np.ndarray:
+        if hasattr(self.clf, "predict_proba"):
+            return self.clf.predict_proba(X)[0]
+        scores = np.atleast_1d(self.clf.decision_function(X)[0])
+        if scores.shape[0] == 1:              # two intents: one score for the second
+            scores = np.array([-scores[0], scores[0]])
+        z = np.exp((scores - scores.max()) * float(self.config["confidence_scale"]))
+        return z / z.sum()
 
     def _create_X(self, messages: List[Message]) -> csr_matrix:
         """The same matrix as Rasa's, without stacking an empty dense block onto every
@@ -59,7 +119,7 @@ class SafeLogisticRegressionClassifier(LogisticRegressionClassifier):
                 message.set("intent", {"name": None, "confidence": 0.0}, add_to_output=True)
                 message.set("intent_ranking", [], add_to_output=True)
                 continue
-            probas = self.clf.predict_proba(X)[0]
+            probas = self._probabilities(X)
             ranking = sorted(({"name": name, "confidence": float(p)}
                               for name, p in zip(self.clf.classes_, probas)),
                              key=lambda e: -e["confidence"])
