@@ -183,6 +183,18 @@ def say(dispatcher: CollectingDispatcher, lang: str, key: str, *,
                              json_message=custom)
 
 
+def with_display_names(payload: dict, catalog: Catalog, lang: str) -> dict:
+    """Add the names a shopper reads (城市, courier, warehouse) in their language beside
+    the ids the contract carries (`city`, `carrier`, `warehouse_id`)."""
+    if payload.get("city"):
+        payload["city_name"] = catalog.city_name(payload["city"], lang)
+    if payload.get("carrier"):
+        payload["carrier_name"] = catalog.carrier_name(payload["carrier"], lang)
+    if payload.get("warehouse_id"):
+        payload["warehouse_name"] = catalog.warehouse_name(payload["warehouse_id"], lang)
+    return payload
+
+
 def handoff_payload(reason: str, **extra: Any) -> dict:
     return {"type": "handoff", "reason": reason, **extra}
 

@@ -12,7 +12,7 @@ from catalog.queries import Catalog, OrderStatus
 
 from .context import Context
 from .common import (ShopAction, say, day_phrase, get_catalog, latest_entities,
-                     metadata_of, now, short_date)
+                     metadata_of, now, short_date, with_display_names)
 
 STATUS_ZH = {"pending_payment": "待付款", "paid": "已付款，待发货", "shipped": "已发货",
              "delivered": "已签收", "cancelled": "已取消", "refunded": "已退款"}
@@ -88,7 +88,7 @@ class ActionOrderStatus(ShopAction):
             return []
         say(dispatcher, lang, "order_status", order_id=order.order_id,
                                  status_text=status_text(catalog, order, lang),
-                                 custom=order.as_payload())
+                                 custom=with_display_names(order.as_payload(), catalog, lang))
         return []
 
 

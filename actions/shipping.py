@@ -16,7 +16,7 @@ from catalog.shipping import ship_date_for
 from .context import Context
 from .stock import offer_after_answer
 from .common import (ShopAction, say, day_phrase, free_shipping_phrase, get_catalog, join_list,
-                     latest_entities, now, short_date, variant_label)
+                     latest_entities, now, short_date, variant_label, with_display_names)
 
 
 def delivery_phrase(catalog, city, early, late, lang: str) -> str:
@@ -62,6 +62,7 @@ class ActionShipping(ShopAction):
         variant = f" {variant}" if variant else ""
         payload = answer.as_payload()
         payload.update(name=name, free_shipping_threshold=catalog.free_shipping_threshold)
+        with_display_names(payload, catalog, lang)
         if answer.ship_date is None:
             say(dispatcher, lang, "shipping_out", product=name,
                                      variant=variant, custom=payload)
@@ -110,6 +111,7 @@ class ActionShipping(ShopAction):
             payload.update(city=city, delivery_earliest=window[1].isoformat(),
                            delivery_latest=window[2].isoformat())
             delivery = delivery_phrase(catalog, city, window[1], window[2], lang)
+        with_display_names(payload, catalog, lang)
         say(dispatcher, lang, "shipping_general", cutoffs=join_list(cutoffs, lang) if lang == "zh"
             else "; ".join(cutoffs), ship_phrase=day_phrase(d, at.date(), lang),
             carrier=catalog.carrier_name(carrier, lang), delivery=delivery,

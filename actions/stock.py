@@ -12,6 +12,7 @@ from __future__ import annotations
 import abc
 from typing import Any, Dict, List, Optional, Text
 
+from rasa_sdk.events import SlotSet
 from rasa_sdk import FormValidationAction, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
@@ -232,11 +233,28 @@ class ActionCheckStock(ProductAction):
 
         if not answer.variants:                       # no such colour/size for it
             full = catalog.stock(product.product_id)
-            options = self._options(catalog, full, lang, bool(size))
+            colors = {v.color for v in full.variants}
+            sizes = {v.size for v in full.variants}
+            events: list = []
+            if answer.color and answer.color not in colors:
+                # the colour is what it lacks: name it alone, offer its colours, and
+                # forget it so the next question is not about a variant that cannot be
+                missing = catalog.color_name(answer.color, lang)
+                options = self._options(catalog, full, lang, by_size=False)
+                events.append(SlotSet("color", None))
+            elif answer.size and answer.size not in sizes:
+                missing = catalog.size_name(answer.size, lang)
+                options = self._options(catalog, full, lang, by_size=True)
+                events.append(SlotSet("size", None))
+            else:                                     # both exist, not together
+                missing = wanted
+                options = self._options(catalog, catalog.stock(product.product_id,
+                                                               color=answer.color),
+                                        lang, by_size=True)
             say(dispatcher, lang, "stock_no_such_variant", product=name,
-                                     variant=wanted, options=options,
+                                     variant=missing, options=options,
                                      custom=stock_card(catalog, full, lang))
-            return []
+            return events
 
         if color and size and len(answer.variants) == 1:
             v = answer.variants[0]

@@ -77,6 +77,47 @@ async def test_check_stock_size_the_product_does_not_have(dispatcher):
     assert "doesn't come in" in texts(dispatcher)
 
 
+async def test_check_stock_colour_the_product_lacks_names_the_colour_and_forgets_it(
+        dispatcher, sql):
+    colours = {r["color"] for r in sql("SELECT DISTINCT color FROM variants WHERE"
+                                       " product_id = 'P001'")}
+    assert "white" not in colours
+    tracker = make_tracker("white in 43?", slots={"product": "P001", "color": "white",
+                                                  "size": "43", "language": "en"})
+    events = await ActionCheckStock().run(dispatcher, tracker, {})
+    text = texts(dispatcher)
+    assert "doesn't come in white." in text and "43" not in text.split("It comes in")[0]
+    offered = text.split("It comes in:")[1]
+    assert all(c in offered for c in colours)                  # its colours, not sizes
+    assert "EU" not in offered
+    assert SlotSet("color", None) in events                    # not carried to the next
+    assert SlotSet("size", None) not in events
+
+
+async def test_check_stock_colour_and_size_that_exist_apart_offer_the_colours_sizes(
+        dispatcher, demo_db, tmp_path, monkeypatch):
+    import shutil
+    import sqlite3
+
+    from catalog.queries import Catalog
+
+    db = tmp_path / "gap.db"            # P001 black without 42, as some shops' ranges are
+    shutil.copy(demo_db, db)
+    with sqlite3.connect(db) as conn:
+        conn.execute("DELETE FROM stock WHERE sku = 'P001-BLACK-42'")
+        conn.execute("DELETE FROM variants WHERE sku = 'P001-BLACK-42'")
+    monkeypatch.setenv("SHOPASSIST_CATALOG", str(db))
+    tracker = make_tracker("?", slots={"product": "P001", "color": "black", "size": "42",
+                                       "language": "en"})
+    events = await ActionCheckStock().run(dispatcher, tracker, {})
+    text = texts(dispatcher)
+    assert "doesn't come in black EU 42" in text, text
+    offered = text.split("It comes in:")[1]
+    black_sizes = {v["size"] for v in Catalog(db).variants("P001") if v["color"] == "black"}
+    assert "EU 41" in offered and "EU 42" not in offered and len(black_sizes) > 3
+    assert SlotSet("color", None) not in events and SlotSet("size", None) not in events
+
+
 async def test_check_stock_unknown_product_asks_with_suggestions(dispatcher):
     tracker = make_tracker("swift shoes in stock?", slots={"product": "NOPE",
                                                            "language": "en"})
@@ -114,6 +155,8 @@ async def test_shipping_with_city_matches_catalog(dispatcher, catalog):
     assert card["ship_date"] == expected.ship_date.isoformat()
     assert card["carrier"] == expected.carrier
     assert card["city"] == "chengdu"
+    assert card["city_name"] == "成都"                         # what the shopper reads
+    assert card["carrier_name"] == catalog.carrier_name(expected.carrier, "zh")
     assert card["delivery_earliest"] == expected.delivery_earliest.isoformat()
     assert card["delivery_latest"] == expected.delivery_latest.isoformat()
     assert "成都" in texts(dispatcher)

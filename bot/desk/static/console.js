@@ -348,11 +348,11 @@
         break;
       case 'price': L.push((S.lang === 'zh' ? '价格' : 'price') + ': ' + (c.name || c.product_id) + ' → ' + money(c.price)); break;
       case 'shipping':
-        L.push((S.lang === 'zh' ? '发货' : 'ships') + ': ' + (c.ship_date || '—') + ' · ' + (c.carrier || '') + (c.split ? ' · split' : ''));
+        L.push((S.lang === 'zh' ? '发货' : 'ships') + ': ' + (c.ship_date || '—') + ' · ' + (c.carrier_name || c.carrier || '') + (c.city ? ' → ' + (c.city_name || c.city) : '') + (c.split ? ' · split' : ''));
         if (c.city) L.push(c.city + ': ' + c.delivery_earliest + ' – ' + c.delivery_latest);
         break;
       case 'order_status':
-        L.push((S.lang === 'zh' ? '订单' : 'order') + ' ' + c.order_id + ': ' + c.status + (c.carrier ? ' · ' + c.carrier + ' ' + (c.tracking_no || '') : ''));
+        L.push((S.lang === 'zh' ? '订单' : 'order') + ' ' + c.order_id + ': ' + c.status + (c.carrier ? ' · ' + (c.carrier_name || c.carrier) + ' ' + (c.tracking_no || '') : ''));
         break;
       case 'recommendations':
         (c.items || []).forEach(function (i) { L.push((S.lang === 'zh' ? '推荐' : 'rec') + ': ' + i.product_id + ' ' + i.name + ' ' + money(i.price)); });

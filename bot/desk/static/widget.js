@@ -332,14 +332,14 @@
       k.appendChild(dl([[t('price'), money(c.price, c.currency)]])); return k;
     }
     if (c.type === 'shipping' && c.ship_date) {
-      k.appendChild(dl([[t('ships'), day(c.ship_date) + (c.split ? ' (' + t('split') + ')' : '')], [t('carrier'), carrier(c.carrier)],
-        [t('city'), c.city || ''],
+      k.appendChild(dl([[t('ships'), day(c.ship_date) + (c.split ? ' (' + t('split') + ')' : '')], [t('carrier'), c.carrier_name || carrier(c.carrier)],
+        [t('city'), c.city_name || c.city || ''],
         [t('delivery'), c.delivery_earliest ? day(c.delivery_earliest) + (c.delivery_latest && c.delivery_latest !== c.delivery_earliest ? ' – ' + day(c.delivery_latest) : '') : '']]));
       return k;
     }
     if (c.type === 'order_status' && c.status !== 'not_found') {
       k.appendChild(dl([[t('order'), c.order_id], [t('status'), T[S.locale].st[c.status] || c.status],
-        [t('carrier'), c.carrier ? carrier(c.carrier) : ''], [t('tracking'), c.tracking_no || '']]));
+        [t('carrier'), c.carrier_name || (c.carrier ? carrier(c.carrier) : '')], [t('tracking'), c.tracking_no || '']]));
       return k;
     }
     if (c.type === 'recommendations' && c.items && c.items.length) {
