@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,25 @@ from rasa_sdk.executor import CollectingDispatcher
 
 # a Friday morning before every cut-off, shop time
 PINNED_NOW = "2026-11-20T10:00:00+08:00"
+NOW = datetime.fromisoformat(PINNED_NOW)
+
+
+class Clock:
+    """A clock the desk's store reads (`DeskStore(clock=...)`), moved by the test."""
+
+    def __init__(self, t: datetime = NOW):
+        self.t = t
+
+    def __call__(self) -> datetime:
+        return self.t
+
+    def advance(self, **kw) -> None:
+        self.t += timedelta(**kw)
+
+
+@pytest.fixture()
+def clock() -> Clock:
+    return Clock()
 
 
 @pytest.fixture(scope="session")

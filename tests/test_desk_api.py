@@ -30,15 +30,7 @@ from bot.desk.store import DeskStore
 from bot.settings import ROOT, get_settings
 from catalog.queries import Catalog
 
-NOW = datetime.fromisoformat("2026-11-20T10:00:00+08:00")
-
-
-class Clock:
-    def __init__(self, t: datetime = NOW):
-        self.t = t
-
-    def __call__(self) -> datetime:
-        return self.t
+from tests.conftest import NOW, Clock  # noqa: E402 - the shared pinned clock
 
 
 @dataclass

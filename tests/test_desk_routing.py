@@ -16,23 +16,7 @@ import pytest
 from bot.desk.routing import BusinessHours, choose_agent, AgentLoad
 from bot.desk.store import Conflict, DeskError, DeskStore, Forbidden
 
-NOW = datetime.fromisoformat("2026-11-20T10:00:00+08:00")
-
-
-class Clock:
-    def __init__(self, t: datetime = NOW):
-        self.t = t
-
-    def __call__(self) -> datetime:
-        return self.t
-
-    def advance(self, **kw) -> None:
-        self.t += timedelta(**kw)
-
-
-@pytest.fixture()
-def clock():
-    return Clock()
+from tests.conftest import NOW, Clock  # noqa: F401 - the shared pinned clock
 
 
 @pytest.fixture()
