@@ -8,7 +8,10 @@ training example is parsed once and the sparse matrix the classifier sees is kep
 featurizers' vocabulary is fitted on all training files, but a vocabulary item seen only
 in the test fold gets no weight from the training fold, so nothing leaks.
 
-    .venv/bin/python bench/cv_intents.py
+    .venv/bin/python bench/cv_intents.py [--scales 5,10,20]
+
+`--scales` also compares confidence scales (softmax temperature) for the SVM with C 1,
+under the same fallback thresholds.
 """
 
 from __future__ import annotations
@@ -102,9 +105,15 @@ def main() -> None:
                                                         LinearSVC(C=2, random_state=0)),
     }
     threshold, ambiguity, scale = 0.3, 0.05, 10.0     # config.yml's FallbackClassifier
+    if "--scales" in sys.argv:
+        scales = [float(x) for x in sys.argv[sys.argv.index("--scales") + 1].split(",")]
+        svm = candidates["tf-idf + LinearSVC C=1"]
+        candidates = {f"LinearSVC C=1, scale {x:g}": (svm, x) for x in scales}
+    else:
+        candidates = {k: (v, scale) for k, v in candidates.items()}
     print(f"machine: {machine()}")
     print(f"{len(y)} training examples, {len(set(groups))} files, 6 folds grouped by file")
-    for name, make in candidates.items():
+    for name, (make, scale) in candidates.items():
         right = {"zh": 0, "en": 0}
         total = {"zh": 0, "en": 0}
         for tr, te in GroupKFold(n_splits=6).split(X, y, groups):
