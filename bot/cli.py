@@ -327,7 +327,7 @@ def train(force):
 
 @main.command()
 def run():
-    """Start the action server and the Rasa server; Ctrl-C stops both.
+    """Start the action server, the Rasa server and the desk; Ctrl-C stops them all.
 
     Example: shopassist run
     """

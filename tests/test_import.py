@@ -118,14 +118,32 @@ def test_cli_import_reports_errors_and_exit_code(tmp_path, files):
     assert "stock.csv line 2, field warehouse_id" in res.output
 
 
+def _cli_commands() -> list[list[str]]:
+    out = []
+    for name, cmd in main.commands.items():
+        if hasattr(cmd, "commands"):
+            out += [[name, sub] for sub in cmd.commands]
+        else:
+            out.append([name])
+    return out
+
+
 def test_every_cli_command_has_help_with_an_example():
     runner = CliRunner()
-    groups = {"": main, "catalog": main.commands["catalog"]}
-    for prefix, group in groups.items():
-        for name, cmd in group.commands.items():
-            if hasattr(cmd, "commands"):
-                continue
-            args = ([prefix] if prefix else []) + [name, "--help"]
-            res = runner.invoke(main, args)
-            assert res.exit_code == 0
-            assert "Example: shopassist" in res.output, f"{args} has no example"
+    commands = _cli_commands()
+    assert ["crosssell", "eval"] in commands and ["catalog", "mine"] in commands
+    for words in commands:
+        res = runner.invoke(main, [*words, "--help"])
+        assert res.exit_code == 0
+        assert "Example: shopassist" in res.output, f"{words} has no example"
+
+
+def test_every_cli_command_is_documented():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    docs = (root / "README.md").read_text(encoding="utf-8") + "".join(
+        p.read_text(encoding="utf-8") for p in sorted((root / "docs").glob("*.md")))
+    missing = [" ".join(w) for w in _cli_commands()
+               if "shopassist " + " ".join(w) not in docs]
+    assert not missing, f"commands without a word in README.md or docs/: {missing}"
