@@ -8,7 +8,7 @@ training example is parsed once and the sparse matrix the classifier sees is kep
 featurizers' vocabulary is fitted on all training files, but a vocabulary item seen only
 in the test fold gets no weight from the training fold, so nothing leaks.
 
-    .venv/bin/python bench/cv_intents.py [--scales 5,10,20]
+    .venv/bin/python bench/cv_intents.py [--scales 5,10,20] [--model other.tar.gz]
 
 `--scales` also compares confidence scales (softmax temperature) for the SVM with C 1,
 under the same fallback thresholds.
@@ -70,7 +70,9 @@ async def features(rows):
         return original(self, messages)
 
     ic.SafeLogisticRegressionClassifier.process = process
-    agent = Agent.load(str(ROOT / "models" / "shopassist.tar.gz"))
+    model = sys.argv[sys.argv.index("--model") + 1] if "--model" in sys.argv else \
+        str(ROOT / "models" / "shopassist.tar.gz")
+    agent = Agent.load(model)
     out = []
     for row in rows:
         seen["X"] = None
