@@ -19,7 +19,6 @@ import os
 import subprocess
 import sys
 import time
-import urllib.request
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -28,6 +27,7 @@ import pytest
 
 from bot.settings import get_settings
 from bot.training import model_path
+from bot.runner import _healthy
 
 pytestmark = pytest.mark.e2e
 
@@ -40,12 +40,6 @@ RASA_PORT, ACTION_PORT, DESK_PORT = 15105, 15155, 18105
 WAIT = 30_000          # ms: one Rasa turn on a busy 2-core machine stays well below
 
 
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as resp:
-            return resp.status == 200
-    except Exception:  # noqa: BLE001 - not up yet
-        return False
 
 
 ENV = {"SHOPASSIST_NOW": "2026-11-20T10:00:00+08:00",    # a Friday, 10:00 shop time

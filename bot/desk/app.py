@@ -12,7 +12,7 @@ import json
 import logging
 from datetime import date
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Optional
+from typing import Any, AsyncIterator, Awaitable, Callable, Optional
 
 from aiohttp import WSMsgType, web
 
@@ -51,6 +51,21 @@ def json_error(status: int, message: str, **extra: Any) -> web.Response:
 
 def _is_shopper_api(path: str) -> bool:
     return path.startswith("/api/conversations") or path.startswith("/api/desk/")
+
+
+async def ws_events(ws: web.WebSocketResponse) -> AsyncIterator[dict]:
+    """The JSON objects a client sends on a socket; a malformed frame gets an error event
+    and is skipped, binary frames and non-object JSON are ignored."""
+    async for msg in ws:
+        if msg.type != WSMsgType.TEXT:
+            continue
+        try:
+            event = json.loads(msg.data)
+        except ValueError:
+            await ws.send_json({"type": "error", "error": "malformed JSON"})
+            continue
+        if isinstance(event, dict):
+            yield event
 
 
 # -- middlewares ------------------------------------------------------------------------------
@@ -288,15 +303,8 @@ async def shopper_ws(request: web.Request) -> web.StreamResponse:
         if conv["state"] == "queued":
             status["queue"] = (await service.store.run(service.store.queue_estimates)).get(cid)
         await ws.send_json(status)
-        async for msg in ws:
-            if msg.type != WSMsgType.TEXT:
-                continue
-            try:
-                event = json.loads(msg.data)
-            except ValueError:
-                await ws.send_json({"type": "error", "error": "malformed JSON"})
-                continue
-            if isinstance(event, dict) and event.get("type") == "typing":
+        async for event in ws_events(ws):
+            if event.get("type") == "typing":
                 current = await service.store.run(service.store.conversation, cid)
                 if current and current["state"] == "assigned":
                     await hub.to_agent(current["agent_id"], {
@@ -483,15 +491,8 @@ async def agent_ws(request: web.Request) -> web.StreamResponse:
     try:
         await ws.send_json({"type": "hello", "agent": agent,
                             "queue": await store.run(store.queue)})
-        async for msg in ws:
-            if msg.type != WSMsgType.TEXT:
-                continue
-            try:
-                event = json.loads(msg.data)
-            except ValueError:
-                await ws.send_json({"type": "error", "error": "malformed JSON"})
-                continue
-            if isinstance(event, dict) and event.get("type") == "typing":
+        async for event in ws_events(ws):
+            if event.get("type") == "typing":
                 cid = str(event.get("conversation_id") or "")
                 conv = await store.run(store.conversation, cid)
                 if conv and conv["agent_id"] == agent["agent_id"] and \

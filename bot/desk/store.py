@@ -258,6 +258,16 @@ def suggestion_dict(row: sqlite3.Row) -> dict:
             "created_at": row["created_at"]}
 
 
+
+def _conversation_row(c: sqlite3.Connection, conversation_id: str,
+                      columns: str = "*") -> sqlite3.Row:
+    """One conversation's row inside a transaction, or NotFound."""
+    row = c.execute(f"SELECT {columns} FROM conversations WHERE conversation_id = ?",
+                    (conversation_id,)).fetchone()
+    if row is None:
+        raise NotFound("no such conversation")
+    return row
+
 class DeskStore:
     """The desk's SQLite record (see the module docstring)."""
 
@@ -483,10 +493,7 @@ class DeskStore:
                 if row is not None:
                     return {"message": message_dict(row), "duplicate": True,
                             "conversation": None, "events": []}
-            conv = c.execute("SELECT * FROM conversations WHERE conversation_id = ?",
-                             (conversation_id,)).fetchone()
-            if conv is None:
-                raise NotFound("no such conversation")
+            conv = _conversation_row(c, conversation_id, "*")
             if conv["state"] == "resolved":
                 events += self._reopen_or_restart(c, conv, now)
             sets, params = ["updated_at = ?"], [_ts(now)]
@@ -588,10 +595,7 @@ class DeskStore:
         take it. Returns {"changed": bool, "assigned": [(conversation_id, agent_id)]}."""
         now = self.clock()
         with self.tx() as c:
-            conv = c.execute("SELECT state, customer_id FROM conversations"
-                             " WHERE conversation_id = ?", (conversation_id,)).fetchone()
-            if conv is None:
-                raise NotFound("no such conversation")
+            conv = _conversation_row(c, conversation_id, "state, customer_id")
             if conv["state"] != "bot":
                 return {"changed": False, "assigned": []}
             if preferred_agent_id is None:
@@ -619,10 +623,7 @@ class DeskStore:
         """The owner (or a supervisor) resolves; frees a place, so the queue drains."""
         now = self.clock()
         with self.tx() as c:
-            conv = c.execute("SELECT state, agent_id FROM conversations WHERE"
-                             " conversation_id = ?", (conversation_id,)).fetchone()
-            if conv is None:
-                raise NotFound("no such conversation")
+            conv = _conversation_row(c, conversation_id, "state, agent_id")
             if conv["state"] != "assigned":
                 raise Conflict(f"conversation is {conv['state']}, not assigned")
             if conv["agent_id"] != agent["agent_id"] and agent["role"] != "supervisor":
@@ -644,10 +645,7 @@ class DeskStore:
             raise DeskError("a reason is required")
         now = self.clock()
         with self.tx() as c:
-            conv = c.execute("SELECT state, agent_id FROM conversations WHERE"
-                             " conversation_id = ?", (conversation_id,)).fetchone()
-            if conv is None:
-                raise NotFound("no such conversation")
+            conv = _conversation_row(c, conversation_id, "state, agent_id")
             if conv["state"] not in ("assigned", "queued"):
                 raise Conflict(f"conversation is {conv['state']}")
             target = c.execute("SELECT agent_id, cap, daily_cap FROM agents WHERE agent_id = ?"
@@ -675,10 +673,7 @@ class DeskStore:
         """Out of hours: a contact and a question become a queued conversation."""
         now = self.clock()
         with self.tx() as c:
-            conv = c.execute("SELECT state FROM conversations WHERE conversation_id = ?",
-                             (conversation_id,)).fetchone()
-            if conv is None:
-                raise NotFound("no such conversation")
+            conv = _conversation_row(c, conversation_id, "state")
             c.execute("INSERT INTO contact_messages (conversation_id, contact, text, locale,"
                       " created_at) VALUES (?, ?, ?, ?, ?)",
                       (conversation_id, contact, text, locale, _ts(now)))
@@ -815,10 +810,7 @@ class DeskStore:
         the same transaction. Returns {"message", "suggestion"}."""
         now = _ts(self.clock())
         with self.tx() as c:
-            conv = c.execute("SELECT state, agent_id FROM conversations WHERE"
-                             " conversation_id = ?", (conversation_id,)).fetchone()
-            if conv is None:
-                raise NotFound("no such conversation")
+            conv = _conversation_row(c, conversation_id, "state, agent_id")
             if conv["state"] != "assigned" or conv["agent_id"] != agent["agent_id"]:
                 raise Forbidden("only the owner of an assigned conversation writes in it")
             sugg = None
