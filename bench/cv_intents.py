@@ -10,8 +10,10 @@ in the test fold gets no weight from the training fold, so nothing leaks.
 
     .venv/bin/python bench/cv_intents.py [--scales 5,10,20] [--model other.tar.gz]
 
-`--scales` also compares confidence scales (softmax temperature) for the SVM with C 1,
-under the same fallback thresholds.
+The candidates differ in the estimator (bot/nlu/intent_classifier.py `make_model`, the
+same code the model trains) and in whether the catalog-entity columns (which kinds of
+catalog entity a message names) are used. `--scales` compares confidence scales (softmax
+temperature) under the same fallback thresholds.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ def training_examples() -> list[tuple[str, str, str, str]]:
     return rows
 
 
-async def features(rows):
+async def features(rows, seen=None):
     from rasa.core.agent import Agent
     from rasa.utils.common import configure_logging_and_warnings
 
@@ -62,10 +64,11 @@ async def features(rows):
         configure_structlog(logging.WARNING)
     except ImportError:
         pass
-    seen = {}
+    seen = {} if seen is None else seen
     original = ic.SafeLogisticRegressionClassifier.process
 
     def process(self, messages):
+        seen["entity_weight"] = self.entity_weight
         seen["X"] = self._create_X(messages[:1]) if messages else None
         return original(self, messages)
 
@@ -84,46 +87,52 @@ async def features(rows):
 def main() -> None:
     from scipy.sparse import vstack
     from scipy.special import softmax
-    from sklearn.feature_extraction.text import TfidfTransformer
-    from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GroupKFold
-    from sklearn.pipeline import make_pipeline
-    from sklearn.svm import LinearSVC
+
+    from bot.nlu.intent_classifier import ENTITY_COLUMNS, make_model
 
     rows = training_examples()
-    feats = asyncio.run(features(rows))
+    seen: dict = {}
+    feats = asyncio.run(features(rows, seen))
     keep = [i for i, x in enumerate(feats) if x is not None and x.shape[1] > 0]
     X = vstack([feats[i] for i in keep]).tocsr()
     y = np.array([rows[i][2] for i in keep])
     lang = np.array([rows[i][0] for i in keep])
     groups = np.array([rows[i][1] for i in keep])
-    candidates = {
-        "logreg C=5": lambda: LogisticRegression(C=5, max_iter=1000),
-        "tf-idf + LinearSVC C=0.5": lambda: make_pipeline(TfidfTransformer(sublinear_tf=True),
-                                                          LinearSVC(C=0.5, random_state=0)),
-        "tf-idf + LinearSVC C=1": lambda: make_pipeline(TfidfTransformer(sublinear_tf=True),
-                                                        LinearSVC(C=1, random_state=0)),
-        "tf-idf + LinearSVC C=2": lambda: make_pipeline(TfidfTransformer(sublinear_tf=True),
-                                                        LinearSVC(C=2, random_state=0)),
-    }
+    ne = len(ENTITY_COLUMNS) + 1 if seen.get("entity_weight", 0) > 0 else 0
     threshold, ambiguity, scale = 0.3, 0.05, 10.0     # config.yml's FallbackClassifier
+
+    def svm(C, entities):
+        return lambda: make_model("svm", C, entities)
+
+    # name: (estimator, confidence scale, use the entity columns)
+    candidates = {
+        "logreg C=5": (lambda: make_model("logreg", 5), scale, False),
+        "SVM C=1": (svm(1, False), scale, False),
+        "SVM C=2": (svm(2, False), scale, False),
+    }
+    if ne:
+        candidates.update({
+            "SVM C=1 + entity columns": (svm(1, True), scale, True),
+            "SVM C=2 + entity columns": (svm(2, True), scale, True),
+            "SVM C=4 + entity columns": (svm(4, True), scale, True),
+        })
     if "--scales" in sys.argv:
         scales = [float(x) for x in sys.argv[sys.argv.index("--scales") + 1].split(",")]
-        svm = candidates["tf-idf + LinearSVC C=1"]
-        candidates = {f"LinearSVC C=1, scale {x:g}": (svm, x) for x in scales}
-    else:
-        candidates = {k: (v, scale) for k, v in candidates.items()}
+        candidates = {f"SVM C=2{' + entity columns' if ne else ''}, scale {x:g}":
+                      (svm(2, bool(ne)), x, bool(ne)) for x in scales}
     print(f"machine: {machine()}")
     print(f"{len(y)} training examples, {len(set(groups))} files, 6 folds grouped by file")
-    for name, (make, scale) in candidates.items():
+    for name, (make, scale, entities) in candidates.items():
+        Xc = X if entities else X[:, ne:]
         right = {"zh": 0, "en": 0}
         total = {"zh": 0, "en": 0}
-        for tr, te in GroupKFold(n_splits=6).split(X, y, groups):
-            clf = make().fit(X[tr], y[tr])
+        for tr, te in GroupKFold(n_splits=6).split(Xc, y, groups):
+            clf = make().fit(Xc[tr], y[tr])
             if hasattr(clf, "predict_proba"):
-                P = clf.predict_proba(X[te])
+                P = clf.predict_proba(Xc[te])
             else:
-                P = softmax(clf.decision_function(X[te]) * scale, axis=1)
+                P = softmax(clf.decision_function(Xc[te]) * scale, axis=1)
             top = np.sort(P, axis=1)
             pred = np.where((top[:, -1] < threshold) | (top[:, -1] - top[:, -2] < ambiguity),
                             "nlu_fallback", clf.classes_[P.argmax(axis=1)])
@@ -131,7 +140,7 @@ def main() -> None:
                 m = lang[te] == lg
                 right[lg] += int((pred[m] == y[te][m]).sum())
                 total[lg] += int(m.sum())
-        print(f"{name:28} zh {right['zh'] / total['zh']:.1%}  en {right['en'] / total['en']:.1%}",
+        print(f"{name:40} zh {right['zh'] / total['zh']:.1%}  en {right['en'] / total['en']:.1%}",
               flush=True)
 
 

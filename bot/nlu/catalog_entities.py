@@ -22,6 +22,10 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 from bot.nlu.matcher import LABELS, CatalogMatcher, patterns_from_catalog
 
 PATTERNS_FILE = "patterns.jsonl"
+# the entity types found in a message, for the intent classifier's features: set on
+# training examples too (their annotated ENTITIES are left as written), so the classifier
+# sees the same thing at training and at run time
+ENTITY_TYPES = "catalog_entity_types"
 
 
 @DefaultV1Recipe.register(
@@ -83,7 +87,16 @@ class CatalogEntityExtractor(GraphComponent, EntityExtractorMixin):
         return cls(config, model_storage, resource, matcher)
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        if self.matcher is None:
+            return training_data
+        for message in training_data.training_examples:
+            if message.get(TEXT):
+                message.set(ENTITY_TYPES, sorted({e["entity"] for e in self._extract(message)}))
         return training_data
+
+    def _extract(self, message: Message) -> List[Dict[Text, Any]]:
+        return [e for e in self.matcher.extract(message.get(TEXT) or "")
+                if e["entity"] in self._labels]
 
     def process(self, messages: List[Message]) -> List[Message]:
         if self.matcher is None:
@@ -92,9 +105,9 @@ class CatalogEntityExtractor(GraphComponent, EntityExtractorMixin):
             found = [
                 {"entity": e["entity"], "start": e["start"], "end": e["end"],
                  "value": e["value"], "confidence_entity": 1.0}
-                for e in self.matcher.extract(message.get(TEXT) or "")
-                if e["entity"] in self._labels
+                for e in self._extract(message)
             ]
+            message.set(ENTITY_TYPES, sorted({e["entity"] for e in found}))
             found = self.add_extractor_name(found)
             message.set(ENTITIES, message.get(ENTITIES, []) + found, add_to_output=True)
         return messages

@@ -30,6 +30,43 @@ import numpy as np
 from scipy.sparse import csr_matrix, hstack, vstack
 from rasa.utils.tensorflow.constants import RANKING_LENGTH
 
+from bot.nlu.catalog_entities import ENTITY_TYPES
+
+# what the catalog can name in a message; one column each, and one for "any of them"
+ENTITY_COLUMNS = ("product", "category", "color", "size", "quantity", "city", "order_id")
+
+
+def make_model(model: str, C: float, entity_columns: bool = False, logreg: Any = None) -> Any:
+    """The scikit-learn estimator for `model` (config.yml), shared with
+    bench/cv_intents.py so that cross-validation tests what is deployed. With
+    `entity_columns`, the first len(ENTITY_COLUMNS) + 1 columns are passed through as they
+    are and tf-idf weights the rest."""
+    from sklearn.pipeline import Pipeline
+
+    if model == "logreg":
+        from sklearn.linear_model import LogisticRegression
+
+        est: Any = logreg if logreg is not None else LogisticRegression(max_iter=1000)
+        est.set_params(C=C)
+        if not entity_columns:
+            return est
+        steps = [("model", est)]
+    else:
+        from sklearn.feature_extraction.text import TfidfTransformer
+        from sklearn.svm import LinearSVC
+
+        steps = [("svm", LinearSVC(C=C, random_state=0))]
+        tfidf = TfidfTransformer(sublinear_tf=True)
+        if not entity_columns:
+            return Pipeline([("tfidf", tfidf)] + steps)
+    from sklearn.compose import ColumnTransformer
+
+    n = len(ENTITY_COLUMNS) + 1
+    text = TfidfTransformer(sublinear_tf=True) if model == "svm" else "passthrough"
+    features = ColumnTransformer([("entities", "passthrough", list(range(n))),
+                                  ("text", text, slice(n, None))], sparse_threshold=1.0)
+    return Pipeline([("features", features)] + steps)
+
 
 @DefaultV1Recipe.register(
     DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True
@@ -41,24 +78,17 @@ class SafeLogisticRegressionClassifier(LogisticRegressionClassifier):
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
         return {**LogisticRegressionClassifier.get_default_config(), "C": 1.0,
-                "model": "logreg", "confidence_scale": 10.0}
+                "model": "logreg", "confidence_scale": 10.0, "entity_weight": 0.0}
 
     def __init__(self, config: Dict[Text, Any], *args: Any, **kwargs: Any) -> None:
         super().__init__(config, *args, **kwargs)
         C = float(self.config.get("C", 1.0))
         model = self.config.get("model", "logreg")
-        if model == "svm":
-            from sklearn.feature_extraction.text import TfidfTransformer
-            from sklearn.pipeline import Pipeline
-            from sklearn.svm import LinearSVC
-
-            self.clf = Pipeline([("tfidf", TfidfTransformer(sublinear_tf=True)),
-                                 ("svm", LinearSVC(C=C, random_state=0))])
-        elif model == "logreg":
-            self.clf.set_params(C=C)
-        else:
+        self.entity_weight = float(self.config.get("entity_weight") or 0.0)
+        if model not in ("svm", "logreg"):
             raise ValueError(f"SafeLogisticRegressionClassifier: model must be 'logreg' or"
                              f" 'svm', got {model!r}")
+        self.clf = make_model(model, C, self.entity_weight > 0, logreg=self.clf)
 
     # what a fitted tf-idf step stores besides sklearn's own types (its idf diagonal)
     TRUSTED_TYPES = ("scipy.sparse._csr.csr_matrix", "scipy.sparse._csc.csc_matrix",
@@ -85,6 +115,18 @@ class SafeLogisticRegressionClassifier(LogisticRegressionClassifier):
             pass
         return component
 
+    def _entity_columns(self, messages: List[Message]) -> csr_matrix:
+        """Which kinds of catalog entity each message names (CatalogEntityExtractor), times
+        `entity_weight`: "do you have a laptop" names nothing the shop sells, "do you have
+        it in black" does. Appended after tf-idf, unweighted by it."""
+        w = self.entity_weight
+        rows = []
+        for m in messages:
+            found = set(m.get(ENTITY_TYPES) or ())
+            rows.append([w if t in found else 0.0 for t in ENTITY_COLUMNS] +
+                        [w if found else 0.0])
+        return csr_matrix(np.array(rows, dtype=float))
+
     def _probabilities(self, X: csr_matrix) -> np.ndarray:
         if hasattr(self.clf, "predict_proba"):
             return self.clf.predict_proba(X)[0]
@@ -107,7 +149,10 @@ class SafeLogisticRegressionClassifier(LogisticRegressionClassifier):
             rows.append(hstack([
                 csr_matrix(sparse_feats.features if sparse_feats else []),
                 csr_matrix(dense_feats.features if dense_feats else [])]))
-        return rows[0].tocsr() if len(rows) == 1 else vstack(rows)
+        X = rows[0].tocsr() if len(rows) == 1 else vstack(rows)
+        if self.entity_weight > 0 and X.shape[1] > 0:
+            X = hstack([self._entity_columns(messages), X]).tocsr()
+        return X
 
     def process(self, messages: List[Message]) -> List[Message]:
         for message in messages:

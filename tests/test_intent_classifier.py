@@ -1,0 +1,138 @@
+"""The intent classifier (bot/nlu/intent_classifier.py): catalog-entity columns, training,
+persisting and loading, and messages without features."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.sparse import csr_matrix
+
+from bot.nlu.catalog_entities import ENTITY_TYPES
+from bot.nlu.intent_classifier import ENTITY_COLUMNS, SafeLogisticRegressionClassifier
+
+VOCAB = ["have", "it", "pizza", "price", "ship", "hello"]
+
+
+def message(text: str, intent: str | None = None, entity_types=()):
+    from rasa.shared.nlu.constants import FEATURE_TYPE_SENTENCE, TEXT
+    from rasa.shared.nlu.training_data.features import Features
+    from rasa.shared.nlu.training_data.message import Message
+
+    data = {"text": text}
+    if intent:
+        data["intent"] = intent
+    m = Message(data=data)
+    words = text.split()
+    if words:
+        row = csr_matrix(np.array([[float(w in words) for w in VOCAB]]))
+        m.add_features(Features(row, FEATURE_TYPE_SENTENCE, TEXT, "test"))
+    m.set(ENTITY_TYPES, list(entity_types))
+    return m
+
+
+@pytest.fixture
+def parts(tmp_path):
+    from rasa.engine.graph import ExecutionContext, GraphSchema
+    from rasa.engine.storage.local_model_storage import LocalModelStorage
+    from rasa.engine.storage.resource import Resource
+
+    (tmp_path / "storage").mkdir()
+    return (LocalModelStorage(tmp_path / "storage"), Resource("intent"),
+            ExecutionContext(GraphSchema({}), "test"))
+
+
+def config(**kw):
+    return {**SafeLogisticRegressionClassifier.get_default_config(), "model": "svm", "C": 2,
+            **kw}
+
+
+def training_data():
+    from rasa.shared.nlu.training_data.training_data import TrainingData
+
+    # the same words, told apart only by whether the catalog recognised a product
+    examples = []
+    for i in range(12):
+        examples.append(message("have it", "check_stock", ["product", "size"]))
+        examples.append(message("have it", "out_of_scope", []))
+        examples.append(message("hello", "greet", []))
+        examples.append(message("price it", "ask_price", ["product"]))
+    return TrainingData(training_examples=examples)
+
+
+def test_entity_columns_come_first_and_are_weighted(parts):
+    clf = SafeLogisticRegressionClassifier.create(config(entity_weight=0.3), *parts)
+    X = clf._create_X([message("have it", entity_types=["size", "product"]),
+                       message("have it")])
+    n = len(ENTITY_COLUMNS) + 1
+    assert X.shape == (2, n + len(VOCAB))
+    expected = [0.3 if t in ("product", "size") else 0.0 for t in ENTITY_COLUMNS] + [0.3]
+    assert X[0, :n].toarray().ravel().tolist() == pytest.approx(expected)
+    assert X[1, :n].toarray().ravel().tolist() == [0.0] * n
+    assert X[0, n:].toarray().tolist() == X[1, n:].toarray().tolist()
+
+
+def test_without_entity_weight_the_matrix_is_rasas(parts):
+    clf = SafeLogisticRegressionClassifier.create(config(), *parts)
+    assert clf._create_X([message("have it", entity_types=["product"])]).shape == \
+        (1, len(VOCAB))
+
+
+def test_entity_columns_decide_between_the_same_words(parts):
+    clf = SafeLogisticRegressionClassifier.create(config(entity_weight=0.3), *parts)
+    clf.train(training_data())
+    with_product = message("have it", entity_types=["product", "size"])
+    without = message("have it")
+    clf.process([with_product, without])
+    assert with_product.get("intent")["name"] == "check_stock"
+    assert without.get("intent")["name"] == "out_of_scope"
+
+    # persisted and loaded (skops, trusted types only): the same answers
+    loaded = SafeLogisticRegressionClassifier.load(config(entity_weight=0.3), *parts)
+    again = [message("have it", entity_types=["product", "size"]), message("have it")]
+    loaded.process(again)
+    assert [m.get("intent")["name"] for m in again] == ["check_stock", "out_of_scope"]
+    assert again[0].get("intent")["confidence"] == \
+        pytest.approx(with_product.get("intent")["confidence"])
+
+
+def test_a_message_without_features_gets_no_intent(parts):
+    clf = SafeLogisticRegressionClassifier.create(config(entity_weight=0.3), *parts)
+    clf.train(training_data())
+    empty = message("")
+    clf.process([empty])
+    assert empty.get("intent") == {"name": None, "confidence": 0.0}
+    assert empty.get("intent_ranking") == []
+
+
+def test_unknown_model_is_refused(parts):
+    with pytest.raises(ValueError, match="model must be"):
+        SafeLogisticRegressionClassifier.create(config(model="forest"), *parts)
+
+
+def test_extractor_sets_entity_types_on_training_and_parsed_messages(demo_db, parts):
+    from rasa.engine.storage.resource import Resource
+    from rasa.shared.nlu.training_data.message import Message
+    from rasa.shared.nlu.training_data.training_data import TrainingData
+
+    from bot.nlu.catalog_entities import CatalogEntityExtractor
+
+    storage, _, context = parts
+    resource = Resource("catalog_entities")
+    cfg = {**CatalogEntityExtractor.get_default_config(), "catalog_path": str(demo_db)}
+    CatalogEntityExtractor.create(cfg, storage, resource, context).train(TrainingData())
+    extractor = CatalogEntityExtractor.load(cfg, storage, resource, context)
+
+    annotated = [{"entity": "color", "start": 0, "end": 2, "value": "black"}]
+    example = Message(data={"text": "疾风跑鞋黑色42码发上海", "intent": "check_stock",
+                            "entities": annotated})
+    extractor.process_training_data(TrainingData(training_examples=[example]))
+    assert example.get(ENTITY_TYPES) == ["city", "color", "product", "size"]
+    assert example.get("entities") == annotated           # annotations left as written
+
+    parsed = Message(data={"text": "疾风跑鞋黑色42码发上海"})
+    extractor.process([parsed])
+    assert parsed.get(ENTITY_TYPES) == example.get(ENTITY_TYPES)
+
+    plain = Message(data={"text": "which phone should i buy"})
+    extractor.process([plain])
+    assert plain.get(ENTITY_TYPES) == []
