@@ -91,12 +91,29 @@ async def evaluate(model_path: str, heldout) -> dict:
             "top_confusions": [f"{g}->{p} x{n}" for (g, p), n in errors.most_common(5)]}
 
 
+def quiet_logs() -> None:
+    """Warnings only: Rasa's debug log would print every held-out message it parses, and
+    the held-out texts are not to be read, only scored."""
+    import logging
+
+    from rasa.utils.common import configure_logging_and_warnings
+
+    configure_logging_and_warnings(logging.WARNING)
+    try:
+        from rasa.utils.log_utils import configure_structlog
+
+        configure_structlog(logging.WARNING)
+    except ImportError:
+        pass
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--skip-stock", action="store_true")
     ap.add_argument("--config", action="append", default=[],
                     help="also evaluate this config (name=path)")
     args = ap.parse_args()
+    quiet_logs()
     configs = {"shopassist": "config.yml"}
     for item in args.config:
         name, _, path = item.partition("=")
