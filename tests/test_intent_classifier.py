@@ -136,3 +136,24 @@ def test_extractor_sets_entity_types_on_training_and_parsed_messages(demo_db, pa
     plain = Message(data={"text": "which phone should i buy"})
     extractor.process([plain])
     assert plain.get(ENTITY_TYPES) == []
+
+
+@pytest.mark.parametrize("entity_weight", [0.0, 0.3])
+@pytest.mark.parametrize("n_intents", [2, 5])
+def test_fast_scores_equal_the_pipelines(parts, entity_weight, n_intents):
+    import scipy.sparse as sp
+
+    clf = SafeLogisticRegressionClassifier.create(config(entity_weight=entity_weight), *parts)
+    rng = np.random.default_rng(0)
+    X = sp.random(200, 300, density=0.05, format="csr", random_state=1) * 3
+    X.data = np.ceil(X.data)                              # counts, as the featurizers give
+    if entity_weight:
+        X = sp.hstack([csr_matrix(rng.integers(0, 2, (200, len(ENTITY_COLUMNS) + 1)) * 0.3),
+                       X]).tocsr()
+    y = np.arange(200) % n_intents
+    clf.clf.fit(X, y)
+    for i in range(20):
+        row = X[i:i + 1]
+        assert np.allclose(clf._svm_scores(row), clf.clf.decision_function(row))
+    empty = csr_matrix((1, X.shape[1]))
+    assert np.allclose(clf._svm_scores(empty), clf.clf.decision_function(empty))
