@@ -32,12 +32,20 @@ QUESTIONS = [
 
 
 def train(config: str, name: str) -> str:
+    """Train `config` on today's domain and data, unless the model kept from an earlier run
+    was trained on exactly these (same fingerprint: config, domain, data, NLU code,
+    catalog names)."""
+    from bot.training import fingerprint
+
     out = ROOT / "var" / "bench" / "models"
     model = out / f"{name}.tar.gz"
-    if not model.exists():
+    stamp = model.with_suffix(".fingerprint")
+    fp = fingerprint() + ":" + (ROOT / config).read_text()
+    if not (model.exists() and stamp.exists() and stamp.read_text() == fp):
         subprocess.run([sys.executable, "-m", "rasa", "train", "--config", config,
                         "--domain", "domain.yml", "--data", "data", "--out", str(out),
-                        "--fixed-model-name", name], cwd=ROOT, check=True)
+                        "--fixed-model-name", name, "--force"], cwd=ROOT, check=True)
+        stamp.write_text(fp)
     return str(model)
 
 
