@@ -15,7 +15,7 @@ import os
 import time
 from collections import Counter, defaultdict
 
-from common import ROOT, machine
+from common import ROOT, machine, quiet_rasa_logs
 
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -91,29 +91,13 @@ async def evaluate(model_path: str, heldout) -> dict:
             "top_confusions": [f"{g}->{p} x{n}" for (g, p), n in errors.most_common(5)]}
 
 
-def quiet_logs() -> None:
-    """Warnings only: Rasa's debug log would print every held-out message it parses, and
-    the held-out texts are not to be read, only scored."""
-    import logging
-
-    from rasa.utils.common import configure_logging_and_warnings
-
-    configure_logging_and_warnings(logging.WARNING)
-    try:
-        from rasa.utils.log_utils import configure_structlog
-
-        configure_structlog(logging.WARNING)
-    except ImportError:
-        pass
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--skip-stock", action="store_true")
     ap.add_argument("--config", action="append", default=[],
                     help="also evaluate this config (name=path)")
     args = ap.parse_args()
-    quiet_logs()
+    quiet_rasa_logs()
     configs = {"shopassist": "config.yml"}
     for item in args.config:
         name, _, path = item.partition("=")

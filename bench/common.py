@@ -81,3 +81,19 @@ def cpu_seconds(pid: int) -> float:
         except (OSError, IndexError, ValueError):
             pass
     return total
+
+
+def quiet_rasa_logs() -> None:
+    """Rasa at warning level: its debug log prints every message it parses (the held-out
+    texts are to be scored, not read) and slows the run."""
+    import logging
+
+    from rasa.utils.common import configure_logging_and_warnings
+
+    configure_logging_and_warnings(logging.WARNING)
+    try:
+        from rasa.utils.log_utils import configure_structlog
+
+        configure_structlog(logging.WARNING)
+    except ImportError:
+        pass

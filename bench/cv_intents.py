@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import glob
-import logging
 import os
 import re
 import sys
@@ -28,7 +27,7 @@ import warnings
 
 import numpy as np
 
-from common import ROOT, machine
+from common import ROOT, machine, quiet_rasa_logs
 
 warnings.filterwarnings("ignore")
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
@@ -53,17 +52,10 @@ def training_examples() -> list[tuple[str, str, str, str]]:
 
 async def features(rows, seen=None):
     from rasa.core.agent import Agent
-    from rasa.utils.common import configure_logging_and_warnings
 
     import bot.nlu.intent_classifier as ic
 
-    configure_logging_and_warnings(logging.WARNING)
-    try:
-        from rasa.utils.log_utils import configure_structlog
-
-        configure_structlog(logging.WARNING)
-    except ImportError:
-        pass
+    quiet_rasa_logs()
     seen = {} if seen is None else seen
     original = ic.SafeLogisticRegressionClassifier.process
 
@@ -89,7 +81,7 @@ def main() -> None:
     from scipy.special import softmax
     from sklearn.model_selection import GroupKFold
 
-    from bot.nlu.intent_classifier import ENTITY_COLUMNS, make_model
+    from bot.nlu.intent_classifier import N_ENTITY_COLUMNS, make_model
 
     rows = training_examples()
     seen: dict = {}
@@ -99,7 +91,7 @@ def main() -> None:
     y = np.array([rows[i][2] for i in keep])
     lang = np.array([rows[i][0] for i in keep])
     groups = np.array([rows[i][1] for i in keep])
-    ne = len(ENTITY_COLUMNS) + 1 if seen.get("entity_weight", 0) > 0 else 0
+    ne = N_ENTITY_COLUMNS if seen.get("entity_weight", 0) > 0 else 0
     threshold, ambiguity, scale = 0.3, 0.05, 10.0     # config.yml's FallbackClassifier
 
     def svm(C, entities):

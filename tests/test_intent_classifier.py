@@ -8,7 +8,8 @@ import pytest
 from scipy.sparse import csr_matrix
 
 from bot.nlu.catalog_entities import ENTITY_TYPES
-from bot.nlu.intent_classifier import ENTITY_COLUMNS, SafeLogisticRegressionClassifier
+from bot.nlu.intent_classifier import (ENTITY_COLUMNS, N_ENTITY_COLUMNS,
+                                       SafeLogisticRegressionClassifier)
 
 VOCAB = ["have", "it", "pizza", "price", "ship", "hello"]
 
@@ -63,7 +64,7 @@ def test_entity_columns_come_first_and_are_weighted(parts):
     clf = SafeLogisticRegressionClassifier.create(config(entity_weight=0.3), *parts)
     X = clf._create_X([message("have it", entity_types=["size", "product"]),
                        message("have it")])
-    n = len(ENTITY_COLUMNS) + 1
+    n = N_ENTITY_COLUMNS
     assert X.shape == (2, n + len(VOCAB))
     expected = [0.3 if t in ("product", "size") else 0.0 for t in ENTITY_COLUMNS] + [0.3]
     assert X[0, :n].toarray().ravel().tolist() == pytest.approx(expected)
@@ -148,7 +149,7 @@ def test_fast_scores_equal_the_pipelines(parts, entity_weight, n_intents):
     X = sp.random(200, 300, density=0.05, format="csr", random_state=1) * 3
     X.data = np.ceil(X.data)                              # counts, as the featurizers give
     if entity_weight:
-        X = sp.hstack([csr_matrix(rng.integers(0, 2, (200, len(ENTITY_COLUMNS) + 1)) * 0.3),
+        X = sp.hstack([csr_matrix(rng.integers(0, 2, (200, N_ENTITY_COLUMNS)) * 0.3),
                        X]).tocsr()
     y = np.arange(200) % n_intents
     clf.clf.fit(X, y)

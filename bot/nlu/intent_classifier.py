@@ -34,38 +34,33 @@ from bot.nlu.catalog_entities import ENTITY_TYPES
 
 # what the catalog can name in a message; one column each, and one for "any of them"
 ENTITY_COLUMNS = ("product", "category", "color", "size", "quantity", "city", "order_id")
+N_ENTITY_COLUMNS = len(ENTITY_COLUMNS) + 1
 
 
 def make_model(model: str, C: float, entity_columns: bool = False, logreg: Any = None) -> Any:
     """The scikit-learn estimator for `model` (config.yml), shared with
     bench/cv_intents.py so that cross-validation tests what is deployed. With
-    `entity_columns`, the first len(ENTITY_COLUMNS) + 1 columns are passed through as they
-    are and tf-idf weights the rest."""
-    from sklearn.pipeline import Pipeline
-
+    `entity_columns`, the SVM's tf-idf weights only the text features: the first
+    N_ENTITY_COLUMNS columns pass through as they are (logistic regression takes every
+    column as it is anyway)."""
     if model == "logreg":
         from sklearn.linear_model import LogisticRegression
 
         est: Any = logreg if logreg is not None else LogisticRegression(max_iter=1000)
-        est.set_params(C=C)
-        if not entity_columns:
-            return est
-        steps = [("model", est)]
-    else:
-        from sklearn.feature_extraction.text import TfidfTransformer
-        from sklearn.svm import LinearSVC
-
-        steps = [("svm", LinearSVC(C=C, random_state=0))]
-        tfidf = TfidfTransformer(sublinear_tf=True)
-        if not entity_columns:
-            return Pipeline([("tfidf", tfidf)] + steps)
+        return est.set_params(C=C)
     from sklearn.compose import ColumnTransformer
+    from sklearn.feature_extraction.text import TfidfTransformer
+    from sklearn.pipeline import Pipeline
+    from sklearn.svm import LinearSVC
 
-    n = len(ENTITY_COLUMNS) + 1
-    text = TfidfTransformer(sublinear_tf=True) if model == "svm" else "passthrough"
-    features = ColumnTransformer([("entities", "passthrough", list(range(n))),
-                                  ("text", text, slice(n, None))], sparse_threshold=1.0)
-    return Pipeline([("features", features)] + steps)
+    svm = ("svm", LinearSVC(C=C, random_state=0))
+    tfidf = TfidfTransformer(sublinear_tf=True)
+    if not entity_columns:
+        return Pipeline([("tfidf", tfidf), svm])
+    features = ColumnTransformer([("entities", "passthrough", list(range(N_ENTITY_COLUMNS))),
+                                  ("text", tfidf, slice(N_ENTITY_COLUMNS, None))],
+                                 sparse_threshold=1.0)
+    return Pipeline([("features", features), svm])
 
 
 @DefaultV1Recipe.register(
@@ -118,7 +113,7 @@ class SafeLogisticRegressionClassifier(LogisticRegressionClassifier):
     def _entity_columns(self, messages: List[Message]) -> csr_matrix:
         """Which kinds of catalog entity each message names (CatalogEntityExtractor), times
         `entity_weight`: "do you have a laptop" names nothing the shop sells, "do you have
-        it in black" does. Appended after tf-idf, unweighted by it."""
+        it in black" does. Put before the text features; tf-idf does not weight them."""
         w = self.entity_weight
         rows = []
         for m in messages:
@@ -132,27 +127,22 @@ class SafeLogisticRegressionClassifier(LogisticRegressionClassifier):
         on the row's non-zero entries: the same numbers as `self.clf.decision_function(X)`
         (a test checks) in a fraction of the time, as scikit-learn's input checks and
         ColumnTransformer cost more than the arithmetic for one message. None when the
-        model is not the SVM pipeline or X is not one row."""
+        model is not the fitted SVM pipeline or X is not one row. make_model's tf-idf is
+        sublinear with l2 norm; test_fast_scores_equal_the_pipelines fails if that changes."""
         steps = dict(getattr(self.clf, "steps", ()))
         svm = steps.get("svm")
         if svm is None or not hasattr(svm, "coef_") or X.shape[0] != 1:
             return None
         if "features" in steps:
-            n = len(ENTITY_COLUMNS) + 1
-            tfidf = steps["features"].named_transformers_["text"]
+            n, tfidf = N_ENTITY_COLUMNS, steps["features"].named_transformers_["text"]
         else:
-            n = 0
-            tfidf = steps.get("tfidf")
-        if tfidf is None or tfidf.norm != "l2" or not tfidf.use_idf:
-            return None
+            n, tfidf = 0, steps["tfidf"]
         X = csr_matrix(X)
         cols = X.indices
         values = X.data.astype(np.float64)
         text = cols >= n
         tf = values[text]
-        if tfidf.sublinear_tf:
-            tf = np.log(tf) + 1
-        tf = tf * tfidf.idf_[cols[text] - n]
+        tf = (np.log(tf) + 1 if tfidf.sublinear_tf else tf) * tfidf.idf_[cols[text] - n]
         norm = np.sqrt(np.dot(tf, tf))
         values[text] = tf / norm if norm > 0 else tf
         scores = svm.coef_[:, cols] @ values + svm.intercept_
