@@ -2,8 +2,8 @@
 shopper WebSocket) at 10, 50 and 200 concurrent shoppers, and suggestion latency (POST of
 a handed-off shopper → `suggestions` event on the owner's WebSocket) at 50 shoppers.
 
-The desk runs as its own process (`python -m bot.desk`, temp database); Rasa is the fake
-(bot/desk/fake_rasa.py, fixed latency) unless --real-rasa URL is given.
+The desk runs as its own process (`python -m desk`, temp database); Rasa is the fake
+(tests/fake_rasa.py, fixed latency) unless --real-rasa URL is given.
 
     .venv/bin/python bench/bench_desk.py [--rasa-latency-ms 100] [--messages 5]
         [--levels 10,50,200] [--real-rasa http://127.0.0.1:5005]
@@ -165,12 +165,12 @@ async def main_async(args) -> None:
             rport = free_port()
             rasa_url = f"http://127.0.0.1:{rport}"
             procs.append(subprocess.Popen(
-                [sys.executable, "-m", "bot.desk.fake_rasa", "--port", str(rport),
+                [sys.executable, "-m", "tests.fake_rasa", "--port", str(rport),
                  "--latency-ms", str(args.rasa_latency_ms)], cwd=ROOT, env=env))
             await wait_healthy(f"{rasa_url}/status", procs[-1])
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        desk = subprocess.Popen([sys.executable, "-m", "bot.desk", "--port", str(port),
+        desk = subprocess.Popen([sys.executable, "-m", "desk", "--port", str(port),
                                  "--db", str(tmp / "desk.db"), "--rasa-url", rasa_url],
                                 cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
         procs.append(desk)

@@ -84,7 +84,7 @@ def services(settings: Settings, log_dir: Path, model: Path | None = None,
     if with_desk:
         out.append(Service(
             "desk",
-            [py, "-m", "bot.desk", "--host", settings.desk_host,
+            [py, "-m", "desk", "--host", settings.desk_host,
              "--port", str(settings.desk_port)],
             f"http://127.0.0.1:{settings.desk_port}/health",
             f"http://127.0.0.1:{settings.desk_port}/",

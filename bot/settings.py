@@ -27,7 +27,7 @@ class Settings:
     rasa_workers: int = 1
     models_dir: Path = ROOT / "models"
     actions_in_process: bool = True          # Rasa servers run actions/ themselves
-    # -- the desk (bot/desk/, docs/desk.md) ------------------------------------------------
+    # -- the desk (desk/, docs/desk.md) ------------------------------------------------
     desk_db: Path = ROOT / "var" / "desk.db"
     desk_host: str = "127.0.0.1"
     desk_port: int = 8000

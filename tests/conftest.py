@@ -101,3 +101,27 @@ def dispatcher():
 
 async def run_action(action, tracker, dispatcher):
     return await action.run(dispatcher, tracker, {})
+
+
+def free_ports(n: int = 1) -> list[int]:
+    """`n` consecutive TCP ports free on 127.0.0.1 now (a Rasa server with workers uses
+    its port + 1..n), so that test runs side by side never collide."""
+    import random
+    import socket
+
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(20000, 60000 - n)
+        socks = []
+        try:
+            for p in range(base, base + n):
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", p))
+            return list(range(base, base + n))
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no free ports")

@@ -28,6 +28,7 @@ import pytest
 from bot.settings import get_settings
 from bot.training import model_path
 from bot.runner import _healthy
+from tests.conftest import free_ports
 
 pytestmark = pytest.mark.e2e
 
@@ -36,7 +37,7 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 SHOTS = ROOT / "docs" / "screenshots"
-RASA_PORT, ACTION_PORT, DESK_PORT = 15105, 15155, 18105
+RASA_PORT, ACTION_PORT, DESK_PORT, DESK_CLOSED_PORT = free_ports(4)
 WAIT = 30_000          # ms: one Rasa turn on a busy 2-core machine stays well below
 
 
@@ -66,11 +67,11 @@ def rasa(demo_db, tmp_path_factory):
 
 @contextmanager
 def desk_process(demo_db, folder: Path, port: int, hours: str):
-    """`python -m bot.desk` on its own temporary database; yields its URL."""
+    """`python -m desk` on its own temporary database; yields its URL."""
     log_path = folder / f"desk-{port}.log"
     log = open(log_path, "ab")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bot.desk", "--port", str(port), "--db",
+        [sys.executable, "-m", "desk", "--port", str(port), "--db",
          str(folder / f"desk-{port}.db")],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         env={**os.environ, **ENV, "SHOPASSIST_CATALOG": str(demo_db),
@@ -273,7 +274,7 @@ def test_out_of_hours_contact_form(rasa, browser, demo_db, tmp_path_factory):
     """Nobody is in (the desk opens at 20:00): asking for a human shows the contact form,
     which leaves a message for the team."""
     errors: list = []
-    with desk_process(demo_db, tmp_path_factory.mktemp("closed"), DESK_PORT + 1,
+    with desk_process(demo_db, tmp_path_factory.mktemp("closed"), DESK_CLOSED_PORT,
                       "20:00-22:00") as url:
         ctx, shop = _shopper(browser, url, "/p/P001?lang=zh", "zh", errors)
         _say(shop, "转人工")

@@ -1,5 +1,5 @@
-"""The desk's HTTP API and WebSockets (bot/desk/app.py) against a fake Rasa
-(bot/desk/fake_rasa.py): the shopper's way, handoff and bot silence, suggestions and their
+"""The desk's HTTP API and WebSockets (desk/app.py) against a fake Rasa
+(tests/fake_rasa.py): the shopper's way, handoff and bot silence, suggestions and their
 fact re-check, Rasa down, business hours, security, pages, and durability across a
 SIGKILL of the desk process."""
 
@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -24,13 +23,13 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.desk.app import RASA, create_app
-from bot.desk.fake_rasa import FakeRasa
-from bot.desk.store import DeskStore
+from desk.app import RASA, create_app
+from tests.fake_rasa import FakeRasa
+from desk.store import DeskStore
 from bot.settings import ROOT, get_settings
 from catalog.queries import Catalog
 
-from tests.conftest import NOW, Clock  # noqa: E402 - the shared pinned clock
+from tests.conftest import NOW, Clock, free_ports  # noqa: E402 - shared helpers
 
 
 @dataclass
@@ -667,16 +666,10 @@ async def test_health_and_static(desk):
 
 
 # -- durability ------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 async def _start_desk(port, db, rasa_url, catalog):
     env = {**os.environ, "SHOPASSIST_CATALOG": str(catalog),
            "SHOPASSIST_DESK_RASA_TIMEOUT": "2"}
-    proc = subprocess.Popen([sys.executable, "-m", "bot.desk", "--port", str(port),
+    proc = subprocess.Popen([sys.executable, "-m", "desk", "--port", str(port),
                              "--db", str(db), "--rasa-url", rasa_url], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     async with aiohttp.ClientSession() as s:
@@ -694,7 +687,7 @@ async def _start_desk(port, db, rasa_url, catalog):
 
 
 async def test_acknowledged_messages_survive_sigkill(tmp_path, fake_rasa, demo_db):
-    port, db = _free_port(), tmp_path / "desk.db"
+    (port,), db = free_ports(1), tmp_path / "desk.db"
     base = f"http://127.0.0.1:{port}"
     proc = await _start_desk(port, db, fake_rasa.url, demo_db)
     acked: list[int] = []
@@ -741,7 +734,9 @@ async def test_desk_with_the_real_rasa(tmp_path, demo_db):
 
     if not model_path().exists():
         pytest.fail("no trained model: run `make train` (make test does it)")
-    settings = replace(get_settings(), rasa_port=15305, action_port=15355, rasa_workers=1)
+    rasa_port, action_port = free_ports(2)
+    settings = replace(get_settings(), rasa_port=rasa_port, action_port=action_port,
+                       rasa_workers=1)
     sup = Supervisor(settings, log_dir=tmp_path / "logs")
     await asyncio.get_running_loop().run_in_executor(None, lambda: sup.start(env={
         "SHOPASSIST_CATALOG": str(demo_db), "SHOPASSIST_NOW": NOW.isoformat()}))

@@ -1,4 +1,4 @@
-"""The desk's KPIs (bot/desk/metrics.py, GET /api/agent/metrics): a small day scripted on a
+"""The desk's KPIs (desk/metrics.py, GET /api/agent/metrics): a small day scripted on a
 pinned clock, and the exact figures it must give."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from bot.desk.metrics import load_band, percentile
+from desk.metrics import load_band, percentile
 from tests.test_desk_api import Clock, desk, fake_rasa, make_desk  # noqa: F401 - fixtures
 
 DAY = "2026-11-20"

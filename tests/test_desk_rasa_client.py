@@ -1,6 +1,6 @@
 """The desk keeps an answer's words and facts together, as the action sent them."""
 
-from bot.desk.rasa_client import merge_split_replies
+from desk.rasa_client import merge_split_replies
 
 
 def test_custom_only_reply_joins_the_text_before_it():

@@ -1,4 +1,4 @@
-"""Routing (bot/desk/routing.py): caps, language, returning shoppers, FIFO queue and
+"""Routing (desk/routing.py): caps, language, returning shoppers, FIFO queue and
 waits, business hours, supervisor-only reassignment, and races: 200 simultaneous handoffs
 over 5 agents from threads and from processes never give a conversation two owners or an
 agent more than the cap."""
@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from bot.desk.routing import BusinessHours, choose_agent, AgentLoad
-from bot.desk.store import Conflict, DeskError, DeskStore, Forbidden
+from desk.routing import BusinessHours, choose_agent, AgentLoad
+from desk.store import Conflict, DeskError, DeskStore, Forbidden
 
 from tests.conftest import NOW, Clock  # noqa: F401 - the shared pinned clock
 

@@ -1,4 +1,4 @@
-"""The desk's SQLite record (bot/desk/store.py): durability settings, idempotent shopper
+"""The desk's SQLite record (desk/store.py): durability settings, idempotent shopper
 messages, states and reopening, passwords and sessions, suggestions, text kept verbatim."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from bot.desk.store import (Conflict, DeskStore, Forbidden, NotFound, hash_password,
+from desk.store import (Conflict, DeskStore, Forbidden, NotFound, hash_password,
                             verify_password)
 
 from tests.conftest import NOW, Clock  # noqa: F401 - the shared pinned clock

@@ -14,6 +14,7 @@ import pytest
 
 from bot.settings import get_settings
 from bot.training import model_path
+from tests.conftest import free_ports
 
 pytestmark = pytest.mark.e2e
 
@@ -24,7 +25,10 @@ def rasa_url(demo_db, tmp_path_factory):
 
     if not model_path().exists():
         pytest.fail("no trained model: run `make train` (make test does it)")
-    settings = replace(get_settings(), rasa_port=15005, action_port=15055)
+    # Rasa's port, its two workers' (port + 1, + 2), the action server's
+    rasa_port, _w1, _w2, action_port = free_ports(4)
+    settings = replace(get_settings(), rasa_port=rasa_port, action_port=action_port,
+                       rasa_workers=2)
     sup = Supervisor(settings, log_dir=tmp_path_factory.mktemp("logs"))
     sup.start(env={"SHOPASSIST_CATALOG": str(demo_db),
                    "SHOPASSIST_NOW": "2026-11-20T10:00:00+08:00"})

@@ -14,6 +14,7 @@ import time
 import pytest
 
 from bot.training import model_path
+from tests.conftest import free_ports
 
 pytestmark = pytest.mark.e2e
 
@@ -27,8 +28,11 @@ def port_open(port: int) -> bool:
 def test_run_starts_everything_and_stops_on_sigterm(demo_db, tmp_path):
     if not model_path().exists():
         pytest.fail("no trained model: run `make train` (make test does it)")
-    env = {**os.environ, "SHOPASSIST_CATALOG": str(demo_db), "SHOPASSIST_RASA_PORT": "15205",
-           "SHOPASSIST_ACTION_PORT": "15255", "SHOPASSIST_DESK_PORT": "15280",
+    # Rasa's port, then its workers' (port + 1, + 2 on two cores), the actions', the desk's
+    rasa, _w1, _w2, action, desk = free_ports(5)
+    env = {**os.environ, "SHOPASSIST_CATALOG": str(demo_db), "SHOPASSIST_RASA_PORT": str(rasa),
+           "SHOPASSIST_RASA_WORKERS": "2",
+           "SHOPASSIST_ACTION_PORT": str(action), "SHOPASSIST_DESK_PORT": str(desk),
            "SHOPASSIST_DESK_DB": str(tmp_path / "desk.db")}
     proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -44,27 +48,28 @@ def test_run_starts_everything_and_stops_on_sigterm(demo_db, tmp_path):
                 break
         text = "".join(out)
         assert "is running" in text, text
-        assert "http://127.0.0.1:15205/webhooks/rest/webhook" in text
-        assert "http://127.0.0.1:15280/console" in text       # the agent console
-        assert "http://127.0.0.1:15280/ " in text             # the demo storefront
-        assert port_open(15205) and port_open(15255) and port_open(15280)
+        assert f"http://127.0.0.1:{rasa}/webhooks/rest/webhook" in text
+        assert f"http://127.0.0.1:{desk}/console" in text       # the agent console
+        assert f"http://127.0.0.1:{desk}/ " in text             # the demo storefront
+        assert port_open(rasa) and port_open(action) and port_open(desk)
     finally:
         proc.send_signal(signal.SIGTERM)
         rc = proc.wait(timeout=60)
     assert rc == 0
-    assert not port_open(15205) and not port_open(15255) and not port_open(15280)
+    assert not port_open(rasa) and not port_open(action) and not port_open(desk)
 
 
 def test_run_refuses_a_port_that_is_taken(demo_db, tmp_path):
     """A stale server on the port would answer the health check in place of ours."""
+    taken, rasa, _w1, _w2, desk = free_ports(5)
     with socket.socket() as squatter:
-        squatter.bind(("127.0.0.1", 15290))
+        squatter.bind(("127.0.0.1", taken))
         squatter.listen()
         env = {**os.environ, "SHOPASSIST_CATALOG": str(demo_db),
-               "SHOPASSIST_RASA_PORT": "15291", "SHOPASSIST_ACTION_PORT": "15290",
-               "SHOPASSIST_DESK_PORT": "15292", "SHOPASSIST_DESK_DB": str(tmp_path / "d.db")}
+               "SHOPASSIST_RASA_PORT": str(rasa), "SHOPASSIST_ACTION_PORT": str(taken),
+               "SHOPASSIST_DESK_PORT": str(desk), "SHOPASSIST_DESK_DB": str(tmp_path / "d.db")}
         done = subprocess.run([sys.executable, "-m", "bot.cli", "run"], env=env,
                               capture_output=True, text=True, timeout=120)
     assert done.returncode != 0
-    assert "15290" in done.stderr and "in use" in done.stderr
-    assert not port_open(15291) and not port_open(15292)
+    assert str(taken) in done.stderr and "in use" in done.stderr
+    assert not port_open(rasa) and not port_open(desk)

@@ -1,4 +1,4 @@
-"""Run the desk: `python -m bot.desk [--host 127.0.0.1] [--port 8000] [--db var/desk.db]`.
+"""Run the desk: `python -m desk [--host 127.0.0.1] [--port 8000] [--db var/desk.db]`.
 
 Health: GET /health. Settings come from the environment (bot/settings.py,
 SHOPASSIST_DESK_*); the flags override host, port and database.
@@ -20,7 +20,7 @@ from .app import create_app
 
 def main(argv: list[str] | None = None) -> None:
     settings = get_settings()
-    parser = argparse.ArgumentParser(prog="python -m bot.desk", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m desk", description=__doc__)
     parser.add_argument("--host", default=settings.desk_host)
     parser.add_argument("--port", type=int, default=settings.desk_port)
     parser.add_argument("--db", type=Path, default=settings.desk_db,

@@ -2,7 +2,7 @@
 OpenAPI document, the demo storefront and the static files (docs/desk-api.md).
 
 `create_app(settings)` builds everything on the app object (no module state); handlers
-parse and authorize, then call `DeskService` (bot/desk/service.py).
+parse and authorize, then call `DeskService` (desk/service.py).
 """
 
 from __future__ import annotations
@@ -466,7 +466,7 @@ async def agent_canned(request: web.Request) -> web.Response:
 
 
 async def agent_metrics(request: web.Request) -> web.Response:
-    """Supervisors: the day's KPIs (bot/desk/metrics.py); `day` defaults to today, shop
+    """Supervisors: the day's KPIs (desk/metrics.py); `day` defaults to today, shop
     time."""
     await current_agent(request, supervisor=True)
     day = request.query.get("day") or routing.today_key(request.app[SERVICE].now())

@@ -3,7 +3,7 @@ webhook like the real bot would (stock, price, discount, recommendation and hand
 payloads drawn from a real catalog) and the tracker endpoint, with a fixed latency and a
 "down" or "slow" mode. Not for production.
 
-`python -m bot.desk.fake_rasa --port 15105 --latency-ms 150 --catalog var/catalog.db`
+`python -m tests.fake_rasa --port 15105 --latency-ms 150 --catalog var/catalog.db`
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ class FakeRasa:
 def main(argv: Optional[list[str]] = None) -> None:
     from bot.settings import get_settings
 
-    parser = argparse.ArgumentParser(prog="python -m bot.desk.fake_rasa")
+    parser = argparse.ArgumentParser(prog="python -m tests.fake_rasa")
     parser.add_argument("--port", type=int, default=15105)
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--catalog", default=str(get_settings().catalog_path))

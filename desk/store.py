@@ -9,7 +9,7 @@ the desk but could lose the latest acknowledged messages on a power cut.)
 Concurrency: one connection per `DeskStore`, guarded by a lock; the async desk runs each
 call on the store's single worker thread (`await store.run(...)`) so the event loop never
 waits on the disk. Every ownership change is one `BEGIN IMMEDIATE` transaction (see
-bot/desk/routing.py), which also holds across processes sharing the file.
+desk/routing.py), which also holds across processes sharing the file.
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ CREATE TABLE IF NOT EXISTS assignments (
 );
 CREATE INDEX IF NOT EXISTS assignments_agent_day ON assignments(agent_id, day, kind);
 CREATE INDEX IF NOT EXISTS assignments_conversation ON assignments(conversation_id);
--- every time a conversation left the bot for the humans (the KPIs of bot/desk/metrics.py)
+-- every time a conversation left the bot for the humans (the KPIs of desk/metrics.py)
 CREATE TABLE IF NOT EXISTS handoffs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     conversation_id TEXT NOT NULL,

@@ -325,7 +325,7 @@ def openapi_document() -> dict:
         "/widget.js": {"get": _op("The chat widget", {"200": {"description": "script"}},
                                   tags=["pages"], errors=("404",))},
         "/console": {"get": _op("The agent console", HTML, tags=["pages"], errors=("404",))},
-        "/static/{path}": {"get": _op("Static files of bot/desk/static/",
+        "/static/{path}": {"get": _op("Static files of desk/static/",
                                       {"200": {"description": "file"}}, tags=["pages"],
                                       params=[_path_param("path")], errors=("404",))},
     }

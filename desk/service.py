@@ -1,7 +1,7 @@
 """The desk's conversation logic: a shopper message's way through the bot or to the owner,
 handoffs (the bot's own and the desk's rules), suggestions, and the pushes that follow.
 
-The HTTP handlers (bot/desk/app.py) only parse, authorize and call `DeskService`.
+The HTTP handlers (desk/app.py) only parse, authorize and call `DeskService`.
 Invariant kept here: once a conversation has left the bot (queued, assigned), nothing Rasa
 returns is ever stored as a shopper-visible message; it becomes suggestions for the owner.
 """
