@@ -2,30 +2,62 @@
 
 Defaults run the demo on one machine. Every process (Rasa's custom components, the
 action server, the desk, the CLI) calls `get_settings()`; nothing else reads os.environ.
+
+Each setting is written once, as a field of `Settings` with its default. Its environment
+variable is `SHOPASSIST_` + the field's name in capitals (`desk_port` ->
+`SHOPASSIST_DESK_PORT`) unless the field names another with `setting(env=...)`; a value
+that is set is parsed by the field's type (`bool`: anything but "0" or empty is true;
+optional: empty is None; `tuple`: a comma-separated list) or by the field's own parser.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import typing
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any, Callable, Optional
 from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parent.parent
+PREFIX = "SHOPASSIST_"
+
+
+def default_workers() -> int:
+    """One Rasa server per core, at most 4 (each holds its own model, about 0.7 GB)."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def _comma_list(value: str) -> tuple:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _origins(value: str) -> tuple:
+    return tuple(origin.rstrip("/") for origin in _comma_list(value))
+
+
+def setting(default: Any = dataclasses.MISSING, *, env: Optional[str] = None,
+            default_factory: Any = dataclasses.MISSING,
+            parse: Optional[Callable[[str], Any]] = None) -> Any:
+    """A settings field whose environment variable is not derived from its name
+    (`env`: the part after SHOPASSIST_), or whose value has its own parser."""
+    return field(default=default, default_factory=default_factory,
+                 metadata={"env": PREFIX + env if env else None, "parse": parse})
 
 
 @dataclass(frozen=True)
 class Settings:
-    catalog_path: Path = ROOT / "var" / "catalog.db"
-    timezone: str = "Asia/Shanghai"
-    now_override: str | None = None          # ISO time that pins the clock (tests, demos)
-    default_language: str = "zh"
+    catalog_path: Path = setting(ROOT / "var" / "catalog.db", env="CATALOG")
+    timezone: str = setting("Asia/Shanghai", env="TZ")
+    now_override: Optional[str] = setting(None, env="NOW")  # ISO time pinning the clock
+    default_language: str = setting("zh", env="DEFAULT_LANG")
     rasa_url: str = "http://127.0.0.1:5005"
     action_port: int = 5055
     rasa_port: int = 5005
-    rasa_workers: int = 1
-    models_dir: Path = ROOT / "models"
+    rasa_workers: int = setting(default_factory=default_workers)   # one per core, at most 4
+    models_dir: Path = setting(ROOT / "models", env="MODELS")
     actions_in_process: bool = True          # Rasa servers run actions/ themselves
     # -- the desk (desk/, docs/desk.md) ------------------------------------------------
     desk_db: Path = ROOT / "var" / "desk.db"
@@ -40,10 +72,10 @@ class Settings:
     desk_demo_agents: bool = True            # create lily/wang/tom/boss on first start
     desk_handoff_cart_above: float = 5000.0  # cart value that brings in a human (0 = never)
     desk_handoff_discount: str = "over_max"  # over_max | any | off (see docs/desk.md)
-    desk_origins: tuple = ()                 # extra origins allowed for the agent console
+    # extra origins allowed for the agent console (comma-separated)
+    desk_origins: tuple = setting((), parse=_origins)
     desk_session_hours: int = 12             # agent log-in lifetime
     desk_secure_cookie: bool = False         # set Secure on the session cookie (HTTPS)
-    extra: dict = field(default_factory=dict)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -57,38 +89,32 @@ class Settings:
         return datetime.now(self.tz)
 
 
-def default_workers() -> int:
-    """One Rasa server per core, at most 4 (each holds its own model, about 0.7 GB)."""
-    return max(1, min(4, os.cpu_count() or 1))
+def env_name(f: dataclasses.Field) -> str:
+    """The environment variable of a settings field."""
+    return f.metadata.get("env") or PREFIX + f.name.upper()
+
+
+def _parser(f: dataclasses.Field, hint: Any) -> Callable[[str], Any]:
+    if f.metadata.get("parse"):
+        return f.metadata["parse"]
+    args = typing.get_args(hint)
+    if type(None) in args:                  # optional: empty is None
+        inner = _parser(f, next(a for a in args if a is not type(None)))
+        return lambda value: inner(value) if value else None
+    if hint is bool:
+        return lambda value: value not in ("0", "")
+    if hint is tuple:
+        return _comma_list
+    return hint                             # str, int, float, Path
 
 
 def get_settings() -> Settings:
-    env = os.environ
-    return Settings(
-        catalog_path=Path(env.get("SHOPASSIST_CATALOG", str(ROOT / "var" / "catalog.db"))),
-        timezone=env.get("SHOPASSIST_TZ", "Asia/Shanghai"),
-        now_override=env.get("SHOPASSIST_NOW") or None,
-        default_language=env.get("SHOPASSIST_DEFAULT_LANG", "zh"),
-        rasa_url=env.get("SHOPASSIST_RASA_URL", "http://127.0.0.1:5005"),
-        action_port=int(env.get("SHOPASSIST_ACTION_PORT", "5055")),
-        rasa_port=int(env.get("SHOPASSIST_RASA_PORT", "5005")),
-        rasa_workers=int(env.get("SHOPASSIST_RASA_WORKERS", str(default_workers()))),
-        models_dir=Path(env.get("SHOPASSIST_MODELS", str(ROOT / "models"))),
-        actions_in_process=env.get("SHOPASSIST_ACTIONS_IN_PROCESS", "1") not in ("0", ""),
-        desk_db=Path(env.get("SHOPASSIST_DESK_DB", str(ROOT / "var" / "desk.db"))),
-        desk_host=env.get("SHOPASSIST_DESK_HOST", "127.0.0.1"),
-        desk_port=int(env.get("SHOPASSIST_DESK_PORT", "8000")),
-        desk_rasa_timeout=float(env.get("SHOPASSIST_DESK_RASA_TIMEOUT", "5")),
-        desk_reopen_minutes=int(env.get("SHOPASSIST_DESK_REOPEN_MINUTES", "30")),
-        desk_agent_cap=int(env.get("SHOPASSIST_DESK_AGENT_CAP", "8")),
-        desk_daily_cap=int(env.get("SHOPASSIST_DESK_DAILY_CAP", "120")),
-        desk_hours=env.get("SHOPASSIST_DESK_HOURS", "09:00-22:00"),
-        desk_default_handle_s=int(env.get("SHOPASSIST_DESK_DEFAULT_HANDLE_S", "300")),
-        desk_demo_agents=env.get("SHOPASSIST_DESK_DEMO_AGENTS", "1") not in ("0", ""),
-        desk_handoff_cart_above=float(env.get("SHOPASSIST_DESK_HANDOFF_CART_ABOVE", "5000")),
-        desk_handoff_discount=env.get("SHOPASSIST_DESK_HANDOFF_DISCOUNT", "over_max"),
-        desk_origins=tuple(o.strip().rstrip("/") for o in
-                           env.get("SHOPASSIST_DESK_ORIGINS", "").split(",") if o.strip()),
-        desk_session_hours=int(env.get("SHOPASSIST_DESK_SESSION_HOURS", "12")),
-        desk_secure_cookie=env.get("SHOPASSIST_DESK_SECURE_COOKIE", "0") not in ("0", ""),
-    )
+    """The settings of this process: each field from its environment variable when that
+    is set, else its default."""
+    hints = typing.get_type_hints(Settings)
+    values = {}
+    for f in dataclasses.fields(Settings):
+        raw = os.environ.get(env_name(f))
+        if raw is not None:
+            values[f.name] = _parser(f, hints[f.name])(raw)
+    return Settings(**values)
