@@ -2,12 +2,13 @@
 OpenAPI document, the demo storefront and the static files (docs/desk-api.md).
 
 `create_app(settings)` builds everything on the app object (no module state); handlers
-parse and authorize, then call `DeskService` (desk/service.py).
+parse and authorize, then call `DeskService` (desk/service.py), never the store.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 from datetime import date
@@ -18,12 +19,13 @@ from aiohttp import WSMsgType, web
 
 from catalog.queries import Catalog, CatalogError
 
-from . import metrics, routing, storefront
+from . import storefront
+from .errors import DeskError, Forbidden
 from .hub import Hub
 from .openapi import openapi_document
 from .rasa_client import RasaClient
 from .service import DeskService
-from .store import DeskError, DeskStore, Forbidden, NotFound
+from .store import DeskStore
 
 logger = logging.getLogger(__name__)
 
@@ -169,9 +171,8 @@ def _bearer(request: web.Request) -> str:
 
 
 async def _shopper_conversation(request: web.Request, token: str | None = None) -> dict:
-    store = request.app[STORE]
-    return await store.run(store.authorize, request.match_info["id"],
-                           token if token is not None else _bearer(request))
+    return await request.app[SERVICE].authorize_shopper(
+        request.match_info["id"], token if token is not None else _bearer(request))
 
 
 def _own_origin(request: web.Request) -> str:
@@ -189,16 +190,13 @@ def _origin_ok(request: web.Request) -> bool:
 async def current_agent(request: web.Request, *, write: bool = False,
                         supervisor: bool = False) -> dict:
     """The logged-in agent; 401 without a session, 403 without CSRF/origin on writes."""
-    store = request.app[STORE]
-    sid = request.cookies.get(COOKIE, "")
-    found = await store.run(store.session, sid) if sid else None
+    found = await request.app[SERVICE].session(request.cookies.get(COOKIE, ""))
     if found is None:
         raise DeskError("log in first", 401)
     agent, csrf = found
     if write:
         if not _origin_ok(request):
             raise Forbidden("cross-origin request refused")
-        import hmac
         if not hmac.compare_digest(request.headers.get("X-CSRF-Token", ""), csrf):
             raise Forbidden("missing or wrong X-CSRF-Token")
     if supervisor and agent["role"] != "supervisor":
@@ -210,29 +208,18 @@ async def current_agent(request: web.Request, *, write: bool = False,
 # -- shopper API --------------------------------------------------------------------------------
 async def create_conversation(request: web.Request) -> web.Response:
     body = await read_json(request)
-    settings, store = request.app[SETTINGS], request.app[STORE]
-    locale = _locale(body.get("locale"), request, settings.default_language)
+    locale = _locale(body.get("locale"), request, request.app[SETTINGS].default_language)
     page = body.get("page") if isinstance(body.get("page"), dict) else {}
     customer = body.get("customer_id")
     customer = str(customer)[:200] if isinstance(customer, (str, int)) and customer else None
-    conv, token = await store.run(store.create_conversation, locale, page, customer)
+    conv, token = await request.app[SERVICE].create_conversation(locale, page, customer)
     return web.json_response({"conversation_id": conv["conversation_id"], "token": token,
                               "state": conv["state"], "locale": conv["locale"]}, status=201)
 
 
 async def get_conversation(request: web.Request) -> web.Response:
     conv = await _shopper_conversation(request)
-    store = request.app[STORE]
-    agent = None
-    if conv["state"] == "assigned" and conv["agent_id"]:
-        a = await store.run(store.agent, conv["agent_id"])
-        agent = {"display_name": a["display_name"]} if a else None
-    queue = None
-    if conv["state"] == "queued":
-        queue = (await store.run(store.queue_estimates)).get(conv["conversation_id"])
-    return web.json_response({"conversation_id": conv["conversation_id"],
-                              "state": conv["state"], "locale": conv["locale"],
-                              "agent": agent, "queue": queue})
+    return web.json_response(await request.app[SERVICE].conversation_view(conv))
 
 
 async def post_message(request: web.Request) -> web.Response:
@@ -249,7 +236,7 @@ async def post_message(request: web.Request) -> web.Response:
 
 
 def shopper_replies_response(result: dict) -> web.Response:
-    """The contract's answer to a shopper message (DESIGN.md): the body is the JSON list of
+    """The contract's answer to a shopper message: the body is the JSON list of
     the replies for the shopper now; the stored message's id, the conversation's state and
     the queue place travel in headers (exposed to the widget by CORS)."""
     headers = {"X-Message-Id": str(result["message"]["id"]),
@@ -269,8 +256,8 @@ async def get_messages(request: web.Request) -> web.Response:
         raise DeskError("'after' must be a message id") from None
     if not 0 <= after < 2 ** 63:
         raise DeskError("'after' must be a message id")
-    store = request.app[STORE]
-    return web.json_response(await store.run(store.history, conv["conversation_id"], after))
+    return web.json_response(await request.app[SERVICE].history(conv["conversation_id"],
+                                                                after))
 
 
 async def post_contact(request: web.Request) -> web.Response:
@@ -283,12 +270,9 @@ async def post_contact(request: web.Request) -> web.Response:
 
 
 async def desk_status(request: web.Request) -> web.Response:
-    service, store = request.app[SERVICE], request.app[STORE]
     locale = request.query.get("locale")
     locale = locale if locale in ("zh", "en") else None
-    counts = await store.run(store.status_counts, locale)
-    return web.json_response({"open": service.is_open(), "hours": service.hours.text,
-                              **counts})
+    return web.json_response(await request.app[SERVICE].desk_status(locale))
 
 
 async def shopper_ws(request: web.Request) -> web.StreamResponse:
@@ -299,17 +283,10 @@ async def shopper_ws(request: web.Request) -> web.StreamResponse:
     hub, service = request.app[HUB], request.app[SERVICE]
     hub.add_shopper(cid, ws)
     try:
-        status: dict = {"type": "status", "state": conv["state"]}
-        if conv["state"] == "queued":
-            status["queue"] = (await service.store.run(service.store.queue_estimates)).get(cid)
-        await ws.send_json(status)
+        await ws.send_json(await service.shopper_status(conv))
         async for event in ws_events(ws):
             if event.get("type") == "typing":
-                current = await service.store.run(service.store.conversation, cid)
-                if current and current["state"] == "assigned":
-                    await hub.to_agent(current["agent_id"], {
-                        "type": "typing", "conversation_id": cid,
-                        "on": bool(event.get("on"))})
+                await service.shopper_typing(cid, bool(event.get("on")))
     finally:
         hub.remove_shopper(cid, ws)
     return ws
@@ -323,12 +300,9 @@ async def agent_login(request: web.Request) -> web.Response:
     username, password = body.get("username"), body.get("password")
     if not isinstance(username, str) or not isinstance(password, str):
         raise DeskError("username and password are needed")
-    store, settings = request.app[STORE], request.app[SETTINGS]
-    agent = await store.run(store.authenticate, username, password[:200])
-    if agent is None:
-        raise DeskError("wrong username or password", 401)
-    sid, csrf = await store.run(store.create_session, agent["agent_id"],
-                                settings.desk_session_hours)
+    settings = request.app[SETTINGS]
+    agent, sid, csrf = await request.app[SERVICE].login(username, password[:200],
+                                                        settings.desk_session_hours)
     resp = web.json_response({"agent": agent, "csrf_token": csrf})
     resp.set_cookie(COOKIE, sid, httponly=True, samesite="Strict", path="/",
                     secure=settings.desk_secure_cookie,
@@ -338,8 +312,7 @@ async def agent_login(request: web.Request) -> web.Response:
 
 async def agent_logout(request: web.Request) -> web.Response:
     await current_agent(request, write=True)
-    store = request.app[STORE]
-    await store.run(store.delete_session, request.cookies.get(COOKIE, ""))
+    await request.app[SERVICE].logout(request.cookies.get(COOKIE, ""))
     resp = web.json_response({"ok": True})
     resp.del_cookie(COOKIE, path="/")
     return resp
@@ -361,65 +334,30 @@ async def agent_status(request: web.Request) -> web.Response:
 
 async def agent_conversations(request: web.Request) -> web.Response:
     agent = await current_agent(request)
-    store = request.app[STORE]
-    body = {"mine": await store.run(store.conversations_of, agent["agent_id"]),
-            "queue": await store.run(store.queue)}
-    if agent["role"] == "supervisor":
-        # a supervisor reassigns when an owner cannot go on: they see every owned one
-        body["assigned"] = await store.run(store.assigned_conversations)
-    return web.json_response(body)
+    return web.json_response(await request.app[SERVICE].agent_lists(agent))
 
 
 async def _agent_conversation(request: web.Request, agent: dict) -> dict:
-    store = request.app[STORE]
-    conv = await store.run(store.conversation, request.match_info["id"])
-    if conv is None:
-        raise NotFound("no such conversation")
-    if agent["role"] != "supervisor" and conv["agent_id"] != agent["agent_id"]:
-        raise Forbidden("not your conversation")
-    return conv
+    return await request.app[SERVICE].conversation_for_agent(agent,
+                                                             request.match_info["id"])
 
 
 async def agent_conversation(request: web.Request) -> web.Response:
     agent = await current_agent(request)
     conv = await _agent_conversation(request, agent)
-    store, service = request.app[STORE], request.app[SERVICE]
-    cid = conv["conversation_id"]
-    return web.json_response({
-        "conversation": await store.run(store.summary, cid),
-        "messages": await store.run(store.history, cid),
-        "context": await service.context(conv),
-        "suggestions": await store.run(store.suggestions, cid),
-        "assignments": await store.run(store.ownership_log, cid)})
+    return web.json_response(await request.app[SERVICE].conversation_detail(conv))
 
 
 async def agent_send(request: web.Request) -> web.Response:
     agent = await current_agent(request, write=True)
     body = await read_json(request)
     conv = await _agent_conversation(request, agent)
-    store, service = request.app[STORE], request.app[SERVICE]
     sid = body.get("suggestion_id")
     if sid is not None and (not isinstance(sid, int) or isinstance(sid, bool)):
         raise DeskError("'suggestion_id' must be an integer")
-    suggestion = None
-    if sid is not None:
-        suggestion = await store.run(store.suggestion, sid)
-        if suggestion is None or suggestion["conversation_id"] != conv["conversation_id"]:
-            raise NotFound("no such suggestion in this conversation")
-    text = text_field(body, required=suggestion is None)
-    if suggestion is not None and not text.strip():
-        text = suggestion["text"]
-    if suggestion is not None and body.get("confirm") is not True:
-        changes = await asyncio.get_running_loop().run_in_executor(
-            None, service.fact_changes, suggestion)
-        if changes:
-            return json_error(409, "the catalog changed since this suggestion was drafted",
-                              changes=changes)
-    result = await service.agent_message(conv["conversation_id"], agent, text, sid)
-    out = {"message": result["message"]}
-    if result.get("suggestion"):
-        out["suggestion"] = result["suggestion"]
-    return web.json_response(out)
+    text = text_field(body, required=sid is None)      # a suggestion's text by default
+    return web.json_response(await request.app[SERVICE].agent_send(
+        conv, agent, text, sid, confirm=body.get("confirm") is True))
 
 
 async def agent_skip(request: web.Request) -> web.Response:
@@ -428,9 +366,8 @@ async def agent_skip(request: web.Request) -> web.Response:
         sid = int(request.match_info["sid"])
     except ValueError:
         raise NotFound("no such suggestion") from None
-    store = request.app[STORE]
-    return web.json_response({"suggestion": await store.run(store.skip_suggestion, sid,
-                                                            agent)})
+    return web.json_response({"suggestion": await request.app[SERVICE].skip_suggestion(
+        sid, agent)})
 
 
 async def agent_resolve(request: web.Request) -> web.Response:
@@ -453,31 +390,29 @@ async def agent_reassign(request: web.Request) -> web.Response:
 
 async def agent_list(request: web.Request) -> web.Response:
     await current_agent(request)
-    store = request.app[STORE]
-    return web.json_response(await store.run(store.agents))
+    return web.json_response(await request.app[SERVICE].agents())
 
 
 async def agent_canned(request: web.Request) -> web.Response:
     agent = await current_agent(request)
     locale = request.query.get("locale")
     locale = locale if locale in ("zh", "en") else (agent["languages"] or ["zh"])[0]
-    store = request.app[STORE]
-    return web.json_response(await store.run(store.canned, locale))
+    return web.json_response(await request.app[SERVICE].canned(locale))
 
 
 async def agent_metrics(request: web.Request) -> web.Response:
     """Supervisors: the day's KPIs (desk/metrics.py); `day` defaults to today, shop
     time."""
     await current_agent(request, supervisor=True)
-    day = request.query.get("day") or routing.today_key(request.app[SERVICE].now())
+    service = request.app[SERVICE]
+    day = request.query.get("day") or service.today()
     try:
         if len(day) != 10:
             raise ValueError
         date.fromisoformat(day)
     except ValueError:
         raise DeskError("'day' must be a date YYYY-MM-DD") from None
-    store = request.app[STORE]
-    return web.json_response(await store.run(metrics.day_metrics, store, day))
+    return web.json_response(await service.metrics(day))
 
 
 async def agent_ws(request: web.Request) -> web.StreamResponse:
@@ -486,19 +421,14 @@ async def agent_ws(request: web.Request) -> web.StreamResponse:
     agent = await current_agent(request)
     ws = web.WebSocketResponse(heartbeat=30, max_msg_size=MAX_WS_MESSAGE)
     await ws.prepare(request)
-    hub, store = request.app[HUB], request.app[STORE]
+    hub, service = request.app[HUB], request.app[SERVICE]
     hub.add_agent(agent, ws)
     try:
-        await ws.send_json({"type": "hello", "agent": agent,
-                            "queue": await store.run(store.queue)})
+        await ws.send_json(await service.agent_hello(agent))
         async for event in ws_events(ws):
             if event.get("type") == "typing":
-                cid = str(event.get("conversation_id") or "")
-                conv = await store.run(store.conversation, cid)
-                if conv and conv["agent_id"] == agent["agent_id"] and \
-                        conv["state"] == "assigned":
-                    await hub.to_shopper(cid, {"type": "typing", "sender": "agent",
-                                               "on": bool(event.get("on"))})
+                await service.agent_typing(agent, str(event.get("conversation_id") or ""),
+                                           bool(event.get("on")))
     finally:
         hub.remove_agent(agent["agent_id"], ws)
     return ws
@@ -506,8 +436,7 @@ async def agent_ws(request: web.Request) -> web.StreamResponse:
 
 # -- pages, static, health, OpenAPI ---------------------------------------------------------------
 async def health(request: web.Request) -> web.Response:
-    store = request.app[STORE]
-    await store.run(store._one, "SELECT 1")
+    await request.app[SERVICE].health()
     return web.json_response({"status": "ok"})
 
 
@@ -594,8 +523,6 @@ def create_app(settings, *, rasa: Optional[RasaClient] = None,
     (tests pass their own)."""
     app = web.Application(middlewares=[errors_middleware], client_max_size=MAX_BODY)
     store = store or DeskStore.from_settings(settings)
-    if settings.desk_demo_agents:
-        store.ensure_demo_agents()
     rasa = rasa or RasaClient(settings.rasa_url, timeout=settings.desk_rasa_timeout)
     catalog = catalog or Catalog(settings.catalog_path)
     hub = Hub()
@@ -608,6 +535,10 @@ def create_app(settings, *, rasa: Optional[RasaClient] = None,
     for method, path, handler in ROUTES:
         app.router.add_route(method, path, handler)
 
+    async def on_startup(app: web.Application) -> None:
+        if settings.desk_demo_agents:
+            await app[STORE].accounts.ensure_demo_agents()
+
     async def on_shutdown(app: web.Application) -> None:
         await app[HUB].close_all()
 
@@ -616,6 +547,7 @@ def create_app(settings, *, rasa: Optional[RasaClient] = None,
         await app[RASA].close()
         app[STORE].close()
 
+    app.on_startup.append(on_startup)
     app.on_shutdown.append(on_shutdown)
     app.on_cleanup.append(on_cleanup)
     return app

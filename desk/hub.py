@@ -1,5 +1,8 @@
 """WebSocket fan-out inside one desk process: shopper sockets by conversation, agent
-sockets by agent. (With several desk replicas this is where Redis pub/sub would go.)"""
+sockets by agent, and the supervisors among them. It only carries events; what to send
+is decided by the service (desk/service.py) and the queue notifier
+(desk/queue_notifier.py). With several desk replicas this is where Redis pub/sub would
+go."""
 
 from __future__ import annotations
 
@@ -18,7 +21,6 @@ class Hub:
         self.shoppers: dict[str, set[web.WebSocketResponse]] = defaultdict(set)
         self.agents: dict[int, set[web.WebSocketResponse]] = defaultdict(set)
         self.supervisors: set[int] = set()
-        self.last_queue_status: dict[str, tuple] = {}
 
     def add_shopper(self, conversation_id: str, ws: web.WebSocketResponse) -> None:
         self.shoppers[conversation_id].add(ws)
@@ -42,6 +44,12 @@ class Hub:
             if not socks:
                 del self.agents[agent_id]
                 self.supervisors.discard(agent_id)
+
+    def has_shopper(self, conversation_id: str) -> bool:
+        return conversation_id in self.shoppers
+
+    def has_agents(self) -> bool:
+        return bool(self.agents)
 
     @staticmethod
     async def _send(socks: Iterable[web.WebSocketResponse], event: dict) -> None:

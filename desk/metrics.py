@@ -1,5 +1,6 @@
-"""The figures a shop's desk is managed by (DOMAIN.md), for one shop-local day, computed
-from the desk's own record: `GET /api/agent/metrics?day=YYYY-MM-DD` (supervisors).
+"""The figures a shop's desk is managed by, for one shop-local day, computed from the
+desk's own record: `GET /api/agent/metrics?day=YYYY-MM-DD` (supervisors). The records
+come from the store (desk/store/metrics.py, one snapshot); this module computes.
 
 Definitions (docs/desk.md "Metrics"):
 
@@ -28,7 +29,9 @@ import math
 from datetime import datetime
 from typing import Optional
 
-LOAD_IDLE_BELOW = 80        # DOMAIN.md: under 60–80 a day is idle
+from .store.metrics import DayRecords
+
+LOAD_IDLE_BELOW = 80        # an agent with fewer conversations a day is idle
 LOAD_HEALTHY_UPTO = 120     # 80–120 healthy, above: add people
 
 
@@ -62,83 +65,44 @@ def _secs(later: str, earlier: str) -> float:
     return (datetime.fromisoformat(later) - datetime.fromisoformat(earlier)).total_seconds()
 
 
-def day_metrics(store, day: str) -> dict:
-    """The KPIs of one shop-local day (`day` = "YYYY-MM-DD") from a DeskStore."""
-    q = store._all
-    on_day = "substr({}, 1, 10) = ?"
-
-    started = q("SELECT conversation_id FROM conversations WHERE "
-                + on_day.format("created_at"), (day,))
-    started_ids = [r[0] for r in started]
-    handed = {r[0] for r in q(
-        "SELECT DISTINCT h.conversation_id FROM handoffs h JOIN conversations c"
-        " ON c.conversation_id = h.conversation_id WHERE " + on_day.format("c.created_at"),
-        (day,))}
-    bot_only = len(started_ids) - len(handed)
-
-    handoffs = q("SELECT id, conversation_id, reason, queued_at FROM handoffs"
-                 " WHERE day = ? ORDER BY id", (day,))
+def day_metrics(records: DayRecords) -> dict:
+    """The KPIs of one shop-local day from its records."""
     by_reason: dict[str, int] = {}
     waits, first_responses = [], []
-    for h in handoffs:
+    for h in records.handoffs:
         by_reason[h["reason"]] = by_reason.get(h["reason"], 0) + 1
-        nxt = q("SELECT MIN(queued_at) FROM handoffs WHERE conversation_id = ? AND id > ?",
-                (h["conversation_id"], h["id"]))[0][0]
-        bound = " AND created_at < ?" if nxt else ""
-        args = (h["conversation_id"], h["queued_at"]) + ((nxt,) if nxt else ())
-        assigned = q("SELECT MIN(created_at) FROM assignments WHERE conversation_id = ?"
-                     " AND kind IN ('assign', 'reassign') AND created_at >= ?" + bound,
-                     args)[0][0]
-        if assigned:
-            waits.append(_secs(assigned, h["queued_at"]))
-        answered = q("SELECT MIN(created_at) FROM messages WHERE conversation_id = ?"
-                     " AND sender = 'agent' AND created_at >= ?" + bound, args)[0][0]
-        if answered:
-            first_responses.append(_secs(answered, h["queued_at"]))
-
-    resolutions = []
-    for r in q("SELECT conversation_id, created_at FROM assignments WHERE kind = 'resolve'"
-               " AND day = ? ORDER BY id", (day,)):
-        since = q("SELECT MAX(queued_at) FROM handoffs WHERE conversation_id = ? AND"
-                  " queued_at <= ?", (r["conversation_id"], r["created_at"]))[0][0]
-        if since:
-            resolutions.append(_secs(r["created_at"], since))
+        if h["assigned_at"]:
+            waits.append(_secs(h["assigned_at"], h["queued_at"]))
+        if h["answered_at"]:
+            first_responses.append(_secs(h["answered_at"], h["queued_at"]))
+    resolutions = [_secs(r["resolved_at"], r["since"]) for r in records.resolutions
+                   if r["since"]]
 
     agents = []
-    for a in q("SELECT agent_id, display_name, role, status FROM agents WHERE enabled = 1"
-               " ORDER BY agent_id"):
-        received = q("SELECT COUNT(*) FROM assignments WHERE agent_id = ? AND day = ? AND"
-                     " kind IN ('assign', 'reassign')", (a["agent_id"], day))[0][0]
-        active = q("SELECT COUNT(*) FROM conversations WHERE agent_id = ? AND"
-                   " state = 'assigned'", (a["agent_id"],))[0][0]
-        sent = q("SELECT COUNT(*) FROM messages WHERE agent_id = ? AND sender = 'agent' AND "
-                 + on_day.format("created_at"), (a["agent_id"], day))[0][0]
-        if a["role"] == "supervisor" and not (received or active or sent):
+    for a in records.agents:
+        if a["role"] == "supervisor" and not (a["received"] or a["active"] or a["sent"]):
             continue
         agents.append({"agent_id": a["agent_id"], "display_name": a["display_name"],
-                       "role": a["role"], "status": a["status"], "received": received,
-                       "load_band": load_band(received), "active_now": active,
-                       "messages_sent": sent})
+                       "role": a["role"], "status": a["status"], "received": a["received"],
+                       "load_band": load_band(a["received"]), "active_now": a["active"],
+                       "messages_sent": a["sent"]})
 
     outcomes = dict.fromkeys(("accepted", "edited", "rejected"), 0)
-    shown = 0
-    for s in q("SELECT outcome FROM suggestions WHERE text != '' AND "
-               + on_day.format("created_at"), (day,)):
-        shown += 1
-        if s["outcome"] in outcomes:
-            outcomes[s["outcome"]] += 1
+    for outcome in records.suggestion_outcomes:
+        if outcome in outcomes:
+            outcomes[outcome] += 1
+    shown = len(records.suggestion_outcomes)
 
-    senders = dict(q("SELECT sender, COUNT(*) FROM messages WHERE "
-                     + on_day.format("created_at") + " GROUP BY sender", (day,)))
+    senders = records.messages_by_sender
     shopper_msgs = senders.get("shopper", 0)
     replies = senders.get("agent", 0) + senders.get("bot", 0)
-
+    started, handed = records.started, records.handed_off
     return {
-        "day": day,
-        "conversations": {"started": len(started_ids), "bot_only": bot_only,
-                          "handed_off": len(handed),
-                          "bot_resolution_rate": _rate(bot_only, len(started_ids))},
-        "handoffs": {"total": len(handoffs), "by_reason": by_reason},
+        "day": records.day,
+        "conversations": {"started": started, "bot_only": started - handed,
+                          "handed_off": handed,
+                          "bot_resolution_rate": _rate(started - handed, started)},
+        "handoffs": {"total": len(records.handoffs), "by_reason": by_reason},
         "queue_wait": _spread(waits),
         "first_response": _spread(first_responses),
         "resolution": _spread(resolutions),

@@ -1,9 +1,10 @@
 """Routing: who owns a conversation, the queue, its waiting estimates, business hours.
 
-Every function that changes ownership takes an open SQLite connection **inside a
-`BEGIN IMMEDIATE` transaction** (see `DeskStore.tx`): the write lock is held from the
-first read of an agent's load to the last write, so two desk processes (or threads) can
-never give one conversation two owners or push an agent past a cap.
+Every function that changes ownership takes the connection of a **write transaction**
+(`Database.write`, desk/store/db.py; SQLite's `BEGIN IMMEDIATE`): the write lock is held
+from the first read of an agent's load to the last write, so two desk processes (or
+threads) can never give one conversation two owners or push an agent past a cap. The
+functions that only read (the queue, its estimates) also run in a read snapshot.
 
 Rules (docs/desk.md): one owner per conversation; an online agent (role `agent`) who
 speaks the conversation's language, below the concurrent cap and the daily cap; the
@@ -104,7 +105,7 @@ def assign(conn: sqlite3.Connection, conversation_id: str, agent_id: int, now: d
            *, kind: str = "assign", reason: str | None = None,
            by_agent_id: int | None = None) -> bool:
     """Make `agent_id` the owner of a queued, unowned conversation; False when it is not
-    (any more) queued and unowned. Call inside a BEGIN IMMEDIATE transaction."""
+    (any more) queued and unowned. Call inside a write transaction."""
     ts = now.isoformat(timespec="milliseconds")
     cur = conn.execute(
         "UPDATE conversations SET state = 'assigned', agent_id = ?, assigned_at = ?,"

@@ -10,20 +10,12 @@ from urllib.parse import quote
 
 from catalog.queries import Catalog
 
-T = {
-    "title": {"zh": "运动户外旗舰店", "en": "Sports & Outdoor Flagship Store"},
-    "stock": {"zh": "库存", "en": "Stock"},
-    "sold_out": {"zh": "断货", "en": "sold out"},
-    "colour": {"zh": "颜色", "en": "Colour"},
-    "size": {"zh": "尺码", "en": "Size"},
-    "back": {"zh": "返回商品列表", "en": "All products"},
-    "other": {"zh": "English", "en": "中文"},
-    "chat": {"zh": "有问题？点右下角和客服聊聊～", "en": "Questions? Chat with us (bottom right)."},
-}
+from .texts import TEXTS
 
 
 def _t(key: str, lang: str) -> str:
-    return T[key][lang]
+    """A storefront word from desk/texts.yml (`storefront_<key>`)."""
+    return TEXTS.render(f"storefront_{key}", lang)
 
 
 def _page(lang: str, title: str, body: str, product_id: str = "",
@@ -36,7 +28,8 @@ def _page(lang: str, title: str, body: str, product_id: str = "",
         f"<title>{escape(title)}</title>\n"
         '<link rel="stylesheet" href="/static/storefront.css">\n</head>\n<body>\n'
         f'<header><a class="shop" href="/?lang={lang}">{escape(_t("title", lang))}</a>'
-        f' <a class="lang" href="{escape(other_href)}">{_t("other", lang)}</a></header>\n'
+        f' <a class="lang" href="{escape(other_href)}">'
+        f'{escape(_t("other_language", lang))}</a></header>\n'
         f"<main>\n{body}\n</main>\n"
         f'<footer>{escape(_t("chat", lang))}</footer>\n'
         f'<script src="/widget.js" data-locale="{lang}"{pid} defer></script>\n'

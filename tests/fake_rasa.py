@@ -19,6 +19,21 @@ from aiohttp import web
 from catalog.queries import Catalog
 
 _CJK = re.compile(r"[\u3400-\u9fff]")
+_PERCENT_OFF = re.compile(r"(\d{1,2}(?:\.\d+)?)\s*(?:%|％|percent)", re.I)
+_ZHE = re.compile(r"(\d)(\d)?\s*折")
+
+
+def asked_discount_pct(text: str) -> Optional[float]:
+    """The discount a shopper names, in percent, as the bot's discount action reports it
+    in `requested_discount_pct` ("打8折" = 20, "85折" = 15, "10% off" = 10); None when
+    they name no figure. (Arabic digits only: what the tests and the benchmark send.)"""
+    m = _PERCENT_OFF.search(text)
+    if m:
+        return float(m.group(1))
+    m = _ZHE.search(text)
+    if m:
+        return float(100 - (int(m.group(1)) * 10 + int(m.group(2) or 0)))
+    return None
 
 
 class FakeRasa:
@@ -47,12 +62,13 @@ class FakeRasa:
             return "complaint", [{"text": "非常抱歉！已为您转接人工客服。" if lang == "zh"
                                   else "I'm sorry. Passing you to our team.",
                                   "custom": {"type": "handoff", "reason": "complaint"}}]
-        if "折" in text or "discount" in t or "% off" in t:
+        if "折" in text or "discount" in t or "% off" in t or "percent off" in t:
             p = self.catalog.product(page)
             return "ask_discount", [{
                 "text": "亲，目前店铺活动：满299减30。" if lang == "zh"
                 else "Current offers: spend 299, save 30.",
                 "custom": {"type": "discount", "policy": "满299减30",
+                           "requested_discount_pct": asked_discount_pct(text),
                            "max_agent_discount_pct": self.catalog.policy(
                                "max_agent_discount_pct"),
                            "product_id": page, "price": p.price if p else None,

@@ -64,6 +64,28 @@ class Desk:
         return {"replies": replies, "message_id": int(h["X-Message-Id"]),
                 "state": h["X-Conversation-State"], "queue": queue}
 
+    # the record, read through the store's parts
+    async def history(self, cid) -> list[dict]:
+        return await self.store.conversations.history(cid)
+
+    async def conversation(self, cid) -> dict:
+        return await self.store.conversations.get(cid)
+
+    async def suggestions(self, cid) -> list[dict]:
+        return await self.store.suggestions.of_conversation(cid)
+
+    async def suggestion(self, sid) -> dict:
+        return await self.store.suggestions.get(sid)
+
+    def sql(self, query, *params) -> list[dict]:
+        """Rows of the desk's file read through a connection of the test's own."""
+        conn = sqlite3.connect(f"file:{self.store.db.path}?mode=ro", uri=True)
+        conn.row_factory = sqlite3.Row
+        try:
+            return [dict(r) for r in conn.execute(query, params)]
+        finally:
+            conn.close()
+
     async def login(self, username) -> "AgentSession":
         r = await self.client.post("/api/agent/login", json={
             "username": username, "password": f"demo-{username}"})
@@ -201,7 +223,7 @@ async def test_same_client_id_twice_gives_the_first_answer(desk):
     assert third["replies"] == first["replies"] == again["replies"]
     assert third["state"] == first["state"] == "bot"
     assert len(desk.rasa.calls) == 1
-    assert len(desk.store.history(cid)) == 2
+    assert len(await desk.history(cid)) == 2
 
 
 async def test_post_message_answers_the_contracts_list_of_replies(desk):
@@ -221,7 +243,7 @@ async def test_post_message_answers_the_contracts_list_of_replies(desk):
     assert isinstance(body, list) and body
     assert all({"text", "buttons", "image", "custom"} <= set(m) for m in body)
     assert body[0]["custom"]["type"] == "stock"
-    stored = desk.store.history(cid)[0]
+    stored = (await desk.history(cid))[0]
     assert r.headers["X-Message-Id"] == str(stored["id"]) and stored["client_id"] == "c1"
     assert r.headers["X-Conversation-State"] == "bot"
     assert "X-Queue-Position" not in r.headers
@@ -296,7 +318,7 @@ async def test_handoff_assigns_and_bot_goes_silent_and_drafts(desk):
     await desk.say(cid, auth, "再转人工一次")          # Rasa answers with a handoff again
     await asyncio.sleep(0.2)
     await no_event(shopper_ws, "message", sender="bot", after_id=out["message_id"])
-    history = desk.store.history(cid)
+    history = await desk.history(cid)
     after = [m for m in history if m["id"] > out["message_id"]]
     assert all(m["sender"] != "bot" for m in after)
 
@@ -336,7 +358,7 @@ async def test_resolve_and_reopen_with_same_owner(desk):
     desk.clock.t += timedelta(minutes=10)
     out = await desk.say(cid, auth, "还有个问题")
     assert out["state"] == "assigned" and out["replies"] == []
-    assert desk.store.conversation(cid)["agent_id"] == lily.agent["agent_id"]
+    assert (await desk.conversation(cid))["agent_id"] == lily.agent["agent_id"]
     await lily.post(f"/api/agent/conversations/{cid}/resolve")
     desk.clock.t += timedelta(minutes=45)
     out = await desk.say(cid, auth, "你好")
@@ -355,8 +377,8 @@ async def test_queue_positions_are_pushed_in_the_shoppers_language(desk):
     assert out["replies"][-1]["custom"]["type"] == "queued"
     assert "queue" in out["replies"][-1]["text"]
     tom = await desk.login("tom")
-    await desk.store.run(desk.store._conn.execute,
-                         "UPDATE agents SET cap = 1 WHERE username = 'tom'")
+    await desk.store.db.write(
+        lambda c: c.execute("UPDATE agents SET cap = 1 WHERE username = 'tom'").rowcount)
     await tom.online()
     status = await next_event(ws, "status")
     while status["queue"]["position"] == 2:          # the one pushed at the handoff
@@ -374,8 +396,8 @@ async def test_discount_beyond_policy_hands_off(desk):
     out = await desk.say(cid, auth, "能打8折吗")          # 20% > policy's 5%
     assert out["state"] == "queued"
     assert all(r["sender"] == "system" for r in out["replies"])
-    assert desk.store.conversation(cid)["handoff_reason"] == "discount"
-    (s,) = desk.store.suggestions(cid)
+    assert (await desk.conversation(cid))["handoff_reason"] == "discount"
+    (s,) = await desk.suggestions(cid)
     assert s["custom"]["type"] == "discount"
     cid2, auth2 = await desk.new()
     out = await desk.say(cid2, auth2, "有折扣吗")
@@ -387,10 +409,10 @@ async def test_big_cart_hands_off(desk):
     out = await desk.say(cid, auth, "42码有货吗", metadata={
         "cart": [{"product_id": "P001", "quantity": 20, "price": 359}]})
     assert out["state"] == "queued"
-    assert desk.store.conversation(cid)["handoff_reason"] == "cart_value"
+    assert (await desk.conversation(cid))["handoff_reason"] == "cart_value"
     assert all(r["sender"] == "system" for r in out["replies"])
     await asyncio.sleep(0.2)
-    assert desk.store.suggestions(cid)[0]["custom"]["type"] == "stock"
+    assert (await desk.suggestions(cid))[0]["custom"]["type"] == "stock"
 
 
 # -- fact re-check -----------------------------------------------------------------------------
@@ -406,17 +428,17 @@ async def test_changed_facts_give_409_until_confirmed(tmp_path, demo_db):
         await desk.say(cid, auth, "转人工")
         out = await desk.say(cid, auth, "有货吗")
         for _ in range(50):
-            if desk.store.suggestions(cid):
+            if await desk.suggestions(cid):
                 break
             await asyncio.sleep(0.02)
-        stock = desk.store.suggestions(cid)[0]
+        stock = (await desk.suggestions(cid))[0]
         sku = next(k for k, v in stock["facts"].items() if v > 0)[len("stock:"):]
         await desk.say(cid, auth, "多少钱")
         for _ in range(50):
-            if len(desk.store.suggestions(cid)) > 1:
+            if len(await desk.suggestions(cid)) > 1:
                 break
             await asyncio.sleep(0.02)
-        price = desk.store.suggestions(cid)[1]
+        price = (await desk.suggestions(cid))[1]
         conn = sqlite3.connect(db)
         conn.execute("UPDATE stock SET quantity = 0 WHERE sku = ?", (sku,))
         conn.execute("UPDATE products SET price = price + 50 WHERE product_id = 'P001'")
@@ -435,7 +457,7 @@ async def test_changed_facts_give_409_until_confirmed(tmp_path, demo_db):
         assert r.status == 409
         change = (await r.json())["changes"][0]
         assert change["field"] == "price:P001" and change["new"] == change["old"] + 50
-        assert desk.store.suggestion(stock["id"])["outcome"] is None   # nothing sent
+        assert (await desk.suggestion(stock["id"]))["outcome"] is None   # nothing sent
         ok = await lily.post(f"/api/agent/conversations/{cid}/messages",
                              {"suggestion_id": stock["id"], "confirm": True})
         assert ok["suggestion"]["outcome"] == "accepted"
@@ -460,8 +482,8 @@ async def test_rasa_down_gives_a_holding_reply_and_queues(desk, mode, locale, wo
     holding = out["replies"][0]
     assert holding["sender"] == "system" and word in holding["text"]
     assert holding["custom"] == {"type": "handoff", "reason": "rasa_unavailable"}
-    assert desk.store.history(cid)[0]["client_id"] == "keep"      # nothing lost
-    assert desk.store.conversation(cid)["handoff_reason"] == "rasa_unavailable"
+    assert (await desk.history(cid))[0]["client_id"] == "keep"      # nothing lost
+    assert (await desk.conversation(cid))["handoff_reason"] == "rasa_unavailable"
 
 
 async def test_out_of_hours_offers_the_contact_form(desk):
@@ -482,8 +504,8 @@ async def test_out_of_hours_offers_the_contact_form(desk):
     body = await r.json()
     assert body["message"]["text"] == "Do you ship to HK?"
     # it became a conversation for a human (lily is online, so she has it)
-    assert desk.store.conversation(cid)["state"] in ("queued", "assigned")
-    assert desk.store.conversation(cid)["contact"] == "tom@example.com"
+    assert (await desk.conversation(cid))["state"] in ("queued", "assigned")
+    assert (await desk.conversation(cid))["contact"] == "tom@example.com"
 
 
 # -- security --------------------------------------------------------------------------------
@@ -507,7 +529,7 @@ async def test_another_conversations_token_neither_reads_nor_writes(desk):
     r = await desk.client.get("/api/conversations/" + "0" * 32 + "/messages",
                               headers=my_auth)
     assert r.status == 404 and (await r.json())["error"]
-    assert len(desk.store.history(mine)) == 2
+    assert len(await desk.history(mine)) == 2
 
 
 @pytest.mark.parametrize("body,headers,status", [
@@ -536,7 +558,7 @@ async def test_bad_bodies_get_a_json_error(desk, body, headers, status):
                                headers={**auth, **headers})
     assert r.status == status
     assert r.content_type == "application/json" and (await r.json())["error"]
-    assert desk.store.history(cid) == []
+    assert await desk.history(cid) == []
 
 
 async def test_after_out_of_range_is_a_400_not_a_500(desk):
@@ -551,7 +573,7 @@ async def test_script_tags_are_stored_and_returned_as_plain_text(desk):
     cid, auth = await desk.new("en")
     evil = '<script>alert("x")</script><img src=x onerror=alert(1)>'
     out = await desk.say(cid, auth, evil)
-    assert desk.store.history(cid)[0]["id"] == out["message_id"]
+    assert (await desk.history(cid))[0]["id"] == out["message_id"]
     r = await desk.client.get(f"/api/conversations/{cid}/messages", headers=auth)
     assert r.content_type == "application/json"
     assert (await r.json())[0]["text"] == evil
@@ -752,19 +774,19 @@ async def test_desk_with_the_real_rasa(tmp_path, demo_db):
         assert card["product_id"] == "P001"
         out = await desk.say(cid, auth, "转人工")
         assert out["state"] == "queued"
-        assert desk.store.conversation(cid)["handoff_reason"] == "requested"
+        assert (await desk.conversation(cid))["handoff_reason"] == "requested"
         out = await desk.say(cid, auth, "疾风跑鞋多少钱")
         assert out["replies"] == []
         for _ in range(300):
-            if desk.store.suggestions(cid):
+            if await desk.suggestions(cid):
                 break
             await asyncio.sleep(0.1)
         await asyncio.sleep(0.3)
-        drafts = desk.store.suggestions(cid)
+        drafts = await desk.suggestions(cid)
         s = next(d for d in drafts if (d["custom"] or {}).get("type") == "price")
         assert s["kind"] == "answer" and s["facts"] == {"price:P001": 359.0}
         assert all(d["message_id"] == out["message_id"] for d in drafts)
-        assert all(m["sender"] != "bot" for m in desk.store.history(cid)
+        assert all(m["sender"] != "bot" for m in await desk.history(cid)
                    if m["id"] > out["message_id"])
         parse = await desk.app[RASA].latest_parse(cid)
         assert parse["intent"] == "ask_price"

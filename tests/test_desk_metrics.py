@@ -20,8 +20,8 @@ def at(hhmm: str) -> datetime:
 
 async def drafts(desk, cid, n):
     for _ in range(100):
-        if len(desk.store.suggestions(cid)) >= n:
-            return desk.store.suggestions(cid)
+        if len(await desk.suggestions(cid)) >= n:
+            return await desk.suggestions(cid)
         await asyncio.sleep(0.02)
     raise AssertionError("no suggestions")
 
@@ -53,7 +53,7 @@ async def test_a_scripted_day_gives_exact_figures(desk):
     clock.t = at("10:03")                          # lily comes: both are hers
     lily = await desk.login("lily")
     await lily.online()
-    assert desk.store.conversation(b)["agent_id"] == lily.agent["agent_id"]
+    assert (await desk.conversation(b))["agent_id"] == lily.agent["agent_id"]
 
     clock.t = at("10:04")                          # B: a draft sent as it is
     await desk.say(b, b_auth, "多少钱")

@@ -5,7 +5,9 @@ agent more than the cap."""
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
+import sqlite3
 import threading
 import time
 from collections import Counter, defaultdict
@@ -20,136 +22,145 @@ from tests.conftest import NOW, Clock  # noqa: F401 - the shared pinned clock
 
 
 @pytest.fixture()
-def store(tmp_path, clock):
+async def store(tmp_path, clock):
     s = DeskStore(tmp_path / "desk.db", clock=clock)
     yield s
     s.close()
 
 
-def add(store, name, langs=("zh", "en"), cap=8, daily_cap=120, online=True):
-    a = store.add_agent(name, "pw-" + name, languages=langs, cap=cap, daily_cap=daily_cap)
+async def add(store, name, langs=("zh", "en"), cap=8, daily_cap=120, online=True,
+              role="agent"):
+    a = await store.accounts.add_agent(name, "pw-" + name, languages=langs, cap=cap,
+                                       daily_cap=daily_cap, role=role)
     if online:
-        store.set_status(a["agent_id"], "online")
+        await store.accounts.set_status(a["agent_id"], "online")
     return a["agent_id"]
 
 
-def handoff(store, locale="zh", customer_id=None):
-    conv, _ = store.create_conversation(locale, customer_id=customer_id)
-    res = store.handoff(conv["conversation_id"], "requested")
+async def handoff(store, locale="zh", customer_id=None):
+    conv, _ = await store.conversations.create(locale, customer_id=customer_id)
+    res = await store.conversations.handoff(conv["conversation_id"], "requested")
     return conv["conversation_id"], res["assigned"]
 
 
-def owner(store, cid):
-    return store.conversation(cid)["agent_id"]
+async def owner(store, cid):
+    return (await store.conversations.get(cid))["agent_id"]
 
 
-def test_fewest_active_first(store):
-    a, b = add(store, "a"), add(store, "b")
-    owners = [owner(store, handoff(store)[0]) for _ in range(4)]
+async def agent(store, agent_id):
+    return await store.accounts.agent(agent_id)
+
+
+async def test_fewest_active_first(store):
+    a, b = await add(store, "a"), await add(store, "b")
+    owners = [await owner(store, (await handoff(store))[0]) for _ in range(4)]
     assert owners == [a, b, a, b]
 
 
-def test_concurrent_cap_and_queue(store):
-    a = add(store, "a", cap=2)
-    cids = [handoff(store)[0] for _ in range(3)]
-    assert [owner(store, c) for c in cids] == [a, a, None]
-    assert store.conversation(cids[2])["state"] == "queued"
-    assert store.agent(a)["active"] == 2
-    assert store.resolve(cids[0], store.agent(a)) == [(cids[2], a)]   # frees a place
+async def test_concurrent_cap_and_queue(store):
+    a = await add(store, "a", cap=2)
+    cids = [(await handoff(store))[0] for _ in range(3)]
+    assert [await owner(store, c) for c in cids] == [a, a, None]
+    assert (await store.conversations.get(cids[2]))["state"] == "queued"
+    assert (await agent(store, a))["active"] == 2
+    assert await store.conversations.resolve(cids[0], await agent(store, a)) == \
+        [(cids[2], a)]                                              # frees a place
 
 
-def test_daily_cap(store):
-    a = add(store, "a", cap=5, daily_cap=2)
-    cids = [handoff(store)[0] for _ in range(3)]
+async def test_daily_cap(store):
+    a = await add(store, "a", cap=5, daily_cap=2)
+    cids = [(await handoff(store))[0] for _ in range(3)]
     for c in cids[:2]:
-        store.resolve(c, store.agent(a))
-    assert store.conversation(cids[2])["state"] == "queued"
-    assert store.agent(a)["today"] == 2
+        await store.conversations.resolve(c, await agent(store, a))
+    assert (await store.conversations.get(cids[2]))["state"] == "queued"
+    assert (await agent(store, a))["today"] == 2
 
 
-def test_language(store):
-    wang, tom = add(store, "wang", ("zh",)), add(store, "tom", ("en",))
-    assert owner(store, handoff(store, "en")[0]) == tom
-    assert owner(store, handoff(store, "zh")[0]) == wang
-    assert owner(store, handoff(store, "en")[0]) == tom       # never wang, whatever his load
+async def test_language(store):
+    wang, tom = await add(store, "wang", ("zh",)), await add(store, "tom", ("en",))
+    assert await owner(store, (await handoff(store, "en"))[0]) == tom
+    assert await owner(store, (await handoff(store, "zh"))[0]) == wang
+    # never wang, whatever his load
+    assert await owner(store, (await handoff(store, "en"))[0]) == tom
 
 
-def test_queue_does_not_block_other_languages(store):
-    add(store, "wang", ("zh",), cap=1)
-    first = handoff(store, "zh")[0]
-    waiting_zh = handoff(store, "zh")[0]
-    tom = add(store, "tom", ("en",))
-    en = handoff(store, "en")[0]
-    assert owner(store, first) and owner(store, waiting_zh) is None and owner(store, en) == tom
+async def test_queue_does_not_block_other_languages(store):
+    await add(store, "wang", ("zh",), cap=1)
+    first = (await handoff(store, "zh"))[0]
+    waiting_zh = (await handoff(store, "zh"))[0]
+    tom = await add(store, "tom", ("en",))
+    en = (await handoff(store, "en"))[0]
+    assert await owner(store, first) and await owner(store, waiting_zh) is None
+    assert await owner(store, en) == tom
 
 
-def test_returning_shopper_gets_their_previous_agent(store):
-    a, b = add(store, "a"), add(store, "b")
-    first, _ = handoff(store, customer_id="C7")
-    assert owner(store, first) == a
-    store.resolve(first, store.agent(a))
-    handoff(store)                                  # a now has one more than b
-    again, _ = handoff(store, customer_id="C7")
-    assert owner(store, again) == a
+async def test_returning_shopper_gets_their_previous_agent(store):
+    a, b = await add(store, "a"), await add(store, "b")
+    first, _ = await handoff(store, customer_id="C7")
+    assert await owner(store, first) == a
+    await store.conversations.resolve(first, await agent(store, a))
+    await handoff(store)                            # a now has one more than b
+    again, _ = await handoff(store, customer_id="C7")
+    assert await owner(store, again) == a
     # ... unless a cannot take it
-    store.set_status(a, "away")
-    third, _ = handoff(store, customer_id="C7")
-    assert owner(store, third) == b
+    await store.accounts.set_status(a, "away")
+    third, _ = await handoff(store, customer_id="C7")
+    assert await owner(store, third) == b
 
 
-def test_queue_is_fifo_with_positions_and_waits(store, clock):
+async def test_queue_is_fifo_with_positions_and_waits(store, clock):
     cids = []
     for _ in range(3):
-        cids.append(handoff(store, "zh")[0])
+        cids.append((await handoff(store, "zh"))[0])
         clock.advance(seconds=1)
-    en = handoff(store, "en")[0]
-    est = store.queue_estimates()
+    en = (await handoff(store, "en"))[0]
+    est = await store.conversations.queue_estimates()
     assert [est[c]["position"] for c in cids] == [1, 2, 3]
     assert est[en]["position"] == 1                 # its own language's queue
     # nobody online: one agent's slots assumed, default handling time 300 s / 8 slots
     assert [est[c]["estimated_wait_s"] for c in cids] == [38, 75, 113]
-    a = add(store, "a", ("zh",), cap=1)
-    assert owner(store, cids[0]) == a                 # going online takes the oldest
-    est = store.queue_estimates()
+    a = await add(store, "a", ("zh",), cap=1)
+    assert await owner(store, cids[0]) == a           # going online takes the oldest
+    est = await store.conversations.queue_estimates()
     assert [est[c]["position"] for c in cids[1:]] == [1, 2]
     assert est[cids[1]]["estimated_wait_s"] == 300       # 1 agent × cap 1
 
 
-def test_waits_follow_measured_handling_time(store, clock):
-    a = add(store, "a", ("zh",), cap=1)
-    cid = handoff(store)[0]
+async def test_waits_follow_measured_handling_time(store, clock):
+    a = await add(store, "a", ("zh",), cap=1)
+    cid = (await handoff(store))[0]
     clock.advance(seconds=120)
-    store.resolve(cid, store.agent(a))
-    handoff(store)
-    waiting = handoff(store)[0]
-    assert store.queue_estimates()[waiting]["estimated_wait_s"] == 120
+    await store.conversations.resolve(cid, await agent(store, a))
+    await handoff(store)
+    waiting = (await handoff(store))[0]
+    assert (await store.conversations.queue_estimates())[waiting]["estimated_wait_s"] == 120
 
 
-def test_supervisor_reassigns_with_a_reason(store):
-    a, b = add(store, "a"), add(store, "b", cap=1)
-    boss = store.add_agent("boss", "pw", role="supervisor")
-    cid = handoff(store)[0]
-    assert owner(store, cid) == a
+async def test_supervisor_reassigns_with_a_reason(store):
+    a, b = await add(store, "a"), await add(store, "b", cap=1)
+    boss = await agent(store, await add(store, "boss", role="supervisor", online=False))
+    reassign = store.conversations.reassign
+    cid = (await handoff(store))[0]
+    assert await owner(store, cid) == a
     with pytest.raises(Forbidden):
-        store.reassign(cid, b, "because", store.agent(a))
+        await reassign(cid, b, "because", await agent(store, a))
     with pytest.raises(DeskError):
-        store.reassign(cid, b, " ", boss)
-    store.reassign(cid, b, "speaks Cantonese", boss)
-    assert owner(store, cid) == b
-    log = store.ownership_log(cid)[-1]
+        await reassign(cid, b, " ", boss)
+    await reassign(cid, b, "speaks Cantonese", boss)
+    assert await owner(store, cid) == b
+    log = (await store.conversations.ownership_log(cid))[-1]
     assert (log["kind"], log["from_agent_id"], log["agent_id"], log["reason"],
             log["by_agent_id"]) == ("reassign", a, b, "speaks Cantonese", boss["agent_id"])
-    other = handoff(store)[0]
-    assert owner(store, other) == a
+    other = (await handoff(store))[0]
+    assert await owner(store, other) == a
     with pytest.raises(Conflict):                    # b is at the cap of 1
-        store.reassign(other, b, "try", boss)
+        await reassign(other, b, "try", boss)
 
 
-def test_supervisors_are_not_auto_assigned(store):
-    boss = store.add_agent("boss", "pw", role="supervisor")
-    store.set_status(boss["agent_id"], "online")
-    cid = handoff(store)[0]
-    assert store.conversation(cid)["state"] == "queued"
+async def test_supervisors_are_not_auto_assigned(store):
+    await add(store, "boss", role="supervisor")                 # online
+    cid = (await handoff(store))[0]
+    assert (await store.conversations.get(cid))["state"] == "queued"
 
 
 @pytest.mark.parametrize("hours,at,open_", [
@@ -183,49 +194,69 @@ N_CONV, N_AGENTS, CAP = 200, 5, 8
 
 
 def _setup_agents(path) -> list[int]:
-    s = DeskStore(path, clock=lambda: NOW)
-    ids = [s.add_agent(f"agent{i}", "pw", languages=["zh", "en"], cap=CAP)["agent_id"]
-           for i in range(N_AGENTS)]
-    for i in ids:
-        s.set_status(i, "online")
-    s.close()
-    return ids
+    async def setup():
+        s = DeskStore(path, clock=lambda: NOW)
+        ids = [(await s.accounts.add_agent(f"agent{i}", "pw", languages=["zh", "en"],
+                                           cap=CAP))["agent_id"] for i in range(N_AGENTS)]
+        for i in ids:
+            await s.accounts.set_status(i, "online")
+        s.close()
+        return ids
+
+    return asyncio.run(setup())
 
 
 def _handoff_worker(path, n, barrier=None):
-    s = DeskStore(path, clock=lambda: NOW)
-    if barrier is not None:
-        barrier.wait()
-    for _ in range(n):
-        conv, _ = s.create_conversation("zh")
-        s.handoff(conv["conversation_id"], "requested")
-    s.close()
+    """A desk of its own (its own writer connection and thread) handing off `n`."""
+    async def work():
+        s = DeskStore(path, clock=lambda: NOW)
+        if barrier is not None:
+            barrier.wait()
+        for _ in range(n):
+            conv, _ = await s.conversations.create("zh")
+            await s.conversations.handoff(conv["conversation_id"], "requested")
+        s.close()
+
+    asyncio.run(work())
 
 
 def _agent_worker(path, agent_id, total, barrier=None, deadline_s=120):
-    """Resolve own conversations as they come, until all `total` are resolved."""
-    s = DeskStore(path, clock=lambda: NOW)
-    if barrier is not None:
-        barrier.wait()
-    me = s.agent(agent_id)
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        mine = s.conversations_of(agent_id)
-        for c in mine:
-            s.resolve(c["conversation_id"], me)
-        done = s._one("SELECT COUNT(*) FROM conversations WHERE state = 'resolved'")[0]
-        if done >= total:
-            break
-        if not mine:
-            time.sleep(0.005)
-    s.close()
+    """Resolve own conversations as they come, until all `total` are resolved. An agent
+    resolves only once at the cap (or when every conversation has been handed off), so
+    every agent's cap is reached while handoffs and resolutions race."""
+    def counts(c):
+        return c.execute("SELECT COUNT(*), SUM(state = 'resolved') FROM"
+                         " conversations").fetchone()
+
+    async def work():
+        s = DeskStore(path, clock=lambda: NOW)
+        if barrier is not None:
+            barrier.wait()
+        me = await s.accounts.agent(agent_id)
+        end = time.monotonic() + deadline_s
+        while time.monotonic() < end:
+            mine = await s.conversations.mine(agent_id)
+            created, resolved = await s.db.read(counts)
+            if resolved and resolved >= total:
+                break
+            if mine and (len(mine) >= CAP or created >= total):
+                for c in mine:
+                    await s.conversations.resolve(c["conversation_id"], me)
+            else:
+                await asyncio.sleep(0.005)
+        s.close()
+
+    asyncio.run(work())
 
 
 def check_log(path, agent_ids):
-    s = DeskStore(path, clock=lambda: NOW)
-    log = s.ownership_log()
-    convs = s._all("SELECT conversation_id, state, agent_id FROM conversations")
-    s.close()
+    """Replays the ownership log, read through a connection of the test's own."""
+    conn = sqlite3.connect(path)
+    conn.row_factory = sqlite3.Row
+    log = [dict(r) for r in conn.execute("SELECT * FROM assignments ORDER BY id")]
+    convs = [dict(r) for r in conn.execute(
+        "SELECT conversation_id, state, agent_id FROM conversations")]
+    conn.close()
     assert len(convs) == N_CONV
     assert all(c["state"] == "resolved" for c in convs), Counter(c["state"] for c in convs)
     assigns = Counter(e["conversation_id"] for e in log if e["kind"] == "assign")
@@ -257,7 +288,7 @@ def test_race_threads_200_handoffs_over_5_agents(tmp_path):
     for t in threads:
         t.join(150)
     peak = check_log(path, agents)
-    assert max(peak.values()) == CAP               # the caps were really reached
+    assert peak == {a: CAP for a in agents}        # every cap was really reached
 
 
 def test_race_processes_200_handoffs_over_5_agents(tmp_path):
@@ -274,4 +305,4 @@ def test_race_processes_200_handoffs_over_5_agents(tmp_path):
     for p in procs:
         p.join(180)
         assert p.exitcode == 0
-    check_log(path, agents)
+    assert check_log(path, agents) == {a: CAP for a in agents}

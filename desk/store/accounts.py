@@ -1,0 +1,232 @@
+"""Accounts and sessions: agents (salted scrypt passwords, languages, caps, online/away),
+agents' log-in sessions (only the cookie's hash is stored), and the canned replies of the
+console. The demo agents and canned replies are created here on first start."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import hmac
+import secrets
+import sqlite3
+from datetime import datetime, timedelta
+from typing import Iterable, Optional
+
+from .. import routing
+from ..errors import Conflict, DeskError
+from ..texts import TEXTS
+from .db import Database
+from .records import DeskPolicy, timestamp, token_hash
+
+# -- passwords -----------------------------------------------------------------------------
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2 ** 14, 8, 1
+
+
+def hash_password(password: str, *, n: int = SCRYPT_N, r: int = SCRYPT_R,
+                  p: int = SCRYPT_P) -> str:
+    """A salted scrypt hash with its parameters: "scrypt$n$r$p$salt$hash" (hex)."""
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=n, r=r, p=p, dklen=32)
+    return f"scrypt${n}${r}${p}${salt.hex()}${digest.hex()}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        algo, n, r, p, salt, digest = stored.split("$")
+        if algo != "scrypt":
+            return False
+        got = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=int(n),
+                             r=int(r), p=int(p), dklen=len(bytes.fromhex(digest)),
+                             maxmem=256 * 1024 * 1024)
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(got.hex(), digest)
+
+
+@functools.lru_cache(maxsize=1)
+def _unknown_user_hash() -> str:
+    """Checked against when the username is unknown, so that both answers take as long."""
+    return hash_password(secrets.token_urlsafe(16))
+
+
+# -- the demo agents and canned replies ----------------------------------------------------
+# username, role, languages; the display name is texts.yml's demo_agent_<username> in the
+# first language they speak; password demo-<username>
+DEMO_AGENTS = [
+    ("lily", "agent", ("zh", "en")),
+    ("wang", "agent", ("zh",)),
+    ("tom", "agent", ("en",)),
+    ("boss", "supervisor", ("zh", "en")),
+]
+# texts.yml canned_<name> (and canned_<name>_title); their {fields} become the console's
+# {{variables}}, which it fills in from the conversation when the agent picks one
+DEMO_CANNED = ["greeting", "product", "order", "closing"]
+
+
+def demo_canned_replies() -> list[tuple[str, str, str]]:
+    """(locale, title, text) of every demo canned reply, in both languages."""
+    out = []
+    for lang in ("zh", "en"):
+        for name in DEMO_CANNED:
+            key = f"canned_{name}"
+            markers = {f: "{{" + f + "}}" for f in TEXTS.fields(key, lang)}
+            out.append((lang, TEXTS.render(f"{key}_title", lang),
+                        TEXTS.render(key, lang, **markers)))
+    return out
+
+
+# -- rows ----------------------------------------------------------------------------------
+_AGENT_SQL = (
+    "SELECT a.*, (SELECT COUNT(*) FROM conversations c WHERE c.agent_id = a.agent_id"
+    " AND c.state = 'assigned') AS active, (SELECT COUNT(*) FROM assignments s"
+    " WHERE s.agent_id = a.agent_id AND s.day = ? AND s.kind IN ('assign', 'reassign'))"
+    " AS today FROM agents a")
+
+
+def _agent_dict(row) -> dict:
+    return {"agent_id": row["agent_id"], "username": row["username"],
+            "display_name": row["display_name"], "role": row["role"],
+            "languages": row["languages"].split(","), "status": row["status"],
+            "active": row["active"], "today": row["today"], "cap": row["cap"],
+            "daily_cap": row["daily_cap"]}
+
+
+def agent_in(conn, agent_id: int, now: datetime) -> Optional[dict]:
+    """An agent with their load, inside a transaction."""
+    row = conn.execute(_AGENT_SQL + " WHERE a.agent_id = ?",
+                       (routing.today_key(now), agent_id)).fetchone()
+    return _agent_dict(row) if row else None
+
+
+class Accounts:
+    """Agents, sessions and canned replies (see the module docstring)."""
+
+    def __init__(self, db: Database, policy: DeskPolicy):
+        self.db = db
+        self.policy = policy
+
+    # -- agents ----------------------------------------------------------------------------
+    async def add_agent(self, username: str, password: str, *,
+                        display_name: str | None = None, role: str = "agent",
+                        languages: Iterable[str] = ("zh", "en"), cap: int | None = None,
+                        daily_cap: int | None = None) -> dict:
+        """Create an agent (the way to add one from code); returns the agent."""
+        if role not in ("agent", "supervisor"):
+            raise DeskError("role must be agent or supervisor")
+        langs = [lang for lang in languages if lang in ("zh", "en")]
+        if not username or not password or not langs:
+            raise DeskError("username, password and a language (zh, en) are needed")
+        hashed = await asyncio.to_thread(hash_password, password)
+        now = self.policy.clock()
+
+        def insert(c):
+            try:
+                agent_id = c.execute(
+                    "INSERT INTO agents (username, display_name, role, languages, password,"
+                    " cap, daily_cap, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                    " RETURNING agent_id",
+                    (username, display_name or username, role, ",".join(langs), hashed,
+                     cap or self.policy.agent_cap, daily_cap or self.policy.daily_cap,
+                     timestamp(now))).fetchone()[0]
+            except sqlite3.IntegrityError as exc:
+                raise Conflict(f"agent {username!r} exists") from exc
+            return agent_in(c, agent_id, now)
+
+        return await self.db.write(insert)
+
+    async def ensure_demo_agents(self) -> None:
+        """lily (zh+en), wang (zh), tom (en) and supervisor boss, passwords demo-<name>,
+        and the demo canned replies, unless they exist."""
+        existing = set(await self.db.read(
+            lambda c: [r[0] for r in c.execute("SELECT username FROM agents")]))
+        for username, role, langs in DEMO_AGENTS:
+            if username not in existing:
+                try:
+                    await self.add_agent(
+                        username, f"demo-{username}", role=role, languages=langs,
+                        display_name=TEXTS.render(f"demo_agent_{username}", langs[0]))
+                except Conflict:
+                    pass                        # another desk process made it meanwhile
+        canned = demo_canned_replies()
+
+        def seed(c):
+            if c.execute("SELECT COUNT(*) FROM canned_replies").fetchone()[0] == 0:
+                c.executemany("INSERT INTO canned_replies (locale, title, text)"
+                              " VALUES (?, ?, ?)", canned)
+
+        await self.db.write(seed)
+
+    async def agent(self, agent_id: int) -> Optional[dict]:
+        return await self.db.read(agent_in, agent_id, self.policy.clock())
+
+    async def agents(self) -> list[dict]:
+        """Every agent with their load, by id."""
+        day = routing.today_key(self.policy.clock())
+        return await self.db.read(lambda c: [
+            _agent_dict(r) for r in c.execute(_AGENT_SQL + " ORDER BY a.agent_id", (day,))])
+
+    async def authenticate(self, username: str, password: str) -> Optional[dict]:
+        """The agent whose username and password these are, else None (as slowly)."""
+        row = await self.db.read(lambda c: c.execute(
+            "SELECT agent_id, password FROM agents WHERE username = ? AND enabled = 1",
+            (username,)).fetchone())
+        stored = row["password"] if row else await asyncio.to_thread(_unknown_user_hash)
+        ok = await asyncio.to_thread(verify_password, password, stored)
+        return await self.agent(row["agent_id"]) if row and ok else None
+
+    async def set_status(self, agent_id: int, status: str) -> list[tuple[str, int]]:
+        """online/away; going online drains the queue. Returns the assignments made."""
+        if status not in ("online", "away"):
+            raise DeskError("status must be online or away")
+        now = self.policy.clock()
+
+        def update(c):
+            c.execute("UPDATE agents SET status = ? WHERE agent_id = ?", (status, agent_id))
+            return routing.drain(c, now) if status == "online" else []
+
+        return await self.db.write(update)
+
+    # -- sessions --------------------------------------------------------------------------
+    async def create_session(self, agent_id: int, hours: int = 12) -> tuple[str, str]:
+        """(cookie value, CSRF token) for a new log-in."""
+        sid, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        now = self.policy.clock()
+
+        def insert(c):
+            c.execute("DELETE FROM sessions WHERE expires_at < ?", (timestamp(now),))
+            c.execute("INSERT INTO sessions (session_hash, agent_id, csrf_token, created_at,"
+                      " expires_at) VALUES (?, ?, ?, ?, ?)",
+                      (token_hash(sid), agent_id, csrf, timestamp(now),
+                       timestamp(now + timedelta(hours=hours))))
+
+        await self.db.write(insert)
+        return sid, csrf
+
+    async def session(self, sid: str) -> Optional[tuple[dict, str]]:
+        """(agent, CSRF token) for a session cookie, or None."""
+        if not sid:
+            return None
+        now = self.policy.clock()
+
+        def find(c):
+            row = c.execute("SELECT agent_id, csrf_token, expires_at FROM sessions"
+                            " WHERE session_hash = ?", (token_hash(sid),)).fetchone()
+            if row is None or datetime.fromisoformat(row["expires_at"]) < now:
+                return None
+            agent = agent_in(c, row["agent_id"], now)
+            return (agent, row["csrf_token"]) if agent else None
+
+        return await self.db.read(find)
+
+    async def delete_session(self, sid: str) -> None:
+        def delete(c):
+            c.execute("DELETE FROM sessions WHERE session_hash = ?", (token_hash(sid),))
+
+        await self.db.write(delete)
+
+    # -- canned replies --------------------------------------------------------------------
+    async def canned(self, locale: str) -> list[dict]:
+        return await self.db.read(lambda c: [dict(r) for r in c.execute(
+            "SELECT id, title, text FROM canned_replies WHERE locale = ? ORDER BY id",
+            (locale,))])

@@ -1,0 +1,172 @@
+"""The database seam of the desk's store: the one place that owns connections, threads
+and transactions.
+
+`Database` is all the store's parts (desk/store/accounts.py, conversations.py,
+suggestions.py, metrics.py) know of a database:
+
+- `await db.write(fn, *args)` runs `fn(conn, *args)` as **one write transaction** and
+  returns its result once the transaction is committed, or raises what `fn` raised after
+  rolling everything back. Writes are serialized: what `fn` reads cannot change before its
+  commit, which is what keeps ownership decisions (desk/routing.py) atomic.
+- `await db.read(fn, *args)` runs `fn(conn, *args)` in a read transaction: one consistent
+  snapshot that sees every write committed before it began.
+- `write_sync` / `read_sync` do the same for code outside an event loop (tests and tools;
+  the routing race tests run in threads and processes). The service and the handlers use
+  only the async interface.
+
+`fn` gets a DB-API style connection (`conn.execute(sql, params)`, rows read by column
+name). The parts' SQL stays portable where that costs nothing (`?` placeholders, which a
+psycopg backend would rewrite to `%s`; `INSERT … RETURNING` rather than `lastrowid`);
+what is SQLite's own (PRAGMAs, `BEGIN IMMEDIATE`, `AUTOINCREMENT`) lives in
+`SQLiteDatabase` and desk/store/schema.py.
+
+`SQLiteDatabase`: WAL journal with `synchronous=FULL`, so a commit has reached the disk
+(the WAL is fsynced) when `write` returns; every message is therefore durable before the
+desk answers or pushes it. One writer connection on its own thread runs every write as
+`BEGIN IMMEDIATE` (the file's write lock is taken at once, so writers in other threads or
+processes sharing the file wait for it; a busy timeout of 60 s). One reader connection on
+another thread (`query_only`) serves reads beside the writer, as WAL allows, so a read
+never waits for an fsync.
+
+Where the next steps plug in:
+
+- PostgreSQL (psycopg 3): a `PostgresDatabase(Database)` with the same four methods, a
+  pool for reads and one connection for writes, each write transaction serialized with
+  `pg_advisory_xact_lock` (the counterpart of `BEGIN IMMEDIATE`), and its own schema.
+- Group commit: `_ConnectionThread._loop` takes one job, commits it, releases its result.
+  With group commit it would take every job already queued, run each in a `SAVEPOINT`
+  (a failing one rolls back to its savepoint alone) and `COMMIT` once, releasing every
+  result only after that one fsync.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import queue
+import sqlite3
+import threading
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any, Callable
+
+from . import schema
+
+Work = Callable[..., Any]          # fn(conn, *args)
+
+
+class Database(abc.ABC):
+    """The store's database (see the module docstring)."""
+
+    @abc.abstractmethod
+    async def write(self, fn: Work, *args: Any) -> Any:
+        """fn(conn, *args) as one write transaction; its result once committed."""
+
+    @abc.abstractmethod
+    async def read(self, fn: Work, *args: Any) -> Any:
+        """fn(conn, *args) in one read transaction (a consistent snapshot)."""
+
+    @abc.abstractmethod
+    def write_sync(self, fn: Work, *args: Any) -> Any:
+        """`write` for code outside an event loop."""
+
+    @abc.abstractmethod
+    def read_sync(self, fn: Work, *args: Any) -> Any:
+        """`read` for code outside an event loop."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Finish the work already asked for, then close the connections."""
+
+
+class _ConnectionThread:
+    """One thread owning one connection: runs queued jobs one after the other, each in
+    its own transaction opened with `begin`."""
+
+    def __init__(self, name: str, conn: sqlite3.Connection, begin: str):
+        self._conn = conn
+        self._begin = begin
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._closed = False
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, fn: Work, args: tuple) -> Future:
+        if self._closed:
+            raise RuntimeError("the desk's database is closed")
+        fut: Future = Future()
+        self._jobs.put((fn, args, fut))
+        return fut
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._jobs.put(None)
+            self._thread.join()
+
+    def _loop(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                break
+            fn, args, fut = job
+            if not fut.set_running_or_notify_cancel():
+                continue                    # its caller went away before it started
+            try:
+                result = self._transaction(fn, args)
+            except Exception as exc:        # noqa: BLE001 - handed to the caller
+                fut.set_exception(exc)
+            else:
+                fut.set_result(result)
+        self._conn.close()
+
+    def _transaction(self, fn: Work, args: tuple) -> Any:
+        conn = self._conn
+        conn.execute(self._begin)
+        try:
+            result = fn(conn, *args)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return result
+
+
+class SQLiteDatabase(Database):
+    """The desk's SQLite file (see the module docstring)."""
+
+    def __init__(self, path: str | Path, *, busy_timeout_s: float = 60.0):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        writer = self._connect(busy_timeout_s)
+        writer.execute("PRAGMA journal_mode=WAL")
+        writer.execute("PRAGMA synchronous=FULL")
+        writer.execute("PRAGMA foreign_keys=ON")
+        reader = self._connect(busy_timeout_s)
+        reader.execute("PRAGMA query_only=ON")
+        self._writer = _ConnectionThread("desk-db-write", writer, "BEGIN IMMEDIATE")
+        self._reader = _ConnectionThread("desk-db-read", reader, "BEGIN")
+        self.write_sync(schema.apply)
+
+    def _connect(self, busy_timeout_s: float) -> sqlite3.Connection:
+        conn = sqlite3.connect(str(self.path), timeout=busy_timeout_s,
+                               isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        return conn
+
+    async def write(self, fn: Work, *args: Any) -> Any:
+        return await asyncio.wrap_future(self._writer.submit(fn, args))
+
+    async def read(self, fn: Work, *args: Any) -> Any:
+        return await asyncio.wrap_future(self._reader.submit(fn, args))
+
+    def write_sync(self, fn: Work, *args: Any) -> Any:
+        return self._writer.submit(fn, args).result()
+
+    def read_sync(self, fn: Work, *args: Any) -> Any:
+        return self._reader.submit(fn, args).result()
+
+    def close(self) -> None:
+        self._reader.close()
+        self._writer.close()

@@ -1,0 +1,148 @@
+"""The desk's tables, as SQLite creates them (a PostgreSQL schema would sit beside this
+one: `SERIAL`/identity columns for `AUTOINCREMENT`, a sequence column for the queue's
+tie-break on `rowid`).
+
+`apply(conn)` creates what is missing and adds the columns that later versions added to
+a file an older desk created; it runs in the writer's first transaction
+(desk/store/db.py).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS agents (
+    agent_id INTEGER PRIMARY KEY,
+    username TEXT NOT NULL UNIQUE,
+    display_name TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('agent', 'supervisor')),
+    languages TEXT NOT NULL,                -- "zh,en"
+    password TEXT NOT NULL,                 -- scrypt$n$r$p$salt$hash
+    status TEXT NOT NULL DEFAULT 'away' CHECK (status IN ('online', 'away')),
+    cap INTEGER NOT NULL,
+    daily_cap INTEGER NOT NULL,
+    enabled INTEGER NOT NULL DEFAULT 1,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    session_hash TEXT PRIMARY KEY,          -- sha256 of the cookie value
+    agent_id INTEGER NOT NULL REFERENCES agents(agent_id),
+    csrf_token TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS conversations (
+    conversation_id TEXT PRIMARY KEY,
+    token_hash TEXT NOT NULL,               -- sha256 of the shopper's token
+    locale TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('bot', 'queued', 'assigned', 'resolved')),
+    customer_id TEXT,
+    page TEXT,                              -- JSON
+    cart TEXT,                              -- JSON
+    agent_id INTEGER REFERENCES agents(agent_id),
+    preferred_agent_id INTEGER,
+    handoff_reason TEXT,
+    requested_discount_pct REAL,            -- the discount asked for (handoff `discount`)
+    contact TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    queued_at TEXT,
+    assigned_at TEXT,
+    resolved_at TEXT,
+    -- an assigned conversation has its one owner, a bot or queued one has none
+    CHECK (state = 'resolved' OR (state = 'assigned') = (agent_id IS NOT NULL))
+);
+CREATE INDEX IF NOT EXISTS conversations_owner ON conversations(agent_id, state);
+CREATE INDEX IF NOT EXISTS conversations_queue ON conversations(state, queued_at);
+CREATE INDEX IF NOT EXISTS conversations_customer ON conversations(customer_id);
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    conversation_id TEXT NOT NULL REFERENCES conversations(conversation_id),
+    sender TEXT NOT NULL CHECK (sender IN ('shopper', 'bot', 'agent', 'system')),
+    text TEXT NOT NULL DEFAULT '',
+    buttons TEXT,                           -- JSON
+    image TEXT,
+    custom TEXT,                            -- JSON
+    client_id TEXT,
+    reply_to INTEGER,                       -- the shopper message this answers
+    agent_id INTEGER,
+    agent_name TEXT,
+    created_at TEXT NOT NULL,
+    UNIQUE (conversation_id, client_id)
+);
+CREATE INDEX IF NOT EXISTS messages_conversation ON messages(conversation_id, id);
+CREATE INDEX IF NOT EXISTS messages_reply_to ON messages(reply_to);
+CREATE TABLE IF NOT EXISTS suggestions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    conversation_id TEXT NOT NULL REFERENCES conversations(conversation_id),
+    message_id INTEGER NOT NULL,            -- the shopper message it answers
+    kind TEXT NOT NULL CHECK (kind IN ('answer', 'crosssell')),
+    text TEXT NOT NULL,                     -- the draft
+    buttons TEXT,
+    custom TEXT,                            -- the bot's payload (JSON)
+    facts TEXT,                             -- {fact key: value} when drafted (JSON)
+    outcome TEXT CHECK (outcome IN ('accepted', 'edited', 'rejected')),
+    final_text TEXT,
+    sent_message_id INTEGER,
+    agent_id INTEGER,
+    created_at TEXT NOT NULL,
+    decided_at TEXT
+);
+CREATE INDEX IF NOT EXISTS suggestions_conversation ON suggestions(conversation_id, id);
+CREATE TABLE IF NOT EXISTS assignments (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    conversation_id TEXT NOT NULL,
+    agent_id INTEGER,
+    from_agent_id INTEGER,
+    kind TEXT NOT NULL CHECK (kind IN ('assign', 'reopen', 'reassign', 'resolve')),
+    reason TEXT,
+    by_agent_id INTEGER,
+    day TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS assignments_agent_day ON assignments(agent_id, day, kind);
+CREATE INDEX IF NOT EXISTS assignments_conversation ON assignments(conversation_id);
+-- every time a conversation left the bot for the humans (the KPIs of desk/metrics.py)
+CREATE TABLE IF NOT EXISTS handoffs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    conversation_id TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    requested_discount_pct REAL,            -- the discount asked for (reason `discount`)
+    day TEXT NOT NULL,                      -- shop-local date of queued_at
+    queued_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS handoffs_day ON handoffs(day);
+CREATE INDEX IF NOT EXISTS handoffs_conversation ON handoffs(conversation_id, id);
+CREATE TABLE IF NOT EXISTS contact_messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    conversation_id TEXT NOT NULL,
+    contact TEXT NOT NULL,
+    text TEXT NOT NULL,
+    locale TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS canned_replies (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    locale TEXT NOT NULL,
+    title TEXT NOT NULL,
+    text TEXT NOT NULL
+);
+"""
+
+# columns added after the first release: (table, column, declaration)
+ADDED_COLUMNS = [
+    ("conversations", "requested_discount_pct", "REAL"),
+    ("handoffs", "requested_discount_pct", "REAL"),
+]
+
+
+def apply(conn: sqlite3.Connection) -> None:
+    """Create the tables and indexes that are missing, add the missing columns."""
+    for stmt in SCHEMA.split(";"):
+        if stmt.strip():
+            conn.execute(stmt)
+    for table, column, declaration in ADDED_COLUMNS:
+        have = {row["name"] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in have:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
