@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -29,7 +28,7 @@ from desk.store import DeskStore
 from bot.settings import ROOT, get_settings
 from catalog.queries import Catalog
 
-from tests.conftest import NOW, Clock, free_ports  # noqa: E402 - shared helpers
+from tests.conftest import NOW, Clock, copy_db, free_ports  # noqa: E402 - shared helpers
 
 
 @dataclass
@@ -341,7 +340,7 @@ async def test_handoff_assigns_and_bot_goes_silent_and_drafts(desk):
     assert edited["suggestion"]["outcome"] == "edited"
     assert edited["suggestion"]["final_text"].endswith("送袜子～")
     assert edited["suggestion"]["text"] == ev["suggestions"][0]["text"]
-    assert len(drafts) >= 2
+    assert sorted(drafts) == sorted([price["id"], cross["id"]])   # the handoff: no draft
     # context panel: latest intent from Rasa's tracker, page
     assert detail["context"]["intent"] and detail["context"]["page"]["product_id"] == "P001"
     await agent_ws.close()
@@ -391,17 +390,73 @@ async def test_queue_positions_are_pushed_in_the_shoppers_language(desk):
 
 
 # -- the desk's own handoff rules ----------------------------------------------------------------
-async def test_discount_beyond_policy_hands_off(desk):
+def max_agent_discount_pct(catalog_sql) -> float:
+    return float(catalog_sql("SELECT value FROM policies WHERE key ="
+                             " 'max_agent_discount_pct'")[0]["value"])
+
+
+async def test_discount_beyond_policy_hands_off_with_the_figure_asked(desk, sql):
+    assert max_agent_discount_pct(sql) == 5
     cid, auth = await desk.new()
-    out = await desk.say(cid, auth, "能打8折吗")          # 20% > policy's 5%
+    out = await desk.say(cid, auth, "能打8折吗")          # 20% > the policy's 5%
     assert out["state"] == "queued"
-    assert all(r["sender"] == "system" for r in out["replies"])
-    assert (await desk.conversation(cid))["handoff_reason"] == "discount"
-    (s,) = await desk.suggestions(cid)
-    assert s["custom"]["type"] == "discount"
+    assert [(r["sender"], r["custom"]["type"]) for r in out["replies"]] == \
+        [("system", "handoff"), ("system", "queued")]
+    assert out["replies"][0]["custom"] == {"type": "handoff", "reason": "discount",
+                                           "requested_discount_pct": 20}
+    assert desk.sql("SELECT handoff_reason, requested_discount_pct FROM conversations") == \
+        [{"handoff_reason": "discount", "requested_discount_pct": 20}]
+    assert desk.sql("SELECT reason, requested_discount_pct FROM handoffs") == \
+        [{"reason": "discount", "requested_discount_pct": 20}]
+    (s,) = await desk.suggestions(cid)                   # the bot's answer, for the agent
+    assert s["custom"]["type"] == "discount" and s["custom"]["requested_discount_pct"] == 20
+    # the console's lists carry the figure with the reason
+    boss = await desk.login("boss")
+    (queued,) = (await boss.get("/api/agent/conversations"))["queue"]
+    assert (queued["handoff_reason"], queued["requested_discount_pct"]) == ("discount", 20)
+    # within the policy, or no figure named: the bot answers
+    for text in ("能打98折吗", "有折扣吗", "any discount?"):
+        cid2, auth2 = await desk.new()
+        out = await desk.say(cid2, auth2, text)
+        assert out["state"] == "bot" and out["replies"][0]["sender"] == "bot", text
+        assert out["replies"][0]["custom"]["type"] == "discount"
+
+
+async def test_the_discount_figure_is_the_bots_reading_not_the_desks(desk, monkeypatch):
+    """The desk does not read the shopper's words for a figure: it takes the one in the
+    bot's payload, even when the words would say otherwise."""
+    answer = desk.rasa.reply
+    reading = {}
+
+    def bot_reads(text, metadata):
+        intent, replies = answer(text, metadata)
+        for r in replies:
+            if r.get("custom", {}).get("type") == "discount":
+                r["custom"]["requested_discount_pct"] = reading[text]
+        return intent, replies
+
+    monkeypatch.setattr(desk.rasa, "reply", bot_reads)
+    reading.update({"给我打个折吧": 30, "能打8折吗": 3})
+    cid, auth = await desk.new()
+    out = await desk.say(cid, auth, "给我打个折吧")        # no figure in the words, 30 read
+    assert out["replies"][0]["custom"] == {"type": "handoff", "reason": "discount",
+                                           "requested_discount_pct": 30}
     cid2, auth2 = await desk.new()
-    out = await desk.say(cid2, auth2, "有折扣吗")
-    assert out["state"] == "bot" and out["replies"][0]["sender"] == "bot"
+    out = await desk.say(cid2, auth2, "能打8折吗")          # the words say 20, the bot 3
+    assert out["state"] == "bot"
+
+
+async def test_any_discount_question_hands_off_when_configured(tmp_path, fake_rasa, demo_db):
+    desk = await make_desk(tmp_path, fake_rasa, demo_db, desk_handoff_discount="any")
+    try:
+        cid, auth = await desk.new("en")
+        out = await desk.say(cid, auth, "any discount?")
+        assert out["state"] == "queued"
+        assert out["replies"][0]["custom"] == {"type": "handoff", "reason": "discount",
+                                               "requested_discount_pct": None}
+        assert "passing you to a member of our team" in out["replies"][0]["text"]
+    finally:
+        await desk.client.close()
 
 
 async def test_big_cart_hands_off(desk):
@@ -417,8 +472,7 @@ async def test_big_cart_hands_off(desk):
 
 # -- fact re-check -----------------------------------------------------------------------------
 async def test_changed_facts_give_409_until_confirmed(tmp_path, demo_db):
-    db = tmp_path / "catalog.db"
-    shutil.copy(demo_db, db)
+    db = copy_db(demo_db, tmp_path / "catalog.db")
     fake = await start_fake_rasa(db)
     desk = await make_desk(tmp_path, fake, db)
     try:
@@ -503,9 +557,13 @@ async def test_out_of_hours_offers_the_contact_form(desk):
     assert r.status == 201
     body = await r.json()
     assert body["message"]["text"] == "Do you ship to HK?"
-    # it became a conversation for a human (lily is online, so she has it)
-    assert (await desk.conversation(cid))["state"] in ("queued", "assigned")
-    assert (await desk.conversation(cid))["contact"] == "tom@example.com"
+    # it became a conversation for a human: lily is online and speaks English, she has it
+    assert desk.sql("SELECT state, agent_id, contact, handoff_reason FROM conversations"
+                    " WHERE conversation_id = ?", cid) == [
+        {"state": "assigned", "agent_id": lily.agent["agent_id"],
+         "contact": "tom@example.com", "handoff_reason": "contact"}]
+    assert [r["custom"]["type"] for r in body["replies"]] == ["contact_ack"]
+    assert body["state"] == "assigned"
 
 
 # -- security --------------------------------------------------------------------------------
@@ -680,17 +738,44 @@ async def test_storefront_pages_embed_the_widget(desk):
     assert r.status == 404
 
 
+async def raw_get(desk, path: str) -> int:
+    """The status of a GET of `path` sent byte for byte (an HTTP client would resolve or
+    re-encode a `..` before sending it)."""
+    url = desk.client.make_url("")
+    reader, writer = await asyncio.open_connection(url.host, url.port)
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: {url.host}\r\nConnection: close\r\n\r\n"
+                 .encode())
+    status = int((await reader.readline()).split()[1])
+    writer.close()
+    await writer.wait_closed()
+    return status
+
+
 async def test_health_and_static(desk):
     r = await desk.client.get("/health")
     assert r.status == 200 and (await r.json())["status"] == "ok"
-    r = await desk.client.get("/widget.js")
-    assert r.status in (200, 404)        # the widget is written by another engineer
+    static = ROOT / "desk" / "static"
+    for path, file, types in [
+            ("/widget.js", "widget.js", ("application/javascript", "text/javascript")),
+            ("/console", "console.html", ("text/html",)),
+            ("/static/console.css", "console.css", ("text/css",)),
+            ("/static/console.js", "console.js", ("application/javascript",
+                                                  "text/javascript"))]:
+        r = await desk.client.get(path)
+        assert r.status == 200 and r.content_type in types, (path, r.content_type)
+        assert await r.read() == (static / file).read_bytes(), path
+    # nothing outside desk/static, however the path is spelled
+    assert (ROOT / "desk" / "app.py").is_file()
+    for path in ["/static/%2e%2e/app.py", "/static/..%2fapp.py", "/static/%2E%2E%2Fapp.py",
+                 "/static/%2e%2e/%2e%2e/bot/settings.py", "/static/../app.py",
+                 "/static/nope.js"]:
+        assert await raw_get(desk, path) == 404, path
 
 
 # -- durability ------------------------------------------------------------------------------
-async def _start_desk(port, db, rasa_url, catalog):
+async def _start_desk(port, db, rasa_url, catalog, rasa_timeout_s=2):
     env = {**os.environ, "SHOPASSIST_CATALOG": str(catalog),
-           "SHOPASSIST_DESK_RASA_TIMEOUT": "2"}
+           "SHOPASSIST_DESK_RASA_TIMEOUT": str(rasa_timeout_s)}
     proc = subprocess.Popen([sys.executable, "-m", "desk", "--port", str(port),
                              "--db", str(db), "--rasa-url", rasa_url], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -708,38 +793,83 @@ async def _start_desk(port, db, rasa_url, catalog):
     raise AssertionError("desk did not start")
 
 
+N_SHOPPERS = 10
+
+
 async def test_acknowledged_messages_survive_sigkill(tmp_path, fake_rasa, demo_db):
+    """10 shoppers each get 2 messages answered (acknowledged); then the bot turns slow and
+    each sends one more: the desk stores it, asks Rasa and waits, so it is in flight
+    (stored, unanswered) when SIGKILL arrives. After a restart: every acknowledged message
+    and reply is in the history, each shopper message once, each acknowledged one with its
+    one reply; resending an in-flight message with its client_id stores nothing new."""
     (port,), db = free_ports(1), tmp_path / "desk.db"
     base = f"http://127.0.0.1:{port}"
-    proc = await _start_desk(port, db, fake_rasa.url, demo_db)
-    acked: list[int] = []
+    proc = await _start_desk(port, db, fake_rasa.url, demo_db, rasa_timeout_s=60)
+    acked: set[int] = set()
+    acked_shopper: dict[str, int] = {}                 # client_id -> stored message id
     try:
         async with aiohttp.ClientSession() as s:
-            async with s.post(f"{base}/api/conversations", json={"locale": "zh"}) as r:
-                conv = await r.json()
-            auth = {"Authorization": f"Bearer {conv['token']}"}
-            url = f"{base}/api/conversations/{conv['conversation_id']}/messages"
+            shoppers = []
+            for _ in range(N_SHOPPERS):
+                async with s.post(f"{base}/api/conversations", json={"locale": "zh"}) as r:
+                    conv = await r.json()
+                shoppers.append((f"{base}/api/conversations/{conv['conversation_id']}"
+                                 "/messages", {"Authorization": f"Bearer {conv['token']}"}))
 
-            async def send(i):
+            async def send(k, i):
+                url, auth = shoppers[k]
                 async with s.post(url, headers=auth, json={"text": f"多少钱 {i}",
-                                                           "client_id": f"c{i}"}) as r:
+                                                           "client_id": f"c{k}-{i}"}) as r:
+                    assert r.status == 200
                     body = await r.json()
-                    acked.append(int(r.headers["X-Message-Id"]))
-                    acked.extend(m["id"] for m in body)
+                    acked_shopper[f"c{k}-{i}"] = int(r.headers["X-Message-Id"])
+                    acked.add(int(r.headers["X-Message-Id"]))
+                    acked.update(m["id"] for m in body)
 
-            await asyncio.gather(*(send(i) for i in range(20)))
-            # keep sending while the process is killed: whatever was acknowledged counts
-            tasks = [asyncio.ensure_future(send(i)) for i in range(20, 40)]
-            await asyncio.sleep(0.05)
+            await asyncio.gather(*(send(k, i) for k in range(N_SHOPPERS) for i in (0, 1)))
+            assert len(acked_shopper) == 2 * N_SHOPPERS and len(acked) == 4 * N_SHOPPERS
+            fake_rasa.mode, fake_rasa.slow_s = "slow", 5.0
+            in_flight = [asyncio.ensure_future(send(k, 2)) for k in range(N_SHOPPERS)]
+            for _ in range(400):                       # the desk stores, then asks Rasa
+                if len(fake_rasa.calls) == 3 * N_SHOPPERS:
+                    break
+                await asyncio.sleep(0.025)
+            assert len(fake_rasa.calls) == 3 * N_SHOPPERS
+            assert not any(t.done() for t in in_flight)
             proc.send_signal(signal.SIGKILL)
-            await asyncio.gather(*tasks, return_exceptions=True)
+            lost = await asyncio.gather(*in_flight, return_exceptions=True)
+            assert all(isinstance(e, aiohttp.ClientError) for e in lost), lost
         proc.wait(10)
+        fake_rasa.mode = "ok"
         proc = await _start_desk(port, db, fake_rasa.url, demo_db)
         async with aiohttp.ClientSession() as s:
-            async with s.get(url, headers=auth) as r:
+            history = []
+            for url, auth in shoppers:
+                async with s.get(url, headers=auth) as r:
+                    assert r.status == 200
+                    history += await r.json()
+            assert acked <= {m["id"] for m in history}
+            shopper_msgs = [m for m in history if m["sender"] == "shopper"]
+            in_flight_ids = {f"c{k}-2" for k in range(N_SHOPPERS)}
+            assert sorted(m["client_id"] for m in shopper_msgs) == \
+                sorted([*acked_shopper, *in_flight_ids])          # each once
+            conn = sqlite3.connect(db)
+            replies = dict(conn.execute("SELECT reply_to, COUNT(*) FROM messages"
+                                        " WHERE reply_to IS NOT NULL GROUP BY reply_to"))
+            conn.close()
+            by_client = {m["client_id"]: m["id"] for m in shopper_msgs}
+            assert {c: replies.get(by_client[c]) for c in acked_shopper} == \
+                dict.fromkeys(acked_shopper, 1)                   # one reply each
+            assert all(by_client[c] not in replies for c in in_flight_ids)
+            # the widget resends what was never acknowledged: answered from the record
+            url, auth = shoppers[0]
+            async with s.post(url, headers=auth, json={"text": "多少钱 2",
+                                                       "client_id": "c0-2"}) as r:
                 assert r.status == 200
-                ids = {m["id"] for m in await r.json()}
-            assert set(acked) <= ids and len(acked) >= 40
+                assert int(r.headers["X-Message-Id"]) == by_client["c0-2"]
+            async with s.get(url, headers=auth) as r:
+                assert [m["client_id"] for m in await r.json()
+                        if m["sender"] == "shopper"].count("c0-2") == 1
             async with s.post(url, headers=auth, json={"text": "还在吗"}) as r:
                 assert r.status == 200
                 assert await r.json()
