@@ -15,7 +15,8 @@ from catalog.queries import Catalog
 
 
 def facts_of(custom: Optional[dict]) -> dict[str, Any]:
-    """The checkable facts in a bot payload (DESIGN.md's `custom` types)."""
+    """The checkable facts in a bot payload (its `custom`: stock, price, shipping,
+    recommendations; docs/actions.md)."""
     if not isinstance(custom, dict):
         return {}
     t = custom.get("type")

@@ -82,8 +82,8 @@ def openapi_document() -> dict:
                         "buttons": {"type": "array", "items": _ref("Button")},
                         "image": {"type": "string", "nullable": True},
                         "custom": {"type": "object", "nullable": True,
-                                   "description": "catalog facts (DESIGN.md types) or "
-                                                  "system events"},
+                                   "description": "catalog facts (stock, shipping, "
+                                                  "price, ...) or system events"},
                         "created_at": {"type": "string", "format": "date-time"},
                         "client_id": {"type": "string", "nullable": True},
                         "agent_name": {"type": "string", "nullable": True}}},
@@ -134,6 +134,10 @@ def openapi_document() -> dict:
             "locale": LOCALE, "agent_id": {"type": "integer", "nullable": True},
             "agent_name": {"type": "string", "nullable": True},
             "handoff_reason": {"type": "string", "nullable": True},
+            "requested_discount_pct": {
+                "type": "number", "nullable": True,
+                "description": "handoff_reason discount: the discount the shopper asked "
+                               "for, in percent (the bot's reading), null if none named"},
             "last_message": {"allOf": [_ref("Message")], "nullable": True},
             "unread": {"type": "integer"}, "created_at": {"type": "string"},
             "queued_at": {"type": "string", "nullable": True},

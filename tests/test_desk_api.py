@@ -226,7 +226,7 @@ async def test_same_client_id_twice_gives_the_first_answer(desk):
 
 
 async def test_post_message_answers_the_contracts_list_of_replies(desk):
-    """DESIGN.md: POST …/messages answers 200 with THE LIST of replies for the shopper now
+    """The contract: POST …/messages answers 200 with THE LIST of replies for the shopper now
     (REST message shape), empty after handoff; extras only in (CORS-exposed) headers."""
     r = await desk.client.post("/api/conversations", json={"locale": "zh",
                                                            "page": {"product_id": "P001"}})

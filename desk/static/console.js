@@ -21,7 +21,7 @@
       useSend: '发送', useEdit: '编辑', useSkip: '跳过', facts: '依据', editing: '正在编辑建议 #{id}', cancelEdit: '取消编辑',
       changed: '建议起草后数据有变化：', sendAnyway: '仍然发送', editIt: '编辑', sent: '已发送', skipped: '已跳过',
       page: '商品页', cart: '购物车', language: '语言', intent: '识别意图', entities: '实体', customer: '顾客编号',
-      orders: '历史订单', cartValue: '购物车金额', contact: '留言联系方式', none: '无', handoff: '转人工原因', unread: '{n} 条未读',
+      orders: '历史订单', cartValue: '购物车金额', contact: '留言联系方式', none: '无', handoff: '转人工原因', askedPct: '顾客要求优惠{n}%', unread: '{n} 条未读',
       newAssign: '新对话分配给您：{who}', newMsg: '新消息：{text}', titleNew: '【新消息】', shopper: '顾客',
       resolved: '对话已结束', reassigned: '已转派', sendErr: '发送失败：{e}', failed: '操作失败：{e}',
       empty: '（空）', lang_zh: '中文', lang_en: '英文', facts_none: '无数据依据', joined: '{name} 已加入对话',
@@ -51,7 +51,7 @@
       editing: 'Editing suggestion #{id}', cancelEdit: 'Cancel editing',
       changed: 'The facts changed since this was drafted:', sendAnyway: 'Send anyway', editIt: 'Edit', sent: 'Sent', skipped: 'Skipped',
       page: 'Product page', cart: 'Cart', language: 'Language', intent: 'Intent', entities: 'Entities', customer: 'Customer',
-      orders: 'Past orders', cartValue: 'Cart value', contact: 'Contact left', none: 'none', handoff: 'Handoff reason', unread: '{n} unread',
+      orders: 'Past orders', cartValue: 'Cart value', contact: 'Contact left', none: 'none', handoff: 'Handoff reason', askedPct: 'asked for {n}% off', unread: '{n} unread',
       newAssign: 'New conversation assigned: {who}', newMsg: 'New message: {text}', titleNew: '(New) ', shopper: 'shopper',
       resolved: 'Conversation resolved', reassigned: 'Reassigned', sendErr: 'Not sent: {e}', failed: 'Failed: {e}',
       empty: '(empty)', lang_zh: 'Chinese', lang_en: 'English', facts_none: 'no catalog facts', joined: '{name} joined',
@@ -334,6 +334,11 @@
     if (m.sender === 'shopper') { $('shopper-typing').hidden = true; renderSuggestions(); }
   }
 
+  /* why a conversation left the bot: "discount · asked for 15% off" */
+  function handoffText(reason, pct) {
+    return reason + (pct != null ? ' · ' + t('askedPct', {n: pct}) : '');
+  }
+
   /* facts behind a message or a suggestion, one compact line each */
   function colorName(c) { return S.lang === 'zh' ? (COLORS[c] || c) : c; }
   function factLines(c) {
@@ -357,7 +362,7 @@
       case 'recommendations':
         (c.items || []).forEach(function (i) { L.push((S.lang === 'zh' ? '推荐' : 'rec') + ': ' + i.product_id + ' ' + i.name + ' ' + money(i.price)); });
         break;
-      case 'handoff': L.push(t('handoff') + ': ' + c.reason); break;
+      case 'handoff': L.push(t('handoff') + ': ' + handoffText(c.reason, c.requested_discount_pct)); break;
       case 'agent_joined': case 'queued': case 'resolved': break;
       default:
         Object.keys(c).forEach(function (k) {
@@ -404,7 +409,7 @@
     var ents = x.entities || [];
     row('entities', Array.isArray(ents) ? ents.map(function (e) { return typeof e === 'string' ? e : (e.entity + '=' + e.value); }).join(', ')
       : Object.keys(ents).map(function (k) { return k + '=' + ents[k]; }).join(', '));
-    if (c.handoff_reason) row('handoff', c.handoff_reason);
+    if (c.handoff_reason) row('handoff', handoffText(c.handoff_reason, c.requested_discount_pct));
     row('customer', x.customer_id || '');
     var po = x.past_orders || [];
     var ol = el('ul', 'orders');
