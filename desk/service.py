@@ -91,7 +91,7 @@ class DeskService:
 
     async def health(self) -> None:
         """Raises when the database cannot be read."""
-        await self.store.db.read(lambda c: c.execute("SELECT 1").fetchone())
+        await self.store.check()
 
     def cart_value(self, cart: Any) -> float:
         total = 0.0

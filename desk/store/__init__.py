@@ -70,5 +70,9 @@ class DeskStore:
     def clock(self) -> Callable[[], datetime]:
         return self.policy.clock
 
+    async def check(self) -> None:
+        """Raises when the database cannot be read (the desk's health check)."""
+        await self.db.read(lambda c: c.execute("SELECT 1").fetchone())
+
     def close(self) -> None:
         self.db.close()
