@@ -137,6 +137,9 @@ class SQLiteDatabase(Database):
     """The desk's SQLite file (see the module docstring)."""
 
     def __init__(self, path: str | Path, *, busy_timeout_s: float = 60.0):
+        if sqlite3.sqlite_version_info < (3, 35):
+            raise RuntimeError(f"the desk needs SQLite 3.35 or later (RETURNING), this "
+                               f"Python has {sqlite3.sqlite_version}")
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         writer = self._connect(busy_timeout_s)
