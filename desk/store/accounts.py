@@ -9,7 +9,6 @@ import functools
 import hashlib
 import hmac
 import secrets
-import sqlite3
 from datetime import datetime, timedelta
 from typing import Iterable, Optional
 
@@ -129,7 +128,7 @@ class Accounts:
                     (username, display_name or username, role, ",".join(langs), hashed,
                      cap or self.policy.agent_cap, daily_cap or self.policy.daily_cap,
                      timestamp(now))).fetchone()[0]
-            except sqlite3.IntegrityError as exc:
+            except self.db.IntegrityError as exc:
                 raise Conflict(f"agent {username!r} exists") from exc
             return agent_in(c, agent_id, now)
 

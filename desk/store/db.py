@@ -58,6 +58,9 @@ Work = Callable[..., Any]          # fn(conn, *args)
 class Database(abc.ABC):
     """The store's database (see the module docstring)."""
 
+    # the driver's exception for a broken UNIQUE or CHECK constraint (DB-API)
+    IntegrityError: type[Exception] = Exception
+
     @abc.abstractmethod
     async def write(self, fn: Work, *args: Any) -> Any:
         """fn(conn, *args) as one write transaction; its result once committed."""
@@ -135,6 +138,8 @@ class _ConnectionThread:
 
 class SQLiteDatabase(Database):
     """The desk's SQLite file (see the module docstring)."""
+
+    IntegrityError = sqlite3.IntegrityError
 
     def __init__(self, path: str | Path, *, busy_timeout_s: float = 60.0):
         if sqlite3.sqlite_version_info < (3, 35):
