@@ -16,8 +16,8 @@ from .texts import TEXTS
 
 
 def queued_text(lang: str, estimate: dict) -> str:
-    """"You are number 2 in the queue; the wait is about 3 min." in the shopper's
-    language."""
+    """The queue's notice in the shopper's language ("You are number 2 in the queue;
+    the wait is about 3 min.")."""
     return TEXTS.render("queued", lang, position=estimate["position"],
                         minutes=max(1, round(estimate["estimated_wait_s"] / 60)))
 

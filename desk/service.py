@@ -53,7 +53,7 @@ class DeskService:
         self.rasa = rasa
         self.catalog = catalog
         self.hub = hub
-        self.queue = QueueNotifier(store, hub)
+        self.queue_notifier = QueueNotifier(store, hub)
         self.hours = BusinessHours.parse(settings.desk_hours)
         self._locks: dict[str, asyncio.Lock] = {}
         self._inflight: dict[tuple[str, str], asyncio.Future] = {}
@@ -159,7 +159,7 @@ class DeskService:
             a = await self.store.accounts.agent(conv["agent_id"])
             agent = {"display_name": a["display_name"]} if a else None
         if conv["state"] == "queued":
-            queue = await self.queue.estimate(conv["conversation_id"])
+            queue = await self.queue_notifier.estimate(conv["conversation_id"])
         return {"conversation_id": conv["conversation_id"], "state": conv["state"],
                 "locale": conv["locale"], "agent": agent, "queue": queue}
 
@@ -174,7 +174,7 @@ class DeskService:
         """The `status` event a shopper's socket gets on connect."""
         status: dict = {"type": "status", "state": conv["state"]}
         if conv["state"] == "queued":
-            status["queue"] = await self.queue.estimate(conv["conversation_id"])
+            status["queue"] = await self.queue_notifier.estimate(conv["conversation_id"])
         return status
 
     async def shopper_typing(self, cid: str, on: bool) -> None:
@@ -228,14 +228,14 @@ class DeskService:
             self.spawn(self._suggest(conv, msg, metadata))
             replies = []
             if conv["state"] == "queued":
-                await self.queue.push()
+                await self.queue_notifier.push()
         return await self._answer(cid, msg, replies)
 
     async def _answer(self, cid: str, msg: dict, replies: list[dict]) -> dict:
         conv = await self.store.conversations.get(cid)
         out = {"message": msg, "replies": replies, "state": conv["state"]}
         if conv["state"] == "queued":
-            out["queue"] = await self.queue.estimate(cid)
+            out["queue"] = await self.queue_notifier.estimate(cid)
         return out
 
     async def _bot_turn(self, conv: dict, msg: dict, metadata: dict) -> list[dict]:
@@ -320,13 +320,13 @@ class DeskService:
             if other == cid:
                 mine, out = True, msgs
         if not mine:
-            est = await self.queue.estimate(cid) or \
+            est = await self.queue_notifier.estimate(cid) or \
                 {"position": 1, "estimated_wait_s": self.settings.desk_default_handle_s}
             conv = await self.store.conversations.get(cid)
             out = await self._notice(cid, queued_text(conv["locale"], est),
                                      {"type": "queued", **est}, reply_to)
-            await self.queue.queued(cid, est)
-        await self.queue.push()
+            await self.queue_notifier.queued(cid, est)
+        await self.queue_notifier.push()
         return out
 
     async def on_assigned(self, cid: str, agent_id: int,
@@ -335,7 +335,7 @@ class DeskService:
         agent = await self.store.accounts.agent(agent_id)
         conv = await self.store.conversations.get(cid)
         name = agent["display_name"]
-        self.queue.left(cid)
+        self.queue_notifier.left(cid)
         msgs = await self._notice(
             cid, TEXTS.render("agent_joined", conv["locale"], agent_name=name),
             {"type": "agent_joined", "agent_name": name}, reply_to)
@@ -349,7 +349,7 @@ class DeskService:
     async def after_assignments(self, assigned: list[tuple[str, int]]) -> None:
         for cid, agent_id in assigned:
             await self.on_assigned(cid, agent_id)
-        await self.queue.push()
+        await self.queue_notifier.push()
 
     async def _on_event(self, cid: str, ev: dict) -> None:
         if ev["type"] == "reopened":
@@ -363,7 +363,7 @@ class DeskService:
         elif ev["type"] in ("queued", "restarted"):
             await self.hub.to_shopper(cid, {"type": "status", "state":
                                             "queued" if ev["type"] == "queued" else "bot"})
-            await self.queue.push()
+            await self.queue_notifier.push()
 
     # -- suggestions -----------------------------------------------------------------------
     async def _suggest(self, conv: dict, msg: dict, metadata: dict) -> None:
@@ -520,7 +520,7 @@ class DeskService:
             await self.hub.to_agent(before["agent_id"], {"type": "conversation",
                                                          "conversation": summary})
         await self.on_assigned(cid, to_agent_id)
-        await self.queue.push()
+        await self.queue_notifier.push()
         return summary
 
     async def context(self, conv: dict) -> dict:
