@@ -9,9 +9,8 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from catalog.queries import Product
 
-from .context import Context
-from .stock import ProductAction
-from .common import ShopAction, say, free_shipping_phrase, get_catalog, money
+from .base import (TEXTS, Context, ProductAction, ShopAction, free_shipping_phrase,
+                   get_catalog, money, say)
 
 
 class ActionPrice(ProductAction):
@@ -25,12 +24,9 @@ class ActionPrice(ProductAction):
         catalog, lang = get_catalog(), ctx.language
         payload = catalog.price(product.product_id)
         payload["name"] = product.name(lang)
-        promo = catalog.policy(f"discount_policy_{lang}") or ""
-        promo = (f"店铺活动：{promo} {free_shipping_phrase(catalog, lang)}" if lang == "zh"
-                 else f"Offers: {promo} {free_shipping_phrase(catalog, lang)}").strip()
         say(dispatcher, lang, "price", product=product.name(lang),
-                                 price=money(product.price), promo=promo,
-                                 custom=payload)
+            price=money(product.price), promo=catalog.policy(f"discount_policy_{lang}") or "",
+            free_shipping=free_shipping_phrase(catalog, lang), custom=payload)
         return []
 
 
@@ -51,10 +47,7 @@ class ActionDiscount(ShopAction):
         if product is not None:
             payload.update(product_id=product.product_id, price=product.price,
                            currency=catalog.currency)
-            line = (f"{product.name(lang)}现价¥{money(product.price)}，凑单满减更划算哦～"
-                    if lang == "zh" else
-                    f"{product.name(lang)} is ¥{money(product.price)}; combine items to "
-                    "reach the spend thresholds.")
-        say(dispatcher, lang, "discount", policy=policy,
-                                 product_line=line, custom=payload)
+            line = TEXTS.render("discount_product", lang, product=product.name(lang),
+                                price=money(product.price))
+        say(dispatcher, lang, "discount", policy=policy, product_line=line, custom=payload)
         return []

@@ -8,10 +8,11 @@ from rasa_sdk.events import SlotSet
 
 from actions.orders import ActionOrderStatus, ActionReturnPolicy
 from actions.pricing import ActionDiscount, ActionPrice
-from actions.products import ActionProductDetails, ActionRecommend, parse_measurements
+from actions.crosssell import ActionRecommend
+from actions.products import ActionProductDetails, parse_measurements
 from actions.service import ActionFallback, ActionHandoff
 from actions.shipping import ActionShipping
-from actions.context import context_of
+from actions.base import context_of
 from actions.stock import ActionCheckStock, ValidateStockForm
 from tests.conftest import make_tracker
 

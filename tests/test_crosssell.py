@@ -297,7 +297,7 @@ async def test_decline_after_an_offer_stops_offers(shop, offered, expected):
     ("zh", "有什么搭配推荐", "经常一起购买", "常搭配"),
     ("en", "what goes with these", "often bought together", "often add")])
 async def test_ask_recommendation_answers_in_both_languages(shop, lang, text, reason, words):
-    from actions.products import ActionRecommend
+    from actions.crosssell import ActionRecommend
 
     d = CollectingDispatcher()
     # asked for: answered even after a decline and for a product already offered for
