@@ -117,8 +117,11 @@ class ActionProductDetails(ProductAction):
             say(dispatcher, lang, "size_advice_none", product=name,
                 chart=chart_text(advice["chart"], lang, catalog), custom=payload)
             return []
-        say(dispatcher, lang, "details", product=name, material=payload["material"],
-            fit=fit, care=payload["care"], price=money(product.price), custom=payload)
+        facts = [TEXTS.render(f"detail_{fact}", lang, value=value) for fact, value in (
+            ("material", payload["material"]), ("fit", fit), ("care", payload["care"]),
+            ("price", money(product.price))) if value]
+        say(dispatcher, lang, "details", product=name, details=join_clauses(facts, lang),
+            custom=payload)
         return []
 
 
