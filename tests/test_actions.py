@@ -7,7 +7,7 @@ import pytest
 from rasa_sdk.events import SlotSet
 
 from actions.orders import ActionOrderStatus, ActionReturnPolicy
-from actions.pricing import ActionDiscount, ActionPrice
+from actions.pricing import ActionDiscount, ActionPrice, requested_discount_pct
 from actions.crosssell import ActionRecommend
 from actions.products import ActionProductDetails, parse_measurements
 from actions.service import ActionFallback, ActionHandoff
@@ -187,6 +187,33 @@ async def test_discount_quotes_policy(dispatcher, sql):
     await ActionDiscount().run(dispatcher, tracker, {})
     policy = sql("SELECT value FROM policies WHERE key = 'discount_policy_zh'")[0]["value"]
     assert policy in texts(dispatcher)
+    [card] = customs(dispatcher)
+    assert card["requested_discount_pct"] is None             # no figure named
+    assert card["max_agent_discount_pct"] == sql(
+        "SELECT value FROM policies WHERE key = 'max_agent_discount_pct'")[0]["value"]
+
+
+@pytest.mark.parametrize("text,pct", [
+    ("打8折", 20), ("能打8折吗", 20), ("85折", 15), ("8.5折行不行", 15), ("九折", 10),
+    ("打个八五折呗", 15), ("两折", 80), ("能打对折吗", 50), ("10% off", 10),
+    ("10％的折扣", 10), ("15 percent off", 15), ("can you do 20% off?", 20),
+    ("would you give me 12.5 per cent off", 12.5), ("half price?", 50),
+    ("有优惠吗", None), ("能便宜点吗", None), ("any discount?", None),
+    ("is it 100% cotton", None), ("10折", None), ("买2件打折吗", None), ("", None),
+])
+def test_requested_discount_pct(text, pct):
+    assert requested_discount_pct(text) == pct
+
+
+@pytest.mark.parametrize("text,lang,pct", [("能打8折吗", "zh", 20.0),
+                                           ("can you do 15 percent off?", "en", 15.0)])
+async def test_discount_carries_the_figure_asked_for(dispatcher, text, lang, pct):
+    tracker = make_tracker(text, intent="ask_discount", slots={"product": "P001"})
+    events = await ActionDiscount().run(dispatcher, tracker, {})
+    [card] = customs(dispatcher)
+    assert card["type"] == "discount" and card["requested_discount_pct"] == pct
+    assert isinstance(card["requested_discount_pct"], float)
+    assert (SlotSet("language", lang) in events) == (lang == "en")
 
 
 async def test_order_status_shipped_has_carrier_and_tracking(dispatcher, sql):
