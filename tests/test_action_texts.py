@@ -274,3 +274,32 @@ async def test_real_answers_read_cleanly(shop, rendered, lang):
         "crosssell_more_button", "crosssell_cart_button", "add_to_cart_pick",
         "add_to_cart_out", "add_to_cart_done", "date", "date_range", "list_next",
         "list_last", "clause_next", "variant"}, sorted(set(rendered))
+
+
+# -- the pieces sentences are built from -----------------------------------------------------
+
+@pytest.mark.parametrize("days,zh,en", [
+    (0, "今天", "today"), (1, "明天", "tomorrow"), (2, "后天", "on Sun 22 Nov"),
+    (3, "11月23日（周一）", "on Mon 23 Nov"), (-1, "11月19日（周四）", "on Thu 19 Nov"),
+    (42, "1月1日（周五）", "on Fri 1 Jan"),
+])
+def test_day_phrase(days, zh, en):
+    from datetime import date, timedelta
+
+    from actions.base import day_phrase
+
+    today = date(2026, 11, 20)                                       # a Friday
+    assert day_phrase(today + timedelta(days=days), today, "zh") == zh
+    assert day_phrase(today + timedelta(days=days), today, "en") == en
+
+
+@pytest.mark.parametrize("items,zh,en", [
+    ([], "", ""), (["a"], "a", "a"), (["a", "b"], "a、b", "a and b"),
+    (["a", "b", "c"], "a、b、c", "a, b and c"), (["a", "", "c"], "a、c", "a and c"),
+])
+def test_join_list(items, zh, en):
+    from actions.base import join_clauses, join_list
+
+    assert (join_list(items, "zh"), join_list(items, "en")) == (zh, en)
+    assert join_clauses(items, "zh") == zh.replace("、", "；")
+    assert join_clauses(items, "en") == "; ".join(i for i in items if i)
