@@ -118,8 +118,13 @@ def test_products_with_little_history_get_rule_rows(tiny_db):
 
 @pytest.fixture(scope="module")
 def mined_db(demo_db, tmp_path_factory):
+    """A mined copy of the demo catalog with no cross-sell events yet (the actions run by
+    other test files record theirs in the session's catalog)."""
     path = copy_db(demo_db, tmp_path_factory.mktemp("mined") / "catalog.db")
     mine_catalog(path)
+    with sqlite3.connect(path) as conn:
+        conn.execute("DELETE FROM crosssell_events")
+    conn.close()
     return path
 
 
