@@ -10,15 +10,14 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from catalog.queries import Catalog, OrderStatus
 
-from .context import Context
-from .common import (ShopAction, say, day_phrase, get_catalog, latest_entities,
-                     metadata_of, now, short_date, with_display_names)
+from .base import (TEXTS, Context, ShopAction, day_phrase, get_catalog, latest_entities,
+                   metadata_of, now, say, short_date, with_display_names)
 
-STATUS_ZH = {"pending_payment": "待付款", "paid": "已付款，待发货", "shipped": "已发货",
-             "delivered": "已签收", "cancelled": "已取消", "refunded": "已退款"}
-STATUS_EN = {"pending_payment": "awaiting payment", "paid": "paid, being packed",
-             "shipped": "on its way", "delivered": "delivered", "cancelled": "cancelled",
-             "refunded": "refunded"}
+
+def status_name(status: str, lang: str) -> str:
+    """"已付款，待发货" / "paid, being packed" for a status of the orders table."""
+    key = f"status_{status}"
+    return TEXTS.render(key, lang) if key in TEXTS else status
 
 
 def find_order(tracker: Tracker, catalog: Catalog) -> tuple[Optional[str], Optional[OrderStatus]]:
@@ -39,6 +38,8 @@ def find_order(tracker: Tracker, catalog: Catalog) -> tuple[Optional[str], Optio
 
 
 def status_text(catalog: Catalog, order: OrderStatus, lang: str) -> str:
+    """Where the order is, in the shopper's words: when it ships (paid), with which courier
+    and tracking number (shipped, delivered)."""
     at = now()
     if order.status == "paid":
         created = datetime.fromisoformat(order.created_at).replace(tzinfo=at.tzinfo)
@@ -46,25 +47,24 @@ def status_text(catalog: Catalog, order: OrderStatus, lang: str) -> str:
         if order.items:
             plan = catalog.ship_date(max(created, at), sku=order.items[0]["sku"])
         if plan and plan.ship_date:
-            when = day_phrase(plan.ship_date, at.date(), lang)
-            return (f"已付款，仓库正在备货，预计{when}发出～" if lang == "zh" else
-                    f"paid and being packed; it should leave the warehouse {when}.")
-        return STATUS_ZH["paid"] if lang == "zh" else STATUS_EN["paid"]
+            return TEXTS.render("status_paid_ships", lang,
+                                ship_phrase=day_phrase(plan.ship_date, at.date(), lang))
+        return status_name(order.status, lang)
     if order.status in ("shipped", "delivered"):
         carrier = catalog.carrier_name(order.carrier, lang)
-        shipped = short_date(datetime.fromisoformat(order.shipped_at).date(), lang) \
-            if order.shipped_at else ""
         if order.status == "delivered" and order.delivered_at:
-            got = short_date(datetime.fromisoformat(order.delivered_at).date(), lang)
-            return (f"已于{got}签收（{carrier}，运单号{order.tracking_no}）。" if lang == "zh"
-                    else f"delivered on {got} ({carrier}, tracking number "
-                         f"{order.tracking_no}).")
-        return (f"已于{shipped}由{carrier}发出，运单号{order.tracking_no}，正在路上～"
-                if lang == "zh" else
-                f"shipped on {shipped} with {carrier}, tracking number "
-                f"{order.tracking_no}; it's on its way.")
-    return STATUS_ZH.get(order.status, order.status) if lang == "zh" else \
-        STATUS_EN.get(order.status, order.status)
+            return TEXTS.render("status_delivered", lang, carrier=carrier,
+                                tracking_no=order.tracking_no,
+                                delivered=short_date(_day(order.delivered_at), lang))
+        return TEXTS.render("status_shipped", lang, carrier=carrier,
+                            tracking_no=order.tracking_no,
+                            shipped=short_date(_day(order.shipped_at), lang)
+                            if order.shipped_at else "")
+    return status_name(order.status, lang)
+
+
+def _day(timestamp: str):
+    return datetime.fromisoformat(timestamp).date()
 
 
 class ActionOrderStatus(ShopAction):
@@ -82,13 +82,13 @@ class ActionOrderStatus(ShopAction):
             return []
         if order is None:
             say(dispatcher, lang, "order_unknown", order_id=order_id,
-                                     custom={"type": "order_status",
-                                                   "order_id": order_id,
-                                                   "status": "not_found"})
+                custom={"type": "order_status",
+                "order_id": order_id,
+                "status": "not_found"})
             return []
         say(dispatcher, lang, "order_status", order_id=order.order_id,
-                                 status_text=status_text(catalog, order, lang),
-                                 custom=with_display_names(order.as_payload(), catalog, lang))
+            status_text=status_text(catalog, order, lang),
+            custom=with_display_names(order.as_payload(), catalog, lang))
         return []
 
 
@@ -110,31 +110,25 @@ class ActionReturnPolicy(ShopAction):
             tracker, "order_id") else (None, None)
         if order is None:
             say(dispatcher, lang, "return_policy", policy=policy,
-                                     custom=payload)
+                custom=payload)
             return []
         payload["order_id"] = order.order_id
         at = now()
         if order.status == "delivered" and order.delivered_at:
-            delivered = datetime.fromisoformat(order.delivered_at).date()
+            delivered = _day(order.delivered_at)
             last = delivered + timedelta(days=days)
             ok = at.date() <= last
             payload.update(returnable=ok, return_until=last.isoformat())
-            verdict = ((f"签收于{short_date(delivered, lang)}，{short_date(last, lang)}前都可以申请退货～"
-                        if ok else f"签收于{short_date(delivered, lang)}，已超过{days}天无理由退货期，"
-                        "质量问题仍可联系客服处理。") if lang == "zh" else
-                       (f"delivered {short_date(delivered, lang)}; you can return it until "
-                        f"{short_date(last, lang)}." if ok else
-                        f"delivered {short_date(delivered, lang)}, past the {days}-day window; "
-                        "for quality problems our team can still help."))
+            verdict = TEXTS.render("return_until" if ok else "return_expired", lang,
+                                   delivered=short_date(delivered, lang),
+                                   last_day=short_date(last, lang), days=days)
         elif order.status in ("paid", "pending_payment", "shipped"):
             payload["returnable"] = True
-            verdict = ("还没签收，可以直接申请退款或拒收～" if lang == "zh" else
-                       "not delivered yet: you can cancel for a refund or refuse the parcel.")
+            verdict = TEXTS.render("return_not_delivered", lang)
         else:
             payload["returnable"] = False
-            verdict = STATUS_ZH.get(order.status, order.status) if lang == "zh" else \
-                STATUS_EN.get(order.status, order.status)
+            verdict = status_name(order.status, lang)
         say(dispatcher, lang, "return_order", policy=policy,
-                                 order_id=order.order_id, verdict=verdict,
-                                 custom=payload)
+            order_id=order.order_id, verdict=verdict,
+            custom=payload)
         return []

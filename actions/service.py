@@ -12,8 +12,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from .context import Context
-from .common import ShopAction, handoff_payload, latest_intent, say
+from .base import Context, FixedReply, ShopAction, handoff_payload, latest_intent, say
 
 FALLBACKS_BEFORE_HANDOFF = 2
 
@@ -42,10 +41,10 @@ class ActionHandoff(ShopAction):
         lang = ctx.language
         if latest_intent(tracker) == "complaint":
             say(dispatcher, lang, "handoff_complaint",
-                                     custom=handoff_payload("complaint"))
+                custom=handoff_payload("complaint"))
         else:
             say(dispatcher, lang, "handoff",
-                                     custom=handoff_payload("requested"))
+                custom=handoff_payload("requested"))
         return []
 
 
@@ -60,7 +59,7 @@ class ActionFallback(ShopAction):
         lang = ctx.language
         if consecutive_fallbacks(tracker) >= FALLBACKS_BEFORE_HANDOFF:
             say(dispatcher, lang, "handoff",
-                                     custom=handoff_payload("repeated_fallback"))
+                custom=handoff_payload("repeated_fallback"))
         else:
             say(dispatcher, lang, "fallback")
         return []
@@ -111,39 +110,25 @@ class ActionAffirm(ShopAction):
         return []
 
 
-class _Reply(ShopAction):
-    """A fixed reply in the shopper's language (greetings, thanks, out of scope)."""
-
-    text_key = ""
-
-    def name(self) -> Text:
-        return f"action_{self.text_key}"
-
-    async def answer(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                     ctx: Context) -> List[Dict[Text, Any]]:
-        say(dispatcher, ctx.language, self.text_key)
-        return []
-
-
-class ActionGreet(_Reply):
+class ActionGreet(FixedReply):
     """"亲 在吗" / "hi": welcome, and what the assistant can do."""
 
     text_key = "greet"
 
 
-class ActionGoodbye(_Reply):
+class ActionGoodbye(FixedReply):
     """"拜拜" / "bye"."""
 
     text_key = "goodbye"
 
 
-class ActionThank(_Reply):
+class ActionThank(FixedReply):
     """"谢谢" / "thanks"."""
 
     text_key = "thank"
 
 
-class ActionOutOfScope(_Reply):
+class ActionOutOfScope(FixedReply):
     """Anything a shop assistant cannot help with."""
 
     text_key = "out_of_scope"

@@ -1,7 +1,9 @@
 """Shipping questions: when does it ship, when will it reach my city, which courier, free
 shipping. Answers come from the catalog's cut-offs, handling days, rest days, holidays,
 stock per warehouse and routes, at the shop's current time. An answer that a product ships
-is followed by its cross-sells (once per product, see actions/products.py).
+is followed by its cross-sells (once per product, see actions/crosssell.py). A shipping
+question that names an order ("催发货 20261118000123") is about that order: the order
+status action answers it.
 """
 
 from __future__ import annotations
@@ -11,22 +13,20 @@ from typing import Any, Dict, List, Text
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from catalog.shipping import ship_date_for
+from catalog.shipping import WarehouseRules, ship_date_for
 
-from .context import Context
-from .stock import offer_after_answer
-from .common import (ShopAction, say, day_phrase, free_shipping_phrase, get_catalog, join_list,
-                     latest_entities, now, short_date, variant_label, with_display_names)
+from .base import (TEXTS, Context, ShopAction, date_range, day_phrase, free_shipping_phrase,
+                   get_catalog, join_clauses, latest_entities, now, say, variant_label,
+                   with_display_names)
+from .crosssell import offer_crosssells
 
 
 def delivery_phrase(catalog, city, early, late, lang: str) -> str:
+    """"预计11月22日–11月24日送达成都。" / "Expected in Chengdu 22 Nov–24 Nov."."""
     if not (city and early and late):
         return ""
-    name = catalog.city_name(city, lang)
-    window = short_date(early, lang) if early == late else (
-        f"{short_date(early, lang)}–{short_date(late, lang)}")
-    return (f"预计{window}送达{name}。" if lang == "zh" else
-            f"Expected in {name} {window}. ")
+    return TEXTS.render("delivery", lang, city=catalog.city_name(city, lang),
+                        window=date_range(early, late, lang))
 
 
 class ActionShipping(ShopAction):
@@ -38,8 +38,8 @@ class ActionShipping(ShopAction):
     async def answer(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                      ctx: Context) -> List[Dict[Text, Any]]:
         if latest_entities(tracker, "order_id"):
-            from .orders import ActionOrderStatus  # "催发货 2026..." is about an order
-            return await ActionOrderStatus().answer(dispatcher, tracker, ctx)
+            return await ShopAction.named("action_order_status").answer(dispatcher, tracker,
+                                                                         ctx)
         catalog, lang, at = get_catalog(), ctx.language, now()
         today = at.date()
         city = catalog.resolve_city(tracker.get_slot("city"))
@@ -59,28 +59,27 @@ class ActionShipping(ShopAction):
         name = product.name(lang)
         variant = variant_label(catalog, catalog.resolve_color(color),
                                 catalog.resolve_size(size), lang)
-        variant = f" {variant}" if variant else ""
         payload = answer.as_payload()
         payload.update(name=name, free_shipping_threshold=catalog.free_shipping_threshold)
         with_display_names(payload, catalog, lang)
         if answer.ship_date is None:
             say(dispatcher, lang, "shipping_out", product=name,
-                                     variant=variant, custom=payload)
+                variant=variant, custom=payload)
             return []
         ship = day_phrase(answer.ship_date, today, lang)
         delivery = delivery_phrase(catalog, city, answer.delivery_earliest,
                                    answer.delivery_latest, lang)
         if answer.split:
             say(dispatcher, lang, "shipping_split", product=name,
-                                     variant=variant, quantity=quantity, ship_phrase=ship,
-                                     delivery=delivery, free_shipping=free,
-                                     custom=payload)
-            return offer_after_answer(dispatcher, tracker, ctx, product)
+                variant=variant, quantity=quantity, ship_phrase=ship,
+                delivery=delivery, free_shipping=free,
+                custom=payload)
+            return offer_crosssells(dispatcher, tracker, ctx, product)
         say(dispatcher, lang, "shipping_product", product=name, variant=variant,
             ship_phrase=ship, warehouse=catalog.warehouse_name(answer.warehouse_id, lang),
             carrier=catalog.carrier_name(answer.carrier, lang), delivery=delivery,
             free_shipping=free, custom=payload)
-        return offer_after_answer(dispatcher, tracker, ctx, product)
+        return offer_crosssells(dispatcher, tracker, ctx, product)
 
     @staticmethod
     def _general(dispatcher, catalog, lang, at, city, free) -> list:
@@ -88,8 +87,6 @@ class ActionShipping(ShopAction):
         holidays = catalog.holidays()
         best = None
         cutoffs = []
-        from catalog.shipping import WarehouseRules
-
         for wid, row in sorted(catalog.warehouses().items()):
             rules = WarehouseRules.from_row(row)
             d = ship_date_for(at, rules, holidays)
@@ -97,10 +94,8 @@ class ActionShipping(ShopAction):
             key = (window[2] if window else d, d)
             if best is None or key < best[0]:
                 best = (key, wid, d, window)
-            cutoffs.append(
-                f"{catalog.warehouse_name(wid, lang)}{row['cutoff']}前下单当天处理" if lang == "zh"
-                else f"{catalog.warehouse_name(wid, lang)}: orders before {row['cutoff']} "
-                     "are handled the same day")
+            cutoffs.append(TEXTS.render("warehouse_cutoff", lang, cutoff=row["cutoff"],
+                                        warehouse=catalog.warehouse_name(wid, lang)))
         _key, wid, d, window = best
         carrier = window[0] if window else catalog.warehouses()[wid].get("default_carrier")
         payload = {"type": "shipping", "product_id": None, "ship_date": d.isoformat(),
@@ -112,8 +107,8 @@ class ActionShipping(ShopAction):
                            delivery_latest=window[2].isoformat())
             delivery = delivery_phrase(catalog, city, window[1], window[2], lang)
         with_display_names(payload, catalog, lang)
-        say(dispatcher, lang, "shipping_general", cutoffs=join_list(cutoffs, lang) if lang == "zh"
-            else "; ".join(cutoffs), ship_phrase=day_phrase(d, at.date(), lang),
+        say(dispatcher, lang, "shipping_general", cutoffs=join_clauses(cutoffs, lang),
+            ship_phrase=day_phrase(d, at.date(), lang),
             carrier=catalog.carrier_name(carrier, lang), delivery=delivery,
             free_shipping=free, custom=payload)
         return []

@@ -9,64 +9,18 @@ cross-sells follow as a second message (type `recommendations`, once per product
 
 from __future__ import annotations
 
-import abc
 from typing import Any, Dict, List, Optional, Text
 
-from rasa_sdk.events import SlotSet
 from rasa_sdk import FormValidationAction, Tracker
+from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from catalog.queries import Catalog, Product, StockAnswer
 
-from .context import CONTEXT_SLOTS, Context, context_of
-from .common import (ShopAction, LOW_STOCK, day_phrase, say, get_catalog, join_list,
-                     latest_text, now, variant_label)
-
-MAX_LISTED = 12
-
-
-def in_stock_summary(catalog: Catalog, answer: StockAnswer, lang: str,
-                     by: str = "auto") -> tuple[str, str]:
-    """("in stock" list, "sold out" sentence) for the variants of an answer."""
-    colors = {v.color for v in answer.variants}
-    sizes = {v.size for v in answer.variants}
-    if by == "auto":
-        by = "size" if len(sizes) > 1 and (len(colors) == 1 or answer.color) else (
-            "color" if len(sizes) == 1 or answer.size else "both")
-
-    def key(v):
-        return v.size if by == "size" else v.color if by == "color" else v.sku
-
-    def label(v) -> str:
-        if by == "size":
-            return catalog.size_name(v.size, lang)
-        if by == "color":
-            return catalog.color_name(v.color, lang)
-        return variant_label(catalog, v.color, v.size, lang)
-
-    groups: dict[str, list] = {}
-    for v in answer.variants:
-        groups.setdefault(key(v), []).append(v)
-
-    def fmt(vs) -> str:
-        n = sum(v.available for v in vs)
-        if n <= LOW_STOCK:
-            return f"{label(vs[0])}（仅剩{n}件）" if lang == "zh" else \
-                f"{label(vs[0])} (only {n} left)"
-        return label(vs[0])
-
-    seen_in = [vs for vs in groups.values() if sum(v.available for v in vs) > 0]
-    seen_out = [vs for vs in groups.values() if sum(v.available for v in vs) == 0]
-    listed = [fmt(vs) for vs in seen_in[:MAX_LISTED]]
-    more = len(seen_in) - MAX_LISTED
-    if more > 0:
-        listed.append(f"等{len(seen_in)}款" if lang == "zh" else f"and {more} more")
-    out_labels = [label(vs[0]) for vs in seen_out]
-    sold_out = ""
-    if out_labels and seen_in:
-        sold_out = (f"{join_list(out_labels[:MAX_LISTED], lang)}暂时断货。" if lang == "zh"
-                    else f"Sold out: {join_list(out_labels[:MAX_LISTED], lang)}.")
-    return join_list(listed, lang), sold_out
+from .base import (CONTEXT_SLOTS, LOW_STOCK, MAX_LISTED, TEXTS, Context, ProductAction,
+                   ShopAction, ask_which_product, context_of, day_phrase, get_catalog,
+                   in_stock_summary, join_list, now, say, variant_label)
+from .crosssell import offer_crosssells
 
 
 def stock_card(catalog: Catalog, answer: StockAnswer, lang: str) -> dict:
@@ -135,48 +89,7 @@ class ActionAskProduct(ShopAction):
 
     async def answer(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                      ctx: Context) -> List[Dict[Text, Any]]:
-        catalog, lang = get_catalog(), ctx.language
-        category = ctx.category
-        if category:
-            items = [p for p in catalog.products_in_category(category)
-                     if catalog.stock(p.product_id).available > 0]
-            if items:
-                say(dispatcher, lang, "category_overview",
-                    category=catalog.category_name(category, lang),
-                    items=join_list([p.name(lang) for p in items[:8]], lang),
-                    buttons=[{"title": p.name(lang),
-                              "payload": f'/inform{{"product": "{p.product_id}"}}'}
-                             for p in items[:8]])
-                return []
-        suggestions = catalog.suggest_products(latest_text(tracker)) \
-            if latest_text(tracker).strip() else []
-        if suggestions:
-            names = join_list([p.name(lang) for p in suggestions], lang)
-            say(dispatcher, lang, "ask_product_suggest",
-                suggestions=(f"是不是这几款：{names}？" if lang == "zh" else
-                             f"Did you mean {names}?"),
-                buttons=[{"title": p.name(lang),
-                          "payload": f'/inform{{"product": "{p.product_id}"}}'}
-                         for p in suggestions])
-        else:
-            say(dispatcher, lang, "ask_product")
-        return []
-
-
-class ProductAction(ShopAction):
-    """An action about one product: asks which product first when none is known."""
-
-    async def answer(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                     ctx: Context) -> List[Dict[Text, Any]]:
-        product = get_catalog().product(ctx.product)
-        if product is None:
-            return await ActionAskProduct().answer(dispatcher, tracker, ctx)
-        return await self.answer_for(dispatcher, tracker, ctx, product)
-
-    @abc.abstractmethod
-    async def answer_for(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                         ctx: Context, product: Product) -> List[Dict[Text, Any]]:
-        """Answer about `product`."""
+        return ask_which_product(dispatcher, tracker, ctx)
 
 
 class _AskVariant:
@@ -252,8 +165,8 @@ class ActionCheckStock(ProductAction):
                                                                color=answer.color),
                                         lang, by_size=True)
             say(dispatcher, lang, "stock_no_such_variant", product=name,
-                                     variant=missing, options=options,
-                                     custom=stock_card(catalog, full, lang))
+                variant=missing, options=options,
+                custom=stock_card(catalog, full, lang))
             return events
 
         if color and size and len(answer.variants) == 1:
@@ -265,39 +178,39 @@ class ActionCheckStock(ProductAction):
                 key = "stock_variant_low" if v.available <= LOW_STOCK else \
                     "stock_variant_in"
                 say(dispatcher, lang, key, product=name, variant=wanted,
-                                         available=v.available, ship_phrase=ship,
-                                         custom=card)
-                return offer_after_answer(dispatcher, tracker, ctx, product)
+                    available=v.available, ship_phrase=ship,
+                    custom=card)
+                return offer_crosssells(dispatcher, tracker, ctx, product)
             else:
                 alternatives = self._alternatives(catalog, product.product_id, v.color,
                                                   v.size, lang)
                 say(dispatcher, lang, "stock_variant_out", product=name,
-                                         variant=wanted, alternatives=alternatives,
-                                         custom=card)
+                    variant=wanted, alternatives=alternatives,
+                    custom=card)
             return []
 
         if answer.available == 0:
             full = catalog.stock(product.product_id)
             if full.available == 0:
                 say(dispatcher, lang, "stock_all_out", product=name,
-                                         custom=card)
+                    custom=card)
             else:
                 say(dispatcher, lang, "stock_variant_out", product=name, variant=wanted,
                     alternatives=self._alternatives(catalog, product.product_id,
-                                                    answer.color, answer.size, lang),
+                    answer.color, answer.size, lang),
                     custom=card)
             return []
 
         in_stock, sold_out = in_stock_summary(catalog, answer, lang)
         if color or size:
             say(dispatcher, lang, "stock_filtered", product=name,
-                                     filter=wanted, in_stock=in_stock, sold_out=sold_out,
-                                     custom=card)
+                filter=wanted, in_stock=in_stock, sold_out=sold_out,
+                custom=card)
         else:
             say(dispatcher, lang, "stock_overview", product=name,
-                                     in_stock=in_stock, sold_out=sold_out,
-                                     custom=card)
-        return offer_after_answer(dispatcher, tracker, ctx, product)
+                in_stock=in_stock, sold_out=sold_out,
+                custom=card)
+        return offer_crosssells(dispatcher, tracker, ctx, product)
 
     @staticmethod
     def _options(catalog: Catalog, full: StockAnswer, lang: str, by_size: bool) -> str:
@@ -316,22 +229,13 @@ class ActionCheckStock(ProductAction):
             others = [catalog.color_name(v.color, lang) for v in same.variants
                       if v.available > 0 and v.color != color]
             if others:
-                return (f"同尺码还有{join_list(others, lang)}有货哦～" if lang == "zh" else
-                        f"The same size is in stock in {join_list(others, lang)}.")
+                return TEXTS.render("stock_alternative_colors", lang,
+                                    options=join_list(others, lang))
         if color:
             same = catalog.stock(product_id, color=color)
             others = [catalog.size_name(v.size, lang) for v in same.variants
                       if v.available > 0 and v.size != size]
             if others:
-                return (f"这个颜色还有{join_list(others, lang)}有货～" if lang == "zh" else
-                        f"This colour is still in stock in {join_list(others, lang)}.")
-        return "补货后可以第一时间通知您～" if lang == "zh" else \
-            "I can let you know when it's back in stock."
-
-
-def offer_after_answer(dispatcher: CollectingDispatcher, tracker: Tracker, ctx: Context,
-                       product: Product) -> List[Dict[Text, Any]]:
-    """Cross-sells after a positive answer about `product` (actions/products.py)."""
-    from .products import offer_crosssells  # products imports this module
-
-    return offer_crosssells(dispatcher, tracker, ctx, product)
+                return TEXTS.render("stock_alternative_sizes", lang,
+                                    options=join_list(others, lang))
+        return TEXTS.render("stock_restock_notice", lang)

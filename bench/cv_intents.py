@@ -57,14 +57,14 @@ async def features(rows, seen=None):
 
     quiet_rasa_logs()
     seen = {} if seen is None else seen
-    original = ic.SafeLogisticRegressionClassifier.process
+    original = ic.LinearIntentClassifier.process
 
     def process(self, messages):
         seen["entity_weight"] = self.entity_weight
         seen["X"] = self._create_X(messages[:1]) if messages else None
         return original(self, messages)
 
-    ic.SafeLogisticRegressionClassifier.process = process
+    ic.LinearIntentClassifier.process = process
     model = sys.argv[sys.argv.index("--model") + 1] if "--model" in sys.argv else \
         str(ROOT / "models" / "shopassist.tar.gz")
     agent = Agent.load(model)

@@ -108,12 +108,6 @@ class BasketCounts:
     pairs: dict[int, int]            # (i << 32 | j) with i < j -> orders holding both
     n_orders: int
 
-    def orders_of(self, item: str) -> int:
-        try:
-            return self.item_orders[self.items.index(item)]
-        except ValueError:
-            return 0
-
 
 def count_baskets(baskets: Iterable[Iterable[str]], *, max_basket: int = 100,
                   progress: Callable[[int], None] | None = None) -> BasketCounts:

@@ -24,7 +24,7 @@ import random
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Sequence
 
 from .crosssell import (DEFAULT_PARAMS, MiningParams, count_baskets, derive_pairs,
                         popular_items, rank_related)
@@ -226,14 +226,6 @@ def export_catalog_orders(db_path: str | Path, out: str | Path) -> int:
     return n
 
 
-def write_transactions(orders: Iterable[Order], out: str | Path) -> None:
-    with open(out, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["order_id", "item", "created_at"])
-        for o in orders:
-            w.writerows((o.order_id, item, o.created_at) for item in o.items)
-
-
 def grocery_orders(n_orders: int = 60_000, n_items: int = 4_000, *, seed: int = 1,
                    ) -> tuple[list[Order], dict[str, str]]:
     """Supermarket-like baskets and each item's aisle (a structure unlike the demo shop's).
@@ -291,9 +283,3 @@ def grocery_orders(n_orders: int = 60_000, n_items: int = 4_000, *, seed: int = 
                 basket[j] = None
         orders.append(Order(f"G{n:07d}", tuple(names[i] for i in basket), "", n))
     return orders, aisle
-
-
-def iter_rows(orders: Iterable[Order]) -> Iterator[tuple[str, str, str]]:
-    for o in orders:
-        for item in o.items:
-            yield o.order_id, item, o.created_at

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import bisect
 import itertools
-import json
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -377,8 +376,3 @@ def _flush_orders(conn, order_rows: list, item_rows: list) -> None:
                      " VALUES (?,?,?,?)", item_rows)
     order_rows.clear()
     item_rows.clear()
-
-
-def policies_json() -> str:
-    """The demo policies, as JSON (for docs)."""
-    return json.dumps(POLICIES, ensure_ascii=False, indent=2)

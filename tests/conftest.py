@@ -59,6 +59,21 @@ def _shop_env(demo_db):
             os.environ[k] = v
 
 
+def copy_db(src: str | Path, dst: str | Path) -> Path:
+    """A consistent copy of an SQLite database, including what is still in its write-ahead
+    log (`shutil.copy` of a WAL-mode file misses the -wal file), made with sqlite3's backup
+    API."""
+    source = sqlite3.connect(f"file:{src}?mode=ro", uri=True)
+    target = sqlite3.connect(dst)
+    try:
+        with target:
+            source.backup(target)
+    finally:
+        target.close()
+        source.close()
+    return Path(dst)
+
+
 @pytest.fixture()
 def catalog(demo_db):
     from catalog.queries import Catalog

@@ -3,17 +3,21 @@ database."""
 
 from __future__ import annotations
 
+import sqlite3
+from datetime import date
+
 import pytest
 from rasa_sdk.events import SlotSet
 
 from actions.orders import ActionOrderStatus, ActionReturnPolicy
-from actions.pricing import ActionDiscount, ActionPrice
-from actions.products import ActionProductDetails, ActionRecommend, parse_measurements
+from actions.pricing import ActionDiscount, ActionPrice, requested_discount_pct
+from actions.crosssell import ActionRecommend
+from actions.products import ActionProductDetails, parse_measurements
 from actions.service import ActionFallback, ActionHandoff
 from actions.shipping import ActionShipping
-from actions.context import context_of
+from actions.base import context_of
 from actions.stock import ActionCheckStock, ValidateStockForm
-from tests.conftest import make_tracker
+from tests.conftest import NOW, copy_db, make_tracker
 
 
 def customs(dispatcher):
@@ -96,13 +100,9 @@ async def test_check_stock_colour_the_product_lacks_names_the_colour_and_forgets
 
 async def test_check_stock_colour_and_size_that_exist_apart_offer_the_colours_sizes(
         dispatcher, demo_db, tmp_path, monkeypatch):
-    import shutil
-    import sqlite3
-
     from catalog.queries import Catalog
 
-    db = tmp_path / "gap.db"            # P001 black without 42, as some shops' ranges are
-    shutil.copy(demo_db, db)
+    db = copy_db(demo_db, tmp_path / "gap.db")   # P001 black without 42, as some ranges are
     with sqlite3.connect(db) as conn:
         conn.execute("DELETE FROM stock WHERE sku = 'P001-BLACK-42'")
         conn.execute("DELETE FROM variants WHERE sku = 'P001-BLACK-42'")
@@ -127,7 +127,7 @@ async def test_check_stock_unknown_product_asks_with_suggestions(dispatcher):
     assert any('"product": "P001"' in b["payload"] for b in msg["buttons"])
 
 
-async def test_stock_form_asks_size_only_when_needed(catalog):
+async def test_stock_form_asks_size_only_when_needed(demo_db, tmp_path, monkeypatch):
     form = ValidateStockForm()
     t = make_tracker("有货吗", slots={"product": "P001"})
     assert await form.required_slots([], None, t, {}) == ["size"]
@@ -135,32 +135,156 @@ async def test_stock_form_asks_size_only_when_needed(catalog):
     assert await form.required_slots([], None, t, {}) == []
     t = make_tracker("有货吗", slots={})
     assert await form.required_slots([], None, t, {}) == ["product"]
-    one_size = catalog._all("SELECT product_id FROM products WHERE category='backpacks'")[0][0]
-    t = make_tracker("有货吗", slots={"product": one_size})
-    assert await form.required_slots([], None, t, {}) in (["color"], [])
+
+    # a one-size backpack in three colours, one of them in stock: ask the colour; all
+    # sold out: nothing to ask, the answer says so
+    db = copy_db(demo_db, tmp_path / "catalog.db")
+    monkeypatch.setenv("SHOPASSIST_CATALOG", str(db))
+    with sqlite3.connect(db) as conn:
+        pid = conn.execute("SELECT product_id FROM products WHERE category = 'backpacks'"
+                           " ORDER BY product_id LIMIT 1").fetchone()[0]
+        skus = [r[0] for r in conn.execute("SELECT sku FROM variants WHERE product_id = ?"
+                                           " ORDER BY sku", (pid,))]
+        assert len(skus) == 3 and all(s.endswith("-ONE") for s in skus)
+        conn.execute("UPDATE stock SET quantity = 0 WHERE sku IN (?, ?, ?)", skus)
+        conn.execute("UPDATE stock SET quantity = 4 WHERE sku = ? AND warehouse_id = 'WH-SH'",
+                     (skus[0],))
+    t = make_tracker("有货吗", slots={"product": pid})
+    assert await form.required_slots([], None, t, {}) == ["color"]
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE stock SET quantity = 0 WHERE sku = ?", (skus[0],))
+    assert await form.required_slots([], None, t, {}) == []
 
 
-async def test_shipping_with_city_matches_catalog(dispatcher, catalog):
-    from datetime import datetime
+# When an order placed at the pinned clock (Friday 2026-11-20 10:00 shop time, before
+# every cut-off) leaves each warehouse, worked out by hand from the warehouse rows that
+# test_the_hand_worked_ship_dates_rest_on_these_rows checks:
+SHIP_DATE_BY_HAND = {
+    "WH-SH": date(2026, 11, 20),   # cut-off 16:00, no handling day: the same Friday
+    "WH-CD": date(2026, 11, 21),   # cut-off 14:00, one handling day, rests on Sunday only:
+                                   # handled Friday, ships Saturday
+    "WH-GZ": date(2026, 11, 23),   # cut-off 15:00, one handling day, rests Saturday and
+                                   # Sunday: handled Friday, ships Monday
+}
 
-    from bot.settings import get_settings
 
+def test_the_hand_worked_ship_dates_rest_on_these_rows(sql):
+    assert (NOW.isoweekday(), NOW.hour, NOW.minute) == (5, 10, 0)          # Friday 10:00
+    rows = {r["warehouse_id"]: (r["cutoff"], r["handling_days"], r["rest_weekdays"])
+            for r in sql("SELECT warehouse_id, cutoff, handling_days, rest_weekdays"
+                         " FROM warehouses")}
+    assert rows == {"WH-SH": ("16:00", 0, "6"), "WH-CD": ("14:00", 1, "6"),
+                    "WH-GZ": ("15:00", 1, "5,6")}                          # 5,6 = Sat, Sun
+    assert sql("SELECT date FROM holidays WHERE date BETWEEN '2026-11-20'"
+               " AND '2026-12-31'") == []
+
+
+def route(sql, warehouse, city):
+    [r] = sql("SELECT carrier_id, transit_min, transit_max FROM shipping_routes"
+              " WHERE warehouse_id = ? AND city = ?", warehouse, city)
+    return r["carrier_id"], r["transit_min"], r["transit_max"]
+
+
+def days(d, n):
+    return date.fromordinal(d.toordinal() + n)
+
+
+async def test_shipping_with_city_matches_hand_worked_dates(dispatcher, catalog, sql):
     tracker = make_tracker("发成都几天到", intent="ask_shipping",
                            slots={"product": "P001", "size": "42", "city": "chengdu"})
     await ActionShipping().run(dispatcher, tracker, {})
     [card, offer] = customs(dispatcher)
     assert offer["type"] == "recommendations" and offer["for_product_id"] == "P001"
-    expected = catalog.ship_date(get_settings().now(), product_id="P001", size="42",
-                                 city="chengdu")
-    assert card["ship_date"] == expected.ship_date.isoformat()
-    assert card["carrier"] == expected.carrier
-    assert card["city"] == "chengdu"
+    # every (variant, warehouse) holding a size 42 of P001, and when its parcel reaches
+    # Chengdu: the answer is the one whose parcel arrives first (latest day, then ship day)
+    holding = sql("SELECT s.sku, s.warehouse_id FROM stock s JOIN variants v ON v.sku ="
+                  " s.sku WHERE v.product_id = 'P001' AND v.size = '42' AND s.quantity > 0")
+    arrivals = {}
+    for r in holding:
+        carrier, tmin, tmax = route(sql, r["warehouse_id"], "chengdu")
+        ship = SHIP_DATE_BY_HAND[r["warehouse_id"]]
+        arrivals[(r["sku"], r["warehouse_id"])] = (days(ship, tmax), ship, days(ship, tmin),
+                                                   carrier)
+    best = min(arrivals.values())
+    latest, ship, earliest, carrier = best
+    # in the demo catalog, Chengdu's own warehouse holds one: ships Saturday by SF
+    assert (ship, carrier) == (date(2026, 11, 21), "SF")
+    assert card["ship_date"] == ship.isoformat() and card["carrier"] == carrier
+    assert (card["sku"], card["warehouse_id"]) in [k for k, v in arrivals.items() if v == best]
+    assert card["delivery_earliest"] == earliest.isoformat()
+    assert card["delivery_latest"] == latest.isoformat()
+    assert card["city"] == "chengdu" and card["split"] is False
     assert card["city_name"] == "成都"                         # what the shopper reads
-    assert card["carrier_name"] == catalog.carrier_name(expected.carrier, "zh")
-    assert card["delivery_earliest"] == expected.delivery_earliest.isoformat()
-    assert card["delivery_latest"] == expected.delivery_latest.isoformat()
-    assert "成都" in texts(dispatcher)
-    assert isinstance(datetime.fromisoformat(card["ship_date"]), datetime)
+    assert card["carrier_name"] == sql("SELECT name_zh FROM carriers WHERE carrier_id = ?",
+                                       carrier)[0]["name_zh"]
+    text = texts(dispatcher)
+    assert "明天" in text and "成都" in text
+    assert f"{earliest.month}月{earliest.day}日–{latest.month}月{latest.day}日" in text
+
+
+# P001's size 42 spread over the warehouses by hand (everything else of P001 sold out):
+#   black: 2 in Chengdu, 2 in Guangzhou; grey: 2 in Shanghai; orange: 2 in Guangzhou
+SPREAD = {("P001-BLACK-42", "WH-CD"): 2, ("P001-BLACK-42", "WH-GZ"): 2,
+          ("P001-GREY-42", "WH-SH"): 2, ("P001-ORANGE-42", "WH-GZ"): 2}
+
+
+@pytest.fixture()
+def spread_shop(demo_db, tmp_path, monkeypatch):
+    db = copy_db(demo_db, tmp_path / "catalog.db")
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE stock SET quantity = 0 WHERE sku IN"
+                     " (SELECT sku FROM variants WHERE product_id = 'P001')")
+        conn.executemany("INSERT OR REPLACE INTO stock (sku, warehouse_id, quantity)"
+                         " VALUES (?, ?, ?)", [(s, w, q) for (s, w), q in SPREAD.items()])
+    monkeypatch.setenv("SHOPASSIST_CATALOG", str(db))
+    return db
+
+
+@pytest.mark.parametrize("slots,expected", [
+    # no city: what ships first, grey from Shanghai today (black: Chengdu on Saturday)
+    ({}, {"sku": "P001-GREY-42", "warehouse_id": "WH-SH", "ship_date": "2026-11-20",
+          "split": False, "carrier": "ZTO"}),
+    # to Chengdu: what arrives first, black from Chengdu (Sat + SF 1-2 days: 22-23 Nov),
+    # though grey leaves Shanghai a day earlier (Fri + ZTO 3-5 days: 23-25 Nov)
+    ({"city": "chengdu"}, {"sku": "P001-BLACK-42", "warehouse_id": "WH-CD",
+                           "ship_date": "2026-11-21", "split": False, "carrier": "SF",
+                           "delivery_earliest": "2026-11-22",
+                           "delivery_latest": "2026-11-23"}),
+    # 3 pairs: only black has 3, in no single warehouse: 2 leave Chengdu on Saturday and 1
+    # Guangzhou on Monday; the answer's day and warehouse are the last parcel's
+    ({"quantity": "3"}, {"sku": "P001-BLACK-42", "warehouse_id": "WH-GZ",
+                         "ship_date": "2026-11-23", "split": True, "quantity": 3}),
+    # the same to Chengdu: 22-23 Nov from Chengdu, 25-26 Nov from Guangzhou (Mon + SF 2-3)
+    ({"quantity": "3", "city": "chengdu"}, {"sku": "P001-BLACK-42", "split": True,
+                                            "ship_date": "2026-11-23",
+                                            "delivery_earliest": "2026-11-25",
+                                            "delivery_latest": "2026-11-26"}),
+    # orange asked for: Guangzhou is the only place, Monday
+    ({"color": "orange"}, {"sku": "P001-ORANGE-42", "warehouse_id": "WH-GZ",
+                           "ship_date": "2026-11-23", "split": False}),
+])
+async def test_the_product_answer_ships_from_the_right_warehouse(spread_shop, dispatcher,
+                                                                 slots, expected):
+    tracker = make_tracker("什么时候发货", intent="ask_shipping",
+                           slots={"product": "P001", "size": "42", **slots})
+    await ActionShipping().run(dispatcher, tracker, {})
+    card = customs(dispatcher)[0]
+    assert card["type"] == "shipping"
+    assert {k: card[k] for k in expected} == expected
+    text = dispatcher.messages[0]["text"]
+    when = {"2026-11-20": "今天", "2026-11-21": "明天", "2026-11-23": "11月23日（周一）"}
+    assert when[expected["ship_date"]] in text
+    assert ("分包裹" in text) == expected["split"]
+
+
+async def test_shipping_question_naming_an_order_answers_the_order(dispatcher, sql):
+    o = sql("SELECT * FROM orders WHERE status = 'shipped' ORDER BY order_id LIMIT 1")[0]
+    tracker = make_tracker(f"催发货 {o['order_id']}", intent="ask_shipping",
+                           entities=[{"entity": "order_id", "value": o["order_id"]}])
+    await ActionShipping().run(dispatcher, tracker, {})
+    [card] = customs(dispatcher)
+    assert card["type"] == "order_status" and card["order_id"] == o["order_id"]
+    assert o["tracking_no"] in texts(dispatcher)
 
 
 async def test_shipping_without_product_gives_cutoffs_and_free_shipping(dispatcher):
@@ -176,9 +300,10 @@ async def test_price_payload_is_the_catalog_price(dispatcher, sql):
     tracker = make_tracker("多少钱", intent="ask_price", slots={"product": "P010"})
     await ActionPrice().run(dispatcher, tracker, {})
     [card] = customs(dispatcher)
-    price = sql("SELECT price FROM products WHERE product_id = 'P010'")[0]["price"]
-    assert card == {"type": "price", "product_id": "P010", "price": price,
-                    "currency": "CNY", "name": card["name"]}
+    [row] = sql("SELECT price, name_zh FROM products WHERE product_id = 'P010'")
+    currency = sql("SELECT value FROM policies WHERE key = 'currency'")[0]["value"]
+    assert card == {"type": "price", "product_id": "P010", "price": row["price"],
+                    "currency": currency, "name": row["name_zh"]}
 
 
 async def test_discount_quotes_policy(dispatcher, sql):
@@ -186,6 +311,33 @@ async def test_discount_quotes_policy(dispatcher, sql):
     await ActionDiscount().run(dispatcher, tracker, {})
     policy = sql("SELECT value FROM policies WHERE key = 'discount_policy_zh'")[0]["value"]
     assert policy in texts(dispatcher)
+    [card] = customs(dispatcher)
+    assert card["requested_discount_pct"] is None             # no figure named
+    assert card["max_agent_discount_pct"] == sql(
+        "SELECT value FROM policies WHERE key = 'max_agent_discount_pct'")[0]["value"]
+
+
+@pytest.mark.parametrize("text,pct", [
+    ("打8折", 20), ("能打8折吗", 20), ("85折", 15), ("8.5折行不行", 15), ("九折", 10),
+    ("打个八五折呗", 15), ("两折", 80), ("能打对折吗", 50), ("10% off", 10),
+    ("10％的折扣", 10), ("15 percent off", 15), ("can you do 20% off?", 20),
+    ("would you give me 12.5 per cent off", 12.5), ("half price?", 50),
+    ("有优惠吗", None), ("能便宜点吗", None), ("any discount?", None),
+    ("is it 100% cotton", None), ("10折", None), ("买2件打折吗", None), ("", None),
+])
+def test_requested_discount_pct(text, pct):
+    assert requested_discount_pct(text) == pct
+
+
+@pytest.mark.parametrize("text,lang,pct", [("能打8折吗", "zh", 20.0),
+                                           ("can you do 15 percent off?", "en", 15.0)])
+async def test_discount_carries_the_figure_asked_for(dispatcher, text, lang, pct):
+    tracker = make_tracker(text, intent="ask_discount", slots={"product": "P001"})
+    events = await ActionDiscount().run(dispatcher, tracker, {})
+    [card] = customs(dispatcher)
+    assert card["type"] == "discount" and card["requested_discount_pct"] == pct
+    assert isinstance(card["requested_discount_pct"], float)
+    assert (SlotSet("language", lang) in events) == (lang == "en")
 
 
 async def test_order_status_shipped_has_carrier_and_tracking(dispatcher, sql):

@@ -3,7 +3,6 @@ diversity), the actions that offer them, and tracking."""
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 from datetime import datetime, timedelta
 
@@ -17,7 +16,7 @@ from catalog.crosssell import (MiningParams, count_baskets, derive_pairs, mine_c
 from catalog.queries import Catalog
 from catalog.schema import create_schema
 from catalog.tracking import CrosssellEvent, attribution, record_events
-from tests.conftest import make_tracker
+from tests.conftest import copy_db, make_tracker
 
 # -- mining ------------------------------------------------------------------------------------
 
@@ -87,12 +86,31 @@ def test_min_support_threshold():
 
 
 def test_products_with_little_history_get_rule_rows(tiny_db):
-    mine_catalog(tiny_db, MiningParams(min_history=2))
+    # categories the complement rules know: A running shoes (-> socks, insoles, caps),
+    # B socks, C caps (-> t-shirts, socks), D trekking poles (-> backpacks, hiking shoes,
+    # socks). In fewer than 4 orders: A (3), C (3), D (1); B is in 4.
+    with sqlite3.connect(tiny_db) as conn:
+        conn.executemany("UPDATE products SET category = ? WHERE product_id = ?",
+                         [("running_shoes", "A"), ("caps", "C"), ("trekking_poles", "D")])
+    report = mine_catalog(tiny_db, MiningParams(min_history=4, alpha=30))
     conn = sqlite3.connect(tiny_db)
-    # D (poles, 1 order) gets the most popular products of its complement categories
-    # (COMPLEMENT_RULES["trekking_poles"] does not know "poles": none); A, B, C have history
-    assert conn.execute("SELECT COUNT(*) FROM crosssell WHERE source = 'rule'"
-                        " AND product_id != 'D'").fetchone()[0] == 0
+    rows = {(r[0], r[1]): r[2:] for r in conn.execute(
+        "SELECT product_id, related_id, together, support, confidence, lift, score"
+        " FROM crosssell WHERE source = 'rule'")}
+    # A: socks -> B, but B is already A's mined partner (together in 2 orders); caps -> C,
+    #    bought with A once. C: socks -> B (together once, below min_together: not mined).
+    #    D: socks -> B, never bought together. Nothing for B (enough history).
+    assert set(rows) == {("A", "C"), ("C", "B"), ("D", "B")}
+    assert report.rule_rows == 3
+    n = 7
+    expected = {            # together, orders(product), orders(related)
+        ("A", "C"): (1, 3, 3), ("C", "B"): (1, 3, 4), ("D", "B"): (0, 1, 4)}
+    for key, (together, n_a, n_b) in expected.items():
+        assert rows[key] == pytest.approx((
+            together, together / n, together / n_a, together * n / (n_a * n_b),
+            (together + 30 * n_b / n) / (n_a + 30))), key
+    assert conn.execute("SELECT COUNT(*) FROM crosssell WHERE source = 'mined'"
+                        ).fetchone()[0] == 2                       # A-B both ways
 
 
 # -- serving -----------------------------------------------------------------------------------
@@ -100,9 +118,13 @@ def test_products_with_little_history_get_rule_rows(tiny_db):
 
 @pytest.fixture(scope="module")
 def mined_db(demo_db, tmp_path_factory):
-    path = tmp_path_factory.mktemp("mined") / "catalog.db"
-    shutil.copy(demo_db, path)
+    """A mined copy of the demo catalog with no cross-sell events yet (the actions run by
+    other test files record theirs in the session's catalog)."""
+    path = copy_db(demo_db, tmp_path_factory.mktemp("mined") / "catalog.db")
     mine_catalog(path)
+    with sqlite3.connect(path) as conn:
+        conn.execute("DELETE FROM crosssell_events")
+    conn.close()
     return path
 
 
@@ -115,9 +137,7 @@ def mined(mined_db):
 
 @pytest.fixture()
 def mined_copy(mined_db, tmp_path):
-    path = tmp_path / "catalog.db"
-    shutil.copy(mined_db, path)
-    return path
+    return copy_db(mined_db, tmp_path / "catalog.db")
 
 
 def test_recommend_in_stock_diverse_not_the_product(mined):
@@ -170,9 +190,46 @@ def test_reason_in_the_shoppers_language(mined_copy, lang, mined_reason, rule_re
     assert {r.category for r in recs} <= {"socks", "insoles", "caps"}
 
 
-def test_unmined_catalog_still_recommends(catalog):
-    recs = related_products(catalog, "P001")
-    assert recs and all(r.category != "running_shoes" for r in recs)
+@pytest.fixture(scope="module")
+def unmined_db(demo_db, tmp_path_factory):
+    """The demo catalog as a shop has it before `shopassist catalog mine`."""
+    path = copy_db(demo_db, tmp_path_factory.mktemp("unmined") / "catalog.db")
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP TABLE crosssell")
+        conn.execute("DROP TABLE crosssell_items")
+    return path
+
+
+def test_unmined_catalog_still_recommends(unmined_db):
+    conn = sqlite3.connect(unmined_db)
+    category = dict(conn.execute("SELECT product_id, category FROM products"))
+    available = dict(conn.execute("SELECT v.product_id, SUM(s.quantity) FROM variants v"
+                                  " JOIN stock s ON s.sku = v.sku GROUP BY v.product_id"))
+    # orders holding P001, and how many of them hold each other product, counted here
+    baskets: dict[str, set] = {}
+    for order_id, pid in conn.execute("SELECT oi.order_id, v.product_id FROM order_items oi"
+                                      " JOIN variants v ON v.sku = oi.sku"):
+        baskets.setdefault(order_id, set()).add(pid)
+    together: dict[str, int] = {}
+    for basket in baskets.values():
+        if "P001" in basket:
+            for pid in basket - {"P001"}:
+                together[pid] = together.get(pid, 0) + 1
+    # what serving must return from live counts: most bought-with first, in stock, one per
+    # category, none of P001's own category
+    ranked = sorted(together.items(), key=lambda kv: -kv[1])
+    expected, used = [], {category["P001"]}
+    for pid, n in ranked:
+        if available.get(pid, 0) > 0 and category[pid] not in used:
+            used.add(category[pid])
+            expected.append((pid, n))
+    assert len(expected) >= 3
+    considered = [n for pid, n in ranked if n >= expected[2][1]
+                  and available.get(pid, 0) > 0 and category[pid] != category["P001"]]
+    assert len(set(considered)) == len(considered)           # no tie decides the answer
+    recs = related_products(Catalog(unmined_db), "P001")
+    assert [(r.product_id, r.together) for r in recs] == expected[:3]
+    assert {(r.source, r.score) for r in recs} == {("mined", 0.0)}     # live counts
 
 
 def test_unknown_product_gets_nothing(mined):
@@ -297,7 +354,7 @@ async def test_decline_after_an_offer_stops_offers(shop, offered, expected):
     ("zh", "有什么搭配推荐", "经常一起购买", "常搭配"),
     ("en", "what goes with these", "often bought together", "often add")])
 async def test_ask_recommendation_answers_in_both_languages(shop, lang, text, reason, words):
-    from actions.products import ActionRecommend
+    from actions.crosssell import ActionRecommend
 
     d = CollectingDispatcher()
     # asked for: answered even after a decline and for a product already offered for

@@ -9,7 +9,7 @@ from scipy.sparse import csr_matrix
 
 from bot.nlu.catalog_entities import ENTITY_TYPES
 from bot.nlu.intent_classifier import (ENTITY_COLUMNS, N_ENTITY_COLUMNS,
-                                       SafeLogisticRegressionClassifier)
+                                       LinearIntentClassifier)
 
 VOCAB = ["have", "it", "pizza", "price", "ship", "hello"]
 
@@ -43,7 +43,7 @@ def parts(tmp_path):
 
 
 def config(**kw):
-    return {**SafeLogisticRegressionClassifier.get_default_config(), "model": "svm", "C": 2,
+    return {**LinearIntentClassifier.get_default_config(), "model": "svm", "C": 2,
             **kw}
 
 
@@ -61,7 +61,7 @@ def training_data():
 
 
 def test_entity_columns_come_first_and_are_weighted(parts):
-    clf = SafeLogisticRegressionClassifier.create(config(entity_weight=0.3), *parts)
+    clf = LinearIntentClassifier.create(config(entity_weight=0.3), *parts)
     X = clf._create_X([message("have it", entity_types=["size", "product"]),
                        message("have it")])
     n = N_ENTITY_COLUMNS
@@ -73,13 +73,13 @@ def test_entity_columns_come_first_and_are_weighted(parts):
 
 
 def test_without_entity_weight_the_matrix_is_rasas(parts):
-    clf = SafeLogisticRegressionClassifier.create(config(), *parts)
+    clf = LinearIntentClassifier.create(config(), *parts)
     assert clf._create_X([message("have it", entity_types=["product"])]).shape == \
         (1, len(VOCAB))
 
 
 def test_entity_columns_decide_between_the_same_words(parts):
-    clf = SafeLogisticRegressionClassifier.create(config(entity_weight=0.3), *parts)
+    clf = LinearIntentClassifier.create(config(entity_weight=0.3), *parts)
     clf.train(training_data())
     with_product = message("have it", entity_types=["product", "size"])
     without = message("have it")
@@ -88,7 +88,7 @@ def test_entity_columns_decide_between_the_same_words(parts):
     assert without.get("intent")["name"] == "out_of_scope"
 
     # persisted and loaded (skops, trusted types only): the same answers
-    loaded = SafeLogisticRegressionClassifier.load(config(entity_weight=0.3), *parts)
+    loaded = LinearIntentClassifier.load(config(entity_weight=0.3), *parts)
     again = [message("have it", entity_types=["product", "size"]), message("have it")]
     loaded.process(again)
     assert [m.get("intent")["name"] for m in again] == ["check_stock", "out_of_scope"]
@@ -97,7 +97,7 @@ def test_entity_columns_decide_between_the_same_words(parts):
 
 
 def test_a_message_without_features_gets_no_intent(parts):
-    clf = SafeLogisticRegressionClassifier.create(config(entity_weight=0.3), *parts)
+    clf = LinearIntentClassifier.create(config(entity_weight=0.3), *parts)
     clf.train(training_data())
     empty = message("")
     clf.process([empty])
@@ -107,7 +107,7 @@ def test_a_message_without_features_gets_no_intent(parts):
 
 def test_unknown_model_is_refused(parts):
     with pytest.raises(ValueError, match="model must be"):
-        SafeLogisticRegressionClassifier.create(config(model="forest"), *parts)
+        LinearIntentClassifier.create(config(model="forest"), *parts)
 
 
 def test_extractor_sets_entity_types_on_training_and_parsed_messages(demo_db, parts):
@@ -144,7 +144,7 @@ def test_extractor_sets_entity_types_on_training_and_parsed_messages(demo_db, pa
 def test_fast_scores_equal_the_pipelines(parts, entity_weight, n_intents):
     import scipy.sparse as sp
 
-    clf = SafeLogisticRegressionClassifier.create(config(entity_weight=entity_weight), *parts)
+    clf = LinearIntentClassifier.create(config(entity_weight=entity_weight), *parts)
     rng = np.random.default_rng(0)
     X = sp.random(200, 300, density=0.05, format="csr", random_state=1) * 3
     X.data = np.ceil(X.data)                              # counts, as the featurizers give
@@ -158,3 +158,75 @@ def test_fast_scores_equal_the_pipelines(parts, entity_weight, n_intents):
         assert np.allclose(clf._svm_scores(row), clf.clf.decision_function(row))
     empty = csr_matrix((1, X.shape[1]))
     assert np.allclose(clf._svm_scores(empty), clf.clf.decision_function(empty))
+
+
+# -- the former name ---------------------------------------------------------------------------
+
+OLD_NAME_CONFIG = """
+recipe: default.v1
+language: en
+assistant_id: old-name
+pipeline:
+  - name: WhitespaceTokenizer
+  - name: CountVectorsFeaturizer
+  - name: bot.nlu.intent_classifier.SafeLogisticRegressionClassifier
+    model: svm
+    C: 2
+policies: []
+"""
+
+OLD_NAME_NLU = """
+version: "3.1"
+nlu:
+- intent: greet
+  examples: |
+    - hello
+    - hi there
+    - hello there
+    - good morning
+    - hey
+- intent: ask_price
+  examples: |
+    - how much is it
+    - what does it cost
+    - how much does this cost
+    - price please
+    - what is the price
+- intent: check_stock
+  examples: |
+    - is it in stock
+    - do you have it in size 42
+    - is this available
+    - any left in stock
+    - do you have it in black
+"""
+
+
+def test_the_former_name_keeps_its_former_default():
+    from bot.nlu.intent_classifier import SafeLogisticRegressionClassifier
+
+    assert issubclass(SafeLogisticRegressionClassifier, LinearIntentClassifier)
+    assert SafeLogisticRegressionClassifier.get_default_config()["model"] == "logreg"
+    assert LinearIntentClassifier.get_default_config()["model"] == "svm"
+
+
+async def test_a_model_trained_under_the_former_name_loads_and_parses(tmp_path):
+    """Saved models and old configs name `SafeLogisticRegressionClassifier`: a model
+    trained under that name still loads, runs the same classifier, and parses."""
+    from rasa.core.agent import Agent
+    from rasa.model_training import train_nlu
+
+    from bot.nlu.intent_classifier import SafeLogisticRegressionClassifier
+
+    (tmp_path / "config.yml").write_text(OLD_NAME_CONFIG, encoding="utf-8")
+    (tmp_path / "nlu.yml").write_text(OLD_NAME_NLU, encoding="utf-8")
+    model = train_nlu(str(tmp_path / "config.yml"), str(tmp_path / "nlu.yml"),
+                      str(tmp_path / "models"), fixed_model_name="old-name")
+    agent = Agent.load(model)
+    classifiers = [node.uses for node in agent.processor.model_metadata.predict_schema
+                   .nodes.values() if issubclass(node.uses, LinearIntentClassifier)]
+    assert classifiers == [SafeLogisticRegressionClassifier]
+    for text, intent in [("hello there", "greet"), ("how much does it cost", "ask_price"),
+                         ("do you have it in size 43", "check_stock")]:
+        parsed = await agent.parse_message(text)
+        assert parsed["intent"]["name"] == intent, parsed

@@ -1,18 +1,22 @@
-"""Intent classifier: Rasa's LogisticRegressionClassifier, safe on messages with no text,
-with a linear SVM on tf-idf weighted features as the better-generalising option.
+"""The intent classifier: a linear model on the pipeline's sparse features, safe on
+messages with no text.
 
-Rasa's own raises on a message without features (an empty or whitespace-only text), and the
-shopper then gets no answer at all. This one gives such a message no intent (confidence 0),
-so the FallbackClassifier turns it into `nlu_fallback` and the shopper gets the "sorry, you
-can ask me about..." reply. Chosen over DIET for speed: about 1 ms instead of 6 per message
-on this machine, with the accuracy shown in the README's NLU figures.
+`LinearIntentClassifier` (config.yml) fits a linear SVM (`model: svm`, the default:
+LinearSVC on sublinear tf-idf of the features) or logistic regression (`model: logreg`),
+with the inverse regularisation strength `C`, and optionally one column per kind of
+catalog entity the message names (`entity_weight`). The SVM's confidences are a softmax of
+its decision values times `confidence_scale`, so that the FallbackClassifier's thresholds
+keep their meaning. The model, C and entity weight in config.yml were chosen by
+cross-validation over the training files grouped by file (bench/cv_intents.py,
+docs/nlu.md). About 1 ms a message instead of DIET's 6 on this machine.
 
-`model: svm` (config.yml) fits a LinearSVC on sublinear tf-idf of the same sparse
-features; its confidences are a softmax of the decision values times `confidence_scale`,
-so that the FallbackClassifier's thresholds keep their meaning. Chosen by 6-fold
-cross-validation over the training files grouped by file (each fold tests on writers the
-model has not seen; `docs/nlu.md`): 92.5% zh / 92.9% en against 91.0% / 91.2% for
-logistic regression on the same features, with the same fallback thresholds.
+Rasa's own LogisticRegressionClassifier (which this extends) raises on a message without
+features (an empty or whitespace-only text), and the shopper then gets no answer at all.
+This one gives such a message no intent (confidence 0), so the FallbackClassifier turns it
+into `nlu_fallback` and the shopper gets the "sorry, you can ask me about..." reply.
+
+`SafeLogisticRegressionClassifier` is this classifier's former name, still registered so
+that models trained and configs written under it load and behave as before.
 """
 
 from __future__ import annotations
@@ -66,14 +70,14 @@ def make_model(model: str, C: float, entity_columns: bool = False, logreg: Any =
 @DefaultV1Recipe.register(
     DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True
 )
-class SafeLogisticRegressionClassifier(LogisticRegressionClassifier):
-    """LogisticRegressionClassifier that answers "no intent" for featureless messages, and
-    takes the inverse regularisation strength `C` from its config (default 1.0)."""
+class LinearIntentClassifier(LogisticRegressionClassifier):
+    """A linear SVM (or logistic regression) on the message's features that answers "no
+    intent" for featureless messages (see the module docstring)."""
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
         return {**LogisticRegressionClassifier.get_default_config(), "C": 1.0,
-                "model": "logreg", "confidence_scale": 10.0, "entity_weight": 0.0}
+                "model": "svm", "confidence_scale": 10.0, "entity_weight": 0.0}
 
     def __init__(self, config: Dict[Text, Any], *args: Any, **kwargs: Any) -> None:
         super().__init__(config, *args, **kwargs)
@@ -81,8 +85,8 @@ class SafeLogisticRegressionClassifier(LogisticRegressionClassifier):
         model = self.config.get("model", "logreg")
         self.entity_weight = float(self.config.get("entity_weight") or 0.0)
         if model not in ("svm", "logreg"):
-            raise ValueError(f"SafeLogisticRegressionClassifier: model must be 'logreg' or"
-                             f" 'svm', got {model!r}")
+            raise ValueError(f"{type(self).__name__}: model must be 'logreg' or 'svm', got"
+                             f" {model!r}")
         self.clf = make_model(model, C, self.entity_weight > 0, logreg=self.clf)
 
     # what a fitted tf-idf step stores besides sklearn's own types (its idf diagonal)
@@ -92,7 +96,7 @@ class SafeLogisticRegressionClassifier(LogisticRegressionClassifier):
     @classmethod
     def load(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
              execution_context: ExecutionContext,
-             **kwargs: Any) -> "SafeLogisticRegressionClassifier":
+             **kwargs: Any) -> "LinearIntentClassifier":
         """Rasa's loader, trusting the sparse matrix type the tf-idf step stores too
         (anything else unknown is still refused)."""
         import skops.io as sio
@@ -195,3 +199,15 @@ class SafeLogisticRegressionClassifier(LogisticRegressionClassifier):
                 ranking = ranking[: self.config[RANKING_LENGTH]]
             message.set("intent_ranking", ranking, add_to_output=True)
         return messages
+
+
+@DefaultV1Recipe.register(
+    DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True
+)
+class SafeLogisticRegressionClassifier(LinearIntentClassifier):
+    """The former name of LinearIntentClassifier, for models trained and configs written
+    under it. Its default model stays logistic regression, as it was under this name."""
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        return {**LinearIntentClassifier.get_default_config(), "model": "logreg"}
