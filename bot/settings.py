@@ -59,6 +59,9 @@ class Settings:
     rasa_workers: int = setting(default_factory=default_workers)   # one per core, at most 4
     models_dir: Path = setting(ROOT / "models", env="MODELS")
     actions_in_process: bool = True          # Rasa servers run actions/ themselves
+    # the secret a storefront signs its customer ids with (bot/shop_identity.py); empty:
+    # generated once into var/secrets/shop_secret
+    shop_secret: Optional[str] = None
     # -- the desk (desk/, docs/desk.md) ------------------------------------------------
     desk_db: Path = ROOT / "var" / "desk.db"
     desk_host: str = "127.0.0.1"

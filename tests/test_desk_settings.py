@@ -19,6 +19,7 @@ VARIABLES = {
     "rasa_port": "SHOPASSIST_RASA_PORT", "rasa_workers": "SHOPASSIST_RASA_WORKERS",
     "models_dir": "SHOPASSIST_MODELS",
     "actions_in_process": "SHOPASSIST_ACTIONS_IN_PROCESS",
+    "shop_secret": "SHOPASSIST_SHOP_SECRET",
     "desk_db": "SHOPASSIST_DESK_DB", "desk_host": "SHOPASSIST_DESK_HOST",
     "desk_port": "SHOPASSIST_DESK_PORT", "desk_rasa_timeout": "SHOPASSIST_DESK_RASA_TIMEOUT",
     "desk_reopen_minutes": "SHOPASSIST_DESK_REOPEN_MINUTES",
