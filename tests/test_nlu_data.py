@@ -1,7 +1,8 @@
 """The training data covers every intent in both languages, and the evaluation sets (the
-held-out sets in bench/heldout/, the real-shopper sets in bench/realshop/) stay apart from
-it: no line of theirs has a near-duplicate (similarity >= 0.9 after normalising case,
-spaces and punctuation) in data/nlu."""
+held-out sets in bench/heldout/, the real-shopper sets in bench/realshop/, each line of which
+is recorded in bench/realshop/sources.tsv) stay apart from it: no line of theirs has a
+near-duplicate (similarity >= 0.9 after normalising case, spaces and punctuation) in
+data/nlu."""
 
 from __future__ import annotations
 
@@ -45,6 +46,25 @@ def test_evaluation_sets_are_there():
     for path in sorted((ROOT / "bench" / "realshop").glob("*.yml")):
         realshop[path.stem.split("_")[0]] += len(examples(path))
     assert realshop["en"] >= 350, realshop
+    assert realshop["zh"] >= 350, realshop
+
+
+def test_every_real_shopper_line_has_its_provenance():
+    """bench/realshop/sources.tsv records each real-shopper example once, with its file, its
+    intent and its text exactly as in the .yml file, and nothing else; an alternative reading,
+    when given, is another intent."""
+    recorded = Counter()
+    for line in (ROOT / "bench" / "realshop" / "sources.tsv").read_text(encoding="utf-8").splitlines():
+        if line.startswith("#") or line.startswith("file\t"):
+            continue
+        file, source_id, intent, alternative, text = line.split("\t")
+        assert source_id and alternative != intent, line
+        recorded[(file, intent, text)] += 1
+    examples_by_file = Counter(
+        (path.name, intent, text)
+        for path in sorted((ROOT / "bench" / "realshop").glob("*.yml"))
+        for intent, text in examples(path))
+    assert recorded == examples_by_file
 
 
 def test_no_evaluation_line_has_a_near_duplicate_in_the_training_data():
