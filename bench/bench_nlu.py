@@ -3,10 +3,10 @@ data): intent accuracy and macro F1 per set, entity F1 for the contract's entity
 project's pipeline against the stock `rasa init` pipeline trained on the same data.
 
 Then, per language, on the real-shopper sets (bench/realshop/<lang>*.yml, and
-var/realshop/<lang>*.yml for sets that may not be committed: messages real shoppers sent to
-shops' customer service, never trained on): accuracy, macro F1, accuracy
-per source file, the most frequent confusions, and every misclassified message, written to
-var/bench/realshop-misses-<pipeline>.tsv.
+var/realshop/<lang>*.yml for sets that may not be committed: what real shoppers wrote to
+shops' customer service or on their review pages, never trained on): accuracy, macro F1,
+accuracy per source file, how many messages of each intent it got right, the most frequent confusions,
+and every misclassified message, written to var/bench/realshop-misses-<pipeline>.tsv.
 
     .venv/bin/python bench/bench_nlu.py [--skip-stock]
 """
@@ -80,6 +80,7 @@ async def evaluate(model_path: str, heldout, n_confusions: int = 5) -> dict:
     examples = load_examples(heldout)
     correct = raw_correct = 0
     by_file = defaultdict(lambda: [0, 0])  # correct, total
+    by_intent = defaultdict(lambda: [0, 0])  # correct, total, by gold intent
     misses = []
     per_intent = defaultdict(lambda: [0, 0, 0])  # tp, fp, fn
     ent = [0, 0, 0]
@@ -94,10 +95,12 @@ async def evaluate(model_path: str, heldout, n_confusions: int = 5) -> dict:
         ranking = [r for r in parsed.get("intent_ranking") or [] if r["name"] != "nlu_fallback"]
         raw_correct += bool(ranking and ranking[0]["name"] == gold)
         by_file[ex.get("source_file")][1] += 1
+        by_intent[gold][1] += 1
         if pred == gold:
             correct += 1
             per_intent[gold][0] += 1
             by_file[ex.get("source_file")][0] += 1
+            by_intent[gold][0] += 1
         else:
             per_intent[pred][1] += 1
             per_intent[gold][2] += 1
@@ -122,6 +125,7 @@ async def evaluate(model_path: str, heldout, n_confusions: int = 5) -> dict:
             "entity_f1": round(f1(*ent), 4),
             "parse_p50_ms": round(times[len(times) // 2] * 1000, 2),
             "accuracy_by_file": {f: round(c / t, 4) for f, (c, t) in sorted(by_file.items())},
+            "right_by_intent": {i: f"{c}/{t}" for i, (c, t) in sorted(by_intent.items())},
             "top_confusions": [f"{g}->{p} x{n}" for (g, p), n in
                                errors.most_common(n_confusions)],
             "misses": misses}
@@ -180,11 +184,14 @@ def main() -> None:
             print(f"{name:18} {lang:4} {r['n']:4} {r['intent_accuracy']:10.3f} "
                   f"{r['intent_macro_f1']:9.3f} {r['accuracy_without_fallback']:15.3f}  {files}")
             print(f"{'':23} confusions: {', '.join(r['top_confusions']) or '-'}")
+            print(f"{'':23} right by intent: "
+                  f"{', '.join(f'{i} {n}' for i, n in r['right_by_intent'].items())}")
         print(f"{'':23} misclassified messages: "
               f"{write_misses(name, by_lang).relative_to(ROOT)}")
     for by_set in report.values():
         for r in by_set.values():
             r.pop("misses")
+            r.pop("right_by_intent")
     for by_set in realshop.values():
         for r in by_set.values():
             r.pop("misses")
