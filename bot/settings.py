@@ -27,6 +27,12 @@ class Settings:
     rasa_workers: int = 1
     models_dir: Path = ROOT / "models"
     actions_in_process: bool = True          # Rasa servers run actions/ themselves
+    # -- the Rasa side's network face and memory (docs/running.md) ---------------------
+    bind_host: str = "127.0.0.1"             # where Rasa, its router and the action server listen
+    rasa_token: str | None = None            # Rasa's HTTP API token (None: the token file's)
+    rasa_token_file: Path = ROOT / "var" / "rasa_api_token"  # generated once, owner-only
+    rasa_cors_origins: tuple = ()            # browser origins allowed to call Rasa (none)
+    tracker_store_url: str = "sqlite:///" + str(ROOT / "var" / "trackers.db")  # or postgresql://
     # -- the desk (desk/, docs/desk.md) ------------------------------------------------
     desk_db: Path = ROOT / "var" / "desk.db"
     desk_host: str = "127.0.0.1"
@@ -75,6 +81,15 @@ def get_settings() -> Settings:
         rasa_workers=int(env.get("SHOPASSIST_RASA_WORKERS", str(default_workers()))),
         models_dir=Path(env.get("SHOPASSIST_MODELS", str(ROOT / "models"))),
         actions_in_process=env.get("SHOPASSIST_ACTIONS_IN_PROCESS", "1") not in ("0", ""),
+        bind_host=env.get("SHOPASSIST_BIND_HOST", "127.0.0.1"),
+        rasa_token=env.get("SHOPASSIST_RASA_TOKEN") or None,
+        rasa_token_file=Path(env.get("SHOPASSIST_RASA_TOKEN_FILE",
+                                     str(ROOT / "var" / "rasa_api_token"))),
+        rasa_cors_origins=tuple(o.strip().rstrip("/") for o in
+                                env.get("SHOPASSIST_RASA_CORS_ORIGINS", "").split(",")
+                                if o.strip()),
+        tracker_store_url=env.get("SHOPASSIST_TRACKER_STORE_URL",
+                                  "sqlite:///" + str(ROOT / "var" / "trackers.db")),
         desk_db=Path(env.get("SHOPASSIST_DESK_DB", str(ROOT / "var" / "desk.db"))),
         desk_host=env.get("SHOPASSIST_DESK_HOST", "127.0.0.1"),
         desk_port=int(env.get("SHOPASSIST_DESK_PORT", "8000")),
