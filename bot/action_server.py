@@ -28,6 +28,8 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=settings.action_port)
     ap.add_argument("--host", default=settings.bind_host,
                     help="interface to listen on (default: SHOPASSIST_BIND_HOST)")
+    ap.add_argument("--cors", nargs="*", default=list(settings.rasa_cors_origins),
+                    help="origins allowed (default: SHOPASSIST_RASA_CORS_ORIGINS, none)")
     ap.add_argument("--actions", default="actions", help="package of the actions")
     args = ap.parse_args()
     logging.getLogger("matplotlib").setLevel(logging.WARN)
@@ -35,7 +37,7 @@ def main() -> None:
     logging.getLogger(APPLICATION_ROOT_LOGGER_NAME).setLevel(logging.INFO)
     utils.update_sanic_log_level()
 
-    app = create_app(args.actions, cors_origins=list(settings.rasa_cors_origins) or None)
+    app = create_app(args.actions, cors_origins=args.cors or None)
     install_sanic_guard(app, rasa_api_token(settings), rest_channel=False)
     logging.getLogger(__name__).info("action server on http://%s:%d", args.host, args.port)
     app.run(args.host, args.port, workers=1, access_log=False)

@@ -103,7 +103,7 @@ def services(settings: Settings, log_dir: Path, model: Path | None = None,
     cors = ["--cors", *settings.rasa_cors_origins] if settings.rasa_cors_origins else []
     out = [Service("action server",
                    [py, "-m", "bot.action_server", "--port", str(settings.action_port),
-                    "--host", host],
+                    "--host", host, *cors],
                    f"http://{public}:{settings.action_port}/health",
                    f"http://{public}:{settings.action_port}/webhook",
                    log_dir / "actions.log")]
