@@ -33,6 +33,7 @@ HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length"
                "content-encoding"}
 SERVER_HEADER = "shopassist"       # not aiohttp's, which names its version
 RETRY_AFTER_S = "1"
+SESSION = web.AppKey("session", ClientSession)
 
 
 def worker_for(conversation_id: str, n: int) -> int:
@@ -46,16 +47,15 @@ def refuse(rejected: Rejected) -> web.Response:
 
 def create_app(workers: list[str], token: str, timeout: float = 60.0) -> web.Application:
     app = web.Application(client_max_size=MAX_REQUEST_BYTES)
-    app["workers"] = workers
-    app["turn"] = itertools.cycle(range(len(workers)))
+    turn = itertools.cycle(range(len(workers)))
 
     async def on_startup(app: web.Application) -> None:
-        app["session"] = ClientSession(
+        app[SESSION] = ClientSession(
             connector=TCPConnector(limit=0, keepalive_timeout=60),
             timeout=ClientTimeout(total=timeout), auto_decompress=False)
 
     async def on_cleanup(app: web.Application) -> None:
-        await app["session"].close()
+        await app[SESSION].close()
 
     async def on_response_prepare(_request: web.Request, resp: web.StreamResponse) -> None:
         resp.headers["Server"] = SERVER_HEADER
@@ -85,11 +85,11 @@ def create_app(workers: list[str], token: str, timeout: float = 60.0) -> web.App
                 key = request.match_info.get("cid")
         except Rejected as rejected:
             return refuse(rejected)
-        idx = worker_for(key, len(workers)) if key is not None else next(app["turn"])
+        idx = worker_for(key, len(workers)) if key is not None else next(turn)
         url = workers[idx] + request.rel_url.path_qs
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_HEADERS}
         try:
-            async with app["session"].request(request.method, url, data=body,
+            async with app[SESSION].request(request.method, url, data=body,
                                               headers=headers) as resp:
                 payload = await resp.read()
                 out_headers = {k: v for k, v in resp.headers.items()

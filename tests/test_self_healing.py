@@ -27,6 +27,7 @@ import sys
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -39,6 +40,7 @@ from tests.conftest import PINNED_NOW, free_ports
 pytestmark = pytest.mark.e2e
 
 WORKER_BACK_WITHIN_S = 60.0
+WARMED_UP = "model loaded and warmed up"     # bot/rasa_server.py, before the port opens
 CONVERSATIONS = 20
 MESSAGE_DEADLINE_S = 180.0   # one message, retried through an outage
 
@@ -254,6 +256,9 @@ async def test_killed_processes_come_back_and_every_conversation_is_answered(
             await wait_until(lambda: everyone(0), 240, "every conversation's first answer")
             for name in ("Rasa worker 1", "Rasa router", "action server"):
                 old = stack.pids()[name]
+                log_path = Path(stack.wait_for(rf"starting {name} \(pid \d+, log (.+)\)"
+                                               ).group(1))
+                warm_before = log_path.read_text(errors="replace").count(WARMED_UP)
                 mark = stack.mark()
                 refusals_before = len(traffic.refusals)
                 killed_at = time.monotonic()
@@ -267,6 +272,9 @@ async def test_killed_processes_come_back_and_every_conversation_is_answered(
                 back_at = time.monotonic()
                 everyone(0)
                 if name.startswith("Rasa worker"):
+                    # it opened its port only once its model was loaded and warm
+                    assert log_path.read_text(errors="replace").count(WARMED_UP) == \
+                        warm_before + 1
                     assert back_at - killed_at <= WORKER_BACK_WITHIN_S, \
                         f"{name} back after {back_at - killed_at:.0f} s"
                     # meanwhile: quick 503s for its conversations, answers for the others'
