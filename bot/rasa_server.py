@@ -299,6 +299,22 @@ def import_skops_first() -> None:
     import skops.io  # noqa: F401
 
 
+def with_auth_token(argv: list, default) -> tuple:
+    """`rasa run`'s arguments with `--auth-token` (the one given, else `default()`, added
+    here so that it is not on the command line `ps` shows), and the token."""
+    token = None
+    for i, arg in enumerate(argv):
+        if arg in ("-t", "--auth-token") and i + 1 < len(argv):
+            token = argv[i + 1]
+        elif arg.startswith("--auth-token="):
+            token = arg.split("=", 1)[1]
+    if token is not None:
+        return argv, token
+    token = default()
+    # `=`: a token may start with "-", which argparse would take for an option
+    return [*argv, f"--auth-token={token}"], token
+
+
 def main() -> None:
     import_skops_first()
     apply_speedups()
@@ -310,12 +326,7 @@ def main() -> None:
     if sys.argv[1:2] == ["run"]:
         from bot.api_token import rasa_api_token
 
-        given = [i for i, a in enumerate(sys.argv) if a in ("-t", "--auth-token")]
-        if given and given[-1] + 1 < len(sys.argv):
-            token = sys.argv[given[-1] + 1]
-        else:
-            token = rasa_api_token()
-            sys.argv += ["--auth-token", token]   # not on the command line that ps shows
+        sys.argv, token = with_auth_token(sys.argv, rasa_api_token)
         # endpoints.yml hands it to the action server as ${SHOPASSIST_RASA_TOKEN}
         os.environ.setdefault("SHOPASSIST_RASA_TOKEN", token)
         guard_api(token)

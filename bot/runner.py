@@ -116,7 +116,7 @@ def services(settings: Settings, log_dir: Path, model: Path | None = None,
         name = "Rasa server" if n == 1 else f"Rasa worker {i + 1}"
         where = connect_host(rasa_host)
         # Rasa as released cannot read the token by itself: only there is it an argument
-        token_arg = ["--auth-token", rasa_api_token(settings)] if plain_rasa else []
+        token_arg = [f"--auth-token={rasa_api_token(settings)}"] if plain_rasa else []
         out.append(Service(
             name,
             [py, "-m", "rasa" if plain_rasa else "bot.rasa_server", "run", "--enable-api",

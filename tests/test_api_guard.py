@@ -145,3 +145,22 @@ def test_processes_starting_together_share_one_token(tmp_path):
     tokens = {p.communicate(timeout=60)[0].strip() for p in procs}
     assert tokens == {path.read_text().strip()}
     assert list(tmp_path.iterdir()) == [path]          # no temporary file left
+
+
+@pytest.mark.parametrize("token", ["-starts-with-a-dash_0123456789", "plain_0123456789abcdef"])
+def test_the_token_reaches_rasa_run_and_not_its_command_line(token):
+    """Rasa's own parser must read the token the Rasa servers add in-process, also one
+    that starts with '-' (token_urlsafe makes those)."""
+    from rasa.__main__ import create_argument_parser
+
+    from bot.rasa_server import with_auth_token
+
+    argv = ["rasa", "run", "--enable-api", "--port", "5005", "--cors", "https://a.example"]
+    new, used = with_auth_token(argv, lambda: token)
+    assert used == token and argv == ["rasa", "run", "--enable-api", "--port", "5005",
+                                      "--cors", "https://a.example"]
+    args = create_argument_parser().parse_args(new[1:])
+    assert args.auth_token == token and args.cors == ["https://a.example"]
+    # a token given on the command line is kept, and is the one the guard uses
+    given = ["rasa", "run", "--auth-token", "given-token-0123456789"]
+    assert with_auth_token(given, lambda: token) == (given, "given-token-0123456789")
