@@ -263,10 +263,12 @@ class Supervisor:
         """Parse a message in each language on a Rasa server, so that the first shopper
         does not pay for loading jieba's dictionary and tracing the model (our Rasa
         servers do it themselves before they listen; Rasa as released does not)."""
+        from bot.rasa_server import WARM_UP_MESSAGES
+
         if not svc.is_rasa_server:
             return
         base = svc.health_url.rsplit("/", 1)[0]
-        for text in ("亲，这款跑鞋有42码吗", "is this in stock in XL?"):
+        for text in WARM_UP_MESSAGES:
             req = urllib.request.Request(
                 with_token(f"{base}/model/parse", self.token),
                 data=json.dumps({"text": text}).encode(),
@@ -362,7 +364,7 @@ def run_all() -> int:
     s = sup.settings
     desk = f"http://127.0.0.1:{s.desk_port}"
     rasa = f"http://{connect_host(s.bind_host)}:{s.rasa_port}"
-    token_from = "SHOPASSIST_RASA_TOKEN" if s.rasa_token else s.rasa_token_file
+    token_from = "SHOPASSIST_RASA_TOKEN" if s.rasa_token else _shown(s.rasa_token_file)
     print("\nshopassist is running (Ctrl-C stops everything; a process that dies is "
           "restarted):")
     print(f"  demo storefront   : {desk}/   (English: {desk}/?lang=en)")
@@ -372,18 +374,29 @@ def run_all() -> int:
     print(f"  Rasa HTTP API     : {rasa}/status?token=...   (token: {token_from})")
     print(f"  action server     : http://{connect_host(s.bind_host)}:{s.action_port}/health"
           "?token=...")
-    print(f"  catalog           : {s.catalog_path}")
+    print(f"  catalog           : {_shown(s.catalog_path)}")
     print(f"  conversations     : {_safe_url(s.tracker_store_url)}")
     print('  try: curl -s %s/webhooks/rest/webhook -d \'{"sender": "me", '
           '"message": "疾风跑鞋有42码吗"}\'' % rasa, flush=True)
     return sup.wait()
 
 
+def _shown(path) -> str:
+    """A path as printed: relative to the project when it is inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
 def _safe_url(url: str) -> str:
-    """A database URL without its password, for printing."""
+    """A database URL without its password, for printing (a SQLite file as `_shown`)."""
     from sqlalchemy.engine import make_url
 
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
     except Exception:  # noqa: BLE001 - printing only
         return url.split("@")[-1]
+    if parsed.get_backend_name() == "sqlite" and parsed.database:
+        return f"sqlite:///{_shown(parsed.database)}"
+    return parsed.render_as_string(hide_password=True)

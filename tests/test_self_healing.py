@@ -279,11 +279,9 @@ async def test_killed_processes_come_back_and_every_conversation_is_answered(
                         f"{name} back after {back_at - killed_at:.0f} s"
                     # meanwhile: quick 503s for its conversations, answers for the others'
                     refused = traffic.refusals[refusals_before:]
-                    assert refused, (
-                        "no conversation of the dead worker was refused; back after "
-                        f"{back_at - killed_at:.1f} s; answered meanwhile: "
-                        f"{[(s, round(at - killed_at, 1)) for s, at in traffic.answered if at > killed_at][:40]}"
-                        + "\n" + stack.text()[-3000:])
+                    assert refused, ("no conversation of the dead worker was refused; "
+                                     f"back after {back_at - killed_at:.1f} s\n"
+                                     + stack.text()[-3000:])
                     assert all(worker_for(s, 2) == 0 for s, _, _ in refused)
                     assert max(sec for _, _, sec in refused) < 2.0
                     others = {s for s, at in traffic.answered
