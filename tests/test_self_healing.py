@@ -295,6 +295,8 @@ async def test_killed_processes_come_back_and_every_conversation_is_answered(
             results = await asyncio.gather(*talks, return_exceptions=True)
     errors = [r for r in results if isinstance(r, BaseException)]
     assert not errors, errors[0]
+    print("\n".join(line for line in stack.text().splitlines()       # shown with -s
+                    if re.search(r"died:|restarted|is back", line)))
     assert traffic.unreachable > 0       # the router really was down for a while
     log = stack.text()
     for name in ("Rasa worker 1", "Rasa router", "action server"):
