@@ -327,7 +327,8 @@ def train(force):
 
 @main.command()
 def run():
-    """Start the action server, the Rasa server and the desk; Ctrl-C stops them all.
+    """Start the action server, the Rasa server and the desk, restart any that dies;
+    Ctrl-C (or SIGTERM) stops them all.
 
     Example: shopassist run
     """

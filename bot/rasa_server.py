@@ -20,10 +20,33 @@ custom actions of `actions/` run inside the Rasa server through rasa_sdk's own
 and give, minus the HTTP round trip and two JSON encodings per action. The separate
 action server keeps running for every other client (and is what runs them when the
 option is off). Later Rasa versions offer the same thing as `actions_module`.
+
+And what locks `shopassist run`'s Rasa servers down and brings them back quickly (none
+of it changes an answer):
+
+- Rasa's own `--auth-token` is the installation's token (`bot/api_token.py`), added to
+  the arguments inside this process, so that it never shows on a command line; and every
+  path but the REST channel needs it, `/` and `/version` included, while the REST
+  channel's bodies are checked strictly before Rasa reads them (`bot/api_guard.py`: a
+  4xx JSON error instead of Rasa's 500). In every configuration: one Rasa server on the
+  public port, or several behind the router.
+- skops, which loads the intent classifier, is imported before Rasa: at import it scans
+  `sys.modules` once per numpy/scipy ufunc, which with Rasa and TensorFlow loaded took
+  most of a worker's start (`import_skops_first`); a restarted worker is back sooner.
+- The model is loaded and warmed up (a message parsed in each language: jieba's
+  dictionary, the model's first run) before the server opens its port, so a restarted
+  worker is never reached cold: until it listens, the router answers its conversations
+  with a quick 503.
+- Conversations live in the SQL tracker store (`bot/tracker_store.py`); Rasa's
+  `FailSafeTrackerStore` wrapper, which on a storage error would silently keep the
+  conversation in memory (lost at the next restart), is left out, and a REST-channel
+  request whose conversation could not be read or written answers 503 (retry) instead of
+  an answer that was never stored.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any, Dict
 
@@ -180,13 +203,135 @@ def run_graphs_sequentially() -> None:
     DaskGraphRunner._shopassist_sequential = True
 
 
+WARM_UP_MESSAGES = ("亲，这款跑鞋有42码吗", "is this in stock in XL?")
+
+
+def warm_up_before_listening() -> None:
+    """Parse a message per language right after the model is loaded, before Sanic opens
+    the port (Rasa loads the agent in a `before_server_start` listener)."""
+    import logging
+    import time
+
+    import rasa.core.run as rasa_run
+
+    if getattr(rasa_run, "_shopassist_warm", False):
+        return
+    original = rasa_run.load_agent_on_start
+    log = logging.getLogger("bot.rasa_server")
+    log.setLevel(logging.INFO)     # loading the model leaves the root logger at WARNING
+
+    async def load_agent_on_start(*args, **kwargs):
+        agent = await original(*args, **kwargs)
+        started = time.perf_counter()
+        if agent is not None and agent.is_ready():
+            for text in WARM_UP_MESSAGES:
+                await agent.parse_message(text)
+            log.info("model loaded and warmed up in %.1f s; opening the port",
+                     time.perf_counter() - started)
+        return agent
+
+    rasa_run.load_agent_on_start = load_agent_on_start
+    rasa_run._shopassist_warm = True
+
+
+def guard_api(token: str) -> None:
+    """Every app `rasa run` configures gets the guard of `bot/api_guard.py` and answers
+    the REST channel with 503 when the conversation could not be stored."""
+    import rasa.core.run as rasa_run
+
+    from bot.api_guard import REST_WEBHOOK, install_sanic_guard
+    from bot.tracker_store import failed_in_this_request, watch_this_request
+
+    if getattr(rasa_run, "_shopassist_guarded", False):
+        return
+    original = rasa_run.configure_app
+
+    def configure_app(*args, **kwargs):
+        from sanic import response
+
+        app = original(*args, **kwargs)
+        install_sanic_guard(app, token, rest_channel=True)
+
+        async def watch_storage(request):
+            if request.path == REST_WEBHOOK:
+                watch_this_request()
+
+        async def refuse_unstored(request, resp):
+            if request.path == REST_WEBHOOK and failed_in_this_request():
+                return response.json(
+                    {"error": "the conversation could not be stored; try again"},
+                    status=503, headers={"Retry-After": "1"})
+            return None
+
+        app.register_middleware(watch_storage, "request")
+        app.register_middleware(refuse_unstored, "response")
+        return app
+
+    rasa_run.configure_app = configure_app
+    rasa_run._shopassist_guarded = True
+
+
+def fail_loudly_on_storage_errors() -> None:
+    """The agent uses the configured tracker store as it is, without
+    `FailSafeTrackerStore`'s fallback to memory."""
+    from rasa.core.agent import Agent
+    from rasa.core.tracker_store import InMemoryTrackerStore
+
+    if getattr(Agent, "_shopassist_loud_store", False):
+        return
+
+    def _create_tracker_store(store, domain):
+        if store is None:
+            return InMemoryTrackerStore(domain)
+        store.domain = domain
+        return store
+
+    Agent._create_tracker_store = staticmethod(_create_tracker_store)
+    Agent._shopassist_loud_store = True
+
+
+def import_skops_first() -> None:
+    """skops (which loads the intent classifier) works out at import which module each of
+    numpy's and scipy's ufuncs lives in by trying every module in `sys.modules` for each
+    of them. Imported after Rasa and TensorFlow (about 6,000 modules) that took 55 s of a
+    worker's start on the loaded 2-core VM, imported first 13 s; the names it finds are
+    the same (checked)."""
+    import skops.io  # noqa: F401
+
+
+def with_auth_token(argv: list, default) -> tuple:
+    """`rasa run`'s arguments with `--auth-token` (the one given, else `default()`, added
+    here so that it is not on the command line `ps` shows), and the token."""
+    token = None
+    for i, arg in enumerate(argv):
+        if arg in ("-t", "--auth-token") and i + 1 < len(argv):
+            token = argv[i + 1]
+        elif arg.startswith("--auth-token="):
+            token = arg.split("=", 1)[1]
+    if token is not None:
+        return argv, token
+    token = default()
+    # `=`: a token may start with "-", which argparse would take for an option
+    return [*argv, f"--auth-token={token}"], token
+
+
 def main() -> None:
+    import_skops_first()
     apply_speedups()
     run_graphs_sequentially()
     from bot.settings import get_settings
 
     if get_settings().actions_in_process:
         run_actions_in_process()
+    if sys.argv[1:2] == ["run"]:
+        from bot.api_token import rasa_api_token
+
+        sys.argv, token = with_auth_token(sys.argv, rasa_api_token)
+        # endpoints.yml hands it to the action server as ${SHOPASSIST_RASA_TOKEN}
+        os.environ.setdefault("SHOPASSIST_RASA_TOKEN", token)
+        guard_api(token)
+        warm_up_before_listening()
+        fail_loudly_on_storage_errors()
     from rasa.__main__ import main as rasa_main
 
     sys.argv[0] = "rasa"

@@ -62,6 +62,13 @@ class Settings:
     # the secret a storefront signs its customer ids with (bot/shop_identity.py); empty:
     # generated once into var/secrets/shop_secret
     shop_secret: Optional[str] = None
+    # -- the Rasa side's network face and memory (docs/running.md) ---------------------
+    bind_host: str = "127.0.0.1"             # where Rasa, its router and the action server listen
+    rasa_token: Optional[str] = None         # Rasa's HTTP API token (None: the token file's)
+    rasa_token_file: Path = ROOT / "var" / "rasa_api_token"  # generated once, owner-only
+    # browser origins allowed to call Rasa (comma-separated; none by default)
+    rasa_cors_origins: tuple = setting((), parse=_origins)
+    tracker_store_url: str = "sqlite:///" + str(ROOT / "var" / "trackers.db")  # or postgresql://
     # -- the desk (desk/, docs/desk.md) ------------------------------------------------
     desk_db: Path = ROOT / "var" / "desk.db"
     desk_host: str = "127.0.0.1"

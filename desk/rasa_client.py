@@ -1,5 +1,6 @@
-"""Talks to Rasa for the desk: the REST channel for replies, the HTTP API (`--enable-api`)
-for the latest intent and entities shown to the agent.
+"""Talks to Rasa for the desk: the REST channel for replies, the HTTP API (`--enable-api`,
+with the API token of bot/api_token.py) for the latest intent and entities shown to the
+agent.
 
 The metadata keys are the ones the actions read (actions/context.py, actions/orders.py):
 `page` ({"product_id", ...}), `locale`, `customer_id`, plus `cart` for the record.
@@ -19,8 +20,10 @@ class RasaUnavailable(Exception):
 
 
 class RasaClient:
-    def __init__(self, base_url: str, timeout: float = 5.0, tracker_timeout: float = 2.0):
+    def __init__(self, base_url: str, timeout: float = 5.0, tracker_timeout: float = 2.0,
+                 token: Optional[str] = None):
         self.base_url = base_url.rstrip("/")
+        self.token = token      # Rasa's HTTP API token; None: the installation's
         self.timeout = timeout
         self.tracker_timeout = tracker_timeout
         self._session: Optional[aiohttp.ClientSession] = None
@@ -70,9 +73,13 @@ class RasaClient:
     async def latest_parse(self, sender: str) -> Optional[dict]:
         """{"intent", "confidence", "entities"} of the latest shopper message, or None."""
         url = f"{self.base_url}/conversations/{quote(sender, safe='')}/tracker"
+        if self.token is None:
+            from bot.api_token import rasa_api_token
+
+            self.token = rasa_api_token()
         try:
             async with self.session.get(
-                    url, params={"include_events": "NONE"},
+                    url, params={"include_events": "NONE", "token": self.token},
                     timeout=aiohttp.ClientTimeout(total=self.tracker_timeout)) as resp:
                 if resp.status != 200:
                     return None

@@ -1,10 +1,12 @@
 """`shopassist run` (what `make run` ends in): starts the action server, Rasa and the
-desk, prints where they are, and stops every process on SIGTERM; refuses to start on a
-port something else already holds."""
+desk, prints where they are, and stops every process on SIGTERM (none left, every port
+free); refuses to start on a port something else already holds. (Restarts, and Ctrl-C
+during a restart's back-off: tests/test_self_healing.py.)"""
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -33,7 +35,8 @@ def test_run_starts_everything_and_stops_on_sigterm(demo_db, tmp_path):
     env = {**os.environ, "SHOPASSIST_CATALOG": str(demo_db), "SHOPASSIST_RASA_PORT": str(rasa),
            "SHOPASSIST_RASA_WORKERS": "2",
            "SHOPASSIST_ACTION_PORT": str(action), "SHOPASSIST_DESK_PORT": str(desk),
-           "SHOPASSIST_DESK_DB": str(tmp_path / "desk.db")}
+           "SHOPASSIST_DESK_DB": str(tmp_path / "desk.db"),
+           "SHOPASSIST_TRACKER_STORE_URL": f"sqlite:///{tmp_path / 'trackers.db'}"}
     proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     out = []
@@ -57,6 +60,13 @@ def test_run_starts_everything_and_stops_on_sigterm(demo_db, tmp_path):
         rc = proc.wait(timeout=60)
     assert rc == 0
     assert not port_open(rasa) and not port_open(action) and not port_open(desk)
+    assert not port_open(_w1) and not port_open(_w2)
+    # no process left: each was started in a process group of its own
+    pids = [int(p) for p in re.findall(r"^starting .+? \(pid (\d+)", text, re.M)]
+    assert len(pids) == 5, text        # actions, 2 workers, router, desk
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.killpg(pid, 0)
 
 
 def test_run_refuses_a_port_that_is_taken(demo_db, tmp_path):
