@@ -19,7 +19,7 @@ from aiohttp import WSMsgType, web
 from catalog.queries import Catalog, CatalogError
 
 from . import security, storefront
-from .errors import DeskError, Forbidden
+from .errors import DeskError, Forbidden, NotFound
 from .hub import Hub
 from .openapi import openapi_document
 from .rasa_client import RasaClient
@@ -358,7 +358,10 @@ async def agent_send(request: web.Request) -> web.Response:
 
 async def agent_skip(request: web.Request) -> web.Response:
     agent = await current_agent(request, write=True)
-    sid = security.int_param(request.match_info["sid"], "sid", minimum=1)
+    try:
+        sid = security.int_param(request.match_info["sid"], "sid", minimum=1)
+    except DeskError:
+        raise NotFound("no such suggestion") from None   # a path that names none
     return json_response({"suggestion": await request.app[SERVICE].skip_suggestion(
         sid, agent)})
 

@@ -126,7 +126,7 @@ async def test_suggestion_and_agent_ids_must_be_bounded_integers(desk, value):
                                  "-1", "0", "abc", "1e3"])
 async def test_suggestion_ids_in_the_path_are_bounded(desk, sid):
     lily = await desk.login("lily")
-    await lily.post(f"/api/agent/suggestions/{sid}/skip", status=400)
+    await lily.post(f"/api/agent/suggestions/{sid}/skip", status=404)
 
 
 async def test_a_huge_but_valid_suggestion_id_is_not_found(desk):
