@@ -79,9 +79,10 @@ async def ws_events(ws: web.WebSocketResponse) -> AsyncIterator[dict]:
 # -- middlewares ------------------------------------------------------------------------------
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every error under /api is JSON {"error"} with its status; CORS for the shopper API
-    (the widget may be served from the shop's own origin; it authenticates with a bearer
-    token, never a cookie)."""
+    """Every error is JSON {"error"} with its status (pages and files too); a URL with a
+    control character is refused first; CORS for the shopper API (the widget may be
+    served from the shop's own origin; it authenticates with a bearer token, never a
+    cookie)."""
     cors = _is_shopper_api(request.path)
     try:
         security.check_url(request.path, request.query_string)
@@ -100,10 +101,15 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         if "retry_after_s" in exc.extra:
             resp.headers["Retry-After"] = str(exc.extra["retry_after_s"])
     except web.HTTPException as exc:
-        if not request.path.startswith("/api/") or exc.status < 400:
+        if exc.status < 400:
             raise
-        resp = json_error(exc.status, exc.reason.lower() if exc.status != 413 else
-                          "request body too large (limit 64 KiB)")
+        if exc.status == 413:
+            message = "request body too large (limit 64 KiB)"
+        elif exc.text and not exc.text.startswith(f"{exc.status}:"):
+            message = exc.text                        # the handler's own words
+        else:
+            message = exc.reason.lower()
+        resp = json_error(exc.status, message)
     except CatalogError as exc:
         logger.error("catalog error: %s", exc)
         resp = json_error(503, "catalog unavailable")
@@ -111,8 +117,6 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         raise
     except Exception:  # noqa: BLE001 - a fault, answered as JSON and logged
         logger.exception("error in %s %s", request.method, request.path)
-        if not request.path.startswith("/api/"):
-            raise
         resp = json_error(500, "internal error")
     if cors and not getattr(resp, "prepared", False):
         resp.headers["Access-Control-Allow-Origin"] = "*"

@@ -774,9 +774,12 @@ async def test_health_and_static(desk):
 
 
 # -- durability ------------------------------------------------------------------------------
-async def _start_desk(port, db, rasa_url, catalog, rasa_timeout_s=2):
+async def _start_desk(port, db, rasa_url, catalog, rasa_timeout_s=2, **settings):
+    """`python -m desk` on `port`; `settings` are more SHOPASSIST_DESK_* variables
+    (`rasa_concurrency=16`)."""
     env = {**os.environ, "SHOPASSIST_CATALOG": str(catalog),
-           "SHOPASSIST_DESK_RASA_TIMEOUT": str(rasa_timeout_s)}
+           "SHOPASSIST_DESK_RASA_TIMEOUT": str(rasa_timeout_s),
+           **{f"SHOPASSIST_DESK_{k.upper()}": str(v) for k, v in settings.items()}}
     proc = subprocess.Popen([sys.executable, "-m", "desk", "--port", str(port),
                              "--db", str(db), "--rasa-url", rasa_url], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -806,7 +809,9 @@ async def test_acknowledged_messages_survive_sigkill(tmp_path, fake_rasa, demo_d
     an in-flight message with its client_id stores nothing new and gets that answer."""
     (port,), db = free_ports(1), tmp_path / "desk.db"
     base = f"http://127.0.0.1:{port}"
-    proc = await _start_desk(port, db, fake_rasa.url, demo_db, rasa_timeout_s=60)
+    # every one of the last messages in flight at Rasa at once: more places than shoppers
+    proc = await _start_desk(port, db, fake_rasa.url, demo_db, rasa_timeout_s=60,
+                             rasa_concurrency=2 * N_SHOPPERS)
     acked: set[int] = set()
     acked_shopper: dict[str, int] = {}                 # client_id -> stored message id
     try:
