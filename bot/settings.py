@@ -70,7 +70,7 @@ class Settings:
     # (retried within desk_rasa_hold_s); a slow answer is otherwise waited for
     desk_rasa_timeout: float = 30.0
     desk_rasa_hold_s: float = 60.0           # Rasa down this long: then hand off
-    desk_rasa_concurrency: int = 8           # calls in flight to Rasa at once (FIFO beyond)
+    desk_rasa_concurrency: int = 16          # calls in flight to Rasa at once (FIFO beyond)
     desk_wait_notice_s: float = 3.0          # no answer yet after this: "one moment"
     desk_reopen_minutes: int = 30            # a resolved conversation reopens within this
     desk_agent_cap: int = 8                  # concurrent conversations per agent (default)

@@ -300,7 +300,7 @@ N_LOAD = 50
 
 async def test_sigkill_under_load_loses_nothing_and_leaves_nothing_unanswered(
         tmp_path, demo_db):
-    """50 shoppers, each sending as soon as answered, a bot that takes 0.2 s (8 calls at
+    """50 shoppers, each sending as soon as answered, a bot that takes 0.2 s (16 calls at
     once): the desk is SIGKILLed mid-load and restarted. Every acknowledged message and
     reply is there, every message the widget resends (same client_id) gets its answer,
     every shopper message ends answered by the bot, and no conversation was handed

@@ -95,7 +95,7 @@ def test_unset_variables_keep_the_defaults(monkeypatch):
         (ROOT / "var" / "desk.db", 8000, "09:00-22:00", 8, 120, 30.0, 5000.0, "over_max",
          True, (), False)
     assert (s.desk_rasa_hold_s, s.desk_rasa_concurrency, s.desk_wait_notice_s,
-            s.desk_group_commit) == (60.0, 8, 3.0, True)
+            s.desk_group_commit) == (60.0, 16, 3.0, True)
     assert (s.desk_login_per_minute, s.desk_login_account_per_minute,
             s.desk_login_lockout_after, s.desk_login_lockout_s) == (10.0, 5.0, 5, 30.0)
     assert 1 <= s.rasa_workers <= 4
