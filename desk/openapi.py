@@ -97,7 +97,11 @@ def openapi_document() -> dict:
             "position": {"type": "integer"}, "estimated_wait_s": {"type": "integer"}}},
         "NewConversation": {"type": "object", "properties": {
             "locale": LOCALE, "page": {"type": "object"},
-            "customer_id": {"type": "string"}}},
+            "customer_id": {"type": "string", "maxLength": 200},
+            "customer_sig": {"type": "string", "description": "HMAC-SHA256 of customer_id "
+                                                              "with the shop's secret, hex;"
+                                                              " without it the shopper is "
+                                                              "anonymous"}}},
         "ConversationCreated": {"type": "object", "properties": {
             "conversation_id": {"type": "string"}, "token": {"type": "string"},
             "state": {"type": "string"}, "locale": LOCALE}},
@@ -111,7 +115,10 @@ def openapi_document() -> dict:
                 "cart": {"type": "array", "items": {"type": "object", "properties": {
                     "product_id": {"type": "string"}, "sku": {"type": "string"},
                     "quantity": {"type": "number"}, "price": {"type": "number"}}}},
-                "locale": LOCALE}}}},
+                "locale": LOCALE,
+                "customer_id": {"type": "string"},
+                "customer_sig": {"type": "string",
+                                 "description": "counts only with a valid signature"}}}}},
         "ConversationState": {"type": "object", "properties": {
             "conversation_id": {"type": "string"}, "state": {"type": "string"},
             "locale": LOCALE,
