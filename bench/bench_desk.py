@@ -6,7 +6,11 @@ The desk runs as its own process (`python -m desk`, temp database); Rasa is the 
 (tests/fake_rasa.py, fixed latency) unless --real-rasa URL is given.
 
     .venv/bin/python bench/bench_desk.py [--rasa-latency-ms 100] [--messages 5]
-        [--levels 10,50,200] [--real-rasa http://127.0.0.1:5005]
+        [--levels 10,50,200] [--real-rasa http://127.0.0.1:5005] [--suggest-shoppers 50]
+        [--rasa-concurrency N] [--writer]
+
+`SHOPASSIST_DESK_GROUP_COMMIT=0` in the environment measures the desk without group
+commit (one fsync per write).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, machine, rss_mb, summary_ms  # noqa: E402
+from common import ROOT, cpu_seconds, machine, rss_mb, summary_ms  # noqa: E402
 
 import aiohttp  # noqa: E402
 
@@ -52,7 +56,8 @@ async def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60) ->
 
 
 async def shopper(session: aiohttp.ClientSession, base: str, n_messages: int,
-                  latencies: list, post_latencies: list, i: int) -> None:
+                  latencies: list, post_latencies: list, i: int, waited: list,
+                  handoffs: list) -> None:
     async with session.post(f"{base}/api/conversations",
                             json={"locale": "zh", "page": {"product_id": "P001"}}) as r:
         conv = await r.json()
@@ -70,10 +75,18 @@ async def shopper(session: aiohttp.ClientSession, base: str, n_messages: int,
                 json={"text": text, "client_id": f"{i}-{k}",
                       "metadata": {"page": {"product_id": "P001"}}}))
             while True:                              # the first bot reply on the socket
-                ev = await ws.receive_json(timeout=30)
-                if ev["type"] == "message" and ev["message"]["sender"] in ("bot", "system"):
-                    latencies.append(time.perf_counter() - t0)
-                    break
+                ev = await ws.receive_json(timeout=120)
+                if ev["type"] != "message" or \
+                        ev["message"]["sender"] not in ("bot", "system"):
+                    continue
+                custom = ev["message"]["custom"] or {}
+                if custom.get("type") == "waiting":   # "one moment": not the answer
+                    waited.append(1)
+                    continue
+                if custom.get("type") == "handoff":
+                    handoffs.append(custom.get("reason"))
+                latencies.append(time.perf_counter() - t0)
+                break
             resp = await post
             await resp.read()
             post_latencies.append(time.perf_counter() - t0)
@@ -84,15 +97,18 @@ async def shopper(session: aiohttp.ClientSession, base: str, n_messages: int,
 async def run_level(base: str, n: int, n_messages: int) -> dict:
     latencies: list[float] = []
     posts: list[float] = []
+    waited: list[int] = []
+    handoffs: list[str] = []
     conn = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=conn) as session:
         t0 = time.perf_counter()
-        await asyncio.gather(*(shopper(session, base, n_messages, latencies, posts, i)
-                               for i in range(n)))
+        await asyncio.gather(*(shopper(session, base, n_messages, latencies, posts, i,
+                                       waited, handoffs) for i in range(n)))
         wall = time.perf_counter() - t0
     return {"shoppers": n, "messages": len(latencies),
             "reply_ws": summary_ms(latencies), "post": summary_ms(posts),
-            "messages_per_s": round(len(latencies) / wall, 1)}
+            "messages_per_s": round(len(latencies) / wall, 1),
+            "waited": len(waited), "handoffs": len(handoffs)}
 
 
 async def run_suggestions(base: str, n: int, n_messages: int) -> dict:
@@ -151,6 +167,34 @@ async def run_suggestions(base: str, n: int, n_messages: int) -> dict:
             "suggestion_latency": summary_ms(lat)}
 
 
+async def run_writer(writers: int, writes_each: int, group_commit: bool) -> dict:
+    """The store's writer alone, in this process: `writers` tasks each storing
+    `writes_each` shopper messages one after the other (as many shoppers do), on a fresh
+    file; writes per second and COMMITs (each one an fsync) per write."""
+    from desk.store import DeskStore
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-writer-"))
+    store = DeskStore(tmp / "desk.db", group_commit=group_commit)
+    commits: list[str] = []
+    try:
+        convs = [(await store.conversations.create("zh"))[0]["conversation_id"]
+                 for _ in range(writers)]
+        await store.db.write(lambda c: c.set_trace_callback(
+            lambda sql: commits.append(sql) if sql == "COMMIT" else None))
+
+        async def writer(cid):
+            for k in range(writes_each):
+                await store.conversations.add_shopper_message(cid, f"多少钱 {k}")
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(writer(c) for c in convs))
+        wall = time.perf_counter() - t0
+    finally:
+        store.close()
+    n = writers * writes_each
+    return {"writes_per_s": round(n / wall), "commits_per_write": round(len(commits) / n, 3)}
+
+
 async def main_async(args) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-desk-"))
     procs = []
@@ -158,6 +202,11 @@ async def main_async(args) -> None:
            "SHOPASSIST_DESK_AGENT_CAP": "1000", "SHOPASSIST_DESK_DAILY_CAP": "100000",
            "SHOPASSIST_DESK_HANDOFF_CART_ABOVE": "0", "SHOPASSIST_DESK_RASA_TIMEOUT": "10"}
     env.pop("SHOPASSIST_NOW", None)
+    # the fake's latency is a sleep, with nothing to protect from overload: the gate of
+    # calls in flight to Rasa is opened wide so that these figures are the desk's own
+    # cost; against the real bot (--real-rasa) the desk keeps its default
+    if args.rasa_concurrency or not args.real_rasa:
+        env["SHOPASSIST_DESK_RASA_CONCURRENCY"] = str(args.rasa_concurrency or 10000)
     try:
         if args.real_rasa:
             rasa_url = args.real_rasa.rstrip("/")
@@ -176,15 +225,26 @@ async def main_async(args) -> None:
         procs.append(desk)
         await wait_healthy(f"{base}/health", desk)
         print(f"machine: {machine()}")
+        if args.writer:
+            for writers in (10, 50, 200):
+                for group in (False, True):
+                    w = await run_writer(writers, 20, group)
+                    print(f"store writer, {writers} writers x 20 messages, group commit "
+                          f"{'on ' if group else 'off'}: {w['writes_per_s']} writes/s, "
+                          f"{w['commits_per_write']} COMMITs (fsyncs) per write", flush=True)
         fake = f"fake, {args.rasa_latency_ms:g} ms fixed latency"
         print(f"rasa: {'real ' + rasa_url if args.real_rasa else fake}"
               f"; desk RSS at start {rss_mb(desk.pid)} MB", flush=True)
-        for n in [int(x) for x in args.levels.split(",")]:
+        for n in [int(x) for x in args.levels.split(",") if x]:
             res = await run_level(base, n, args.messages)
             print(f"{n:4d} shoppers x {args.messages} msgs: reply via WS p50 "
                   f"{res['reply_ws']['p50_ms']} ms, p95 {res['reply_ws']['p95_ms']} ms; "
                   f"POST p50 {res['post']['p50_ms']} ms, p95 {res['post']['p95_ms']} ms; "
-                  f"{res['messages_per_s']} msg/s; desk RSS {rss_mb(desk.pid)} MB", flush=True)
+                  f"{res['messages_per_s']} msg/s; {res['waited']} 'one moment' notices, "
+                  f"{res['handoffs']} handoffs; desk RSS {rss_mb(desk.pid)} MB, "
+                  f"desk CPU so far {cpu_seconds(desk.pid):.1f} s", flush=True)
+        if not args.suggest_shoppers:
+            return
         res = await run_suggestions(base, args.suggest_shoppers, 3)
         s = res["suggestion_latency"]
         print(f"suggestions, {res['shoppers']} handed-off shoppers: {res['suggested']}/"
@@ -206,8 +266,14 @@ def main() -> None:
     parser.add_argument("--rasa-latency-ms", type=float, default=100.0)
     parser.add_argument("--messages", type=int, default=5, help="per shopper and level")
     parser.add_argument("--levels", default="10,50,200")
-    parser.add_argument("--suggest-shoppers", type=int, default=50)
+    parser.add_argument("--suggest-shoppers", type=int, default=50,
+                        help="handed-off shoppers for the suggestions figure (0: skip it)")
     parser.add_argument("--real-rasa", default=None, metavar="URL")
+    parser.add_argument("--writer", action="store_true",
+                        help="also time the store's writer alone, group commit off and on")
+    parser.add_argument("--rasa-concurrency", type=int, default=0,
+                        help="the desk's calls in flight to Rasa (default: unbounded with "
+                             "the fake, the desk's own setting with --real-rasa)")
     asyncio.run(main_async(parser.parse_args()))
 
 

@@ -73,7 +73,12 @@ class Settings:
     desk_db: Path = ROOT / "var" / "desk.db"
     desk_host: str = "127.0.0.1"
     desk_port: int = 8000
-    desk_rasa_timeout: float = 5.0           # seconds before the shopper gets a holding reply
+    # one call to Rasa that has not answered after this many seconds counts as failed
+    # (retried within desk_rasa_hold_s); a slow answer is otherwise waited for
+    desk_rasa_timeout: float = 30.0
+    desk_rasa_hold_s: float = 60.0           # Rasa down this long: then hand off
+    desk_rasa_concurrency: int = 16          # calls in flight to Rasa at once (FIFO beyond)
+    desk_wait_notice_s: float = 3.0          # no answer yet after this: "one moment"
     desk_reopen_minutes: int = 30            # a resolved conversation reopens within this
     desk_agent_cap: int = 8                  # concurrent conversations per agent (default)
     desk_daily_cap: int = 120                # conversations assigned per agent per day
@@ -86,6 +91,13 @@ class Settings:
     desk_origins: tuple = setting((), parse=_origins)
     desk_session_hours: int = 12             # agent log-in lifetime
     desk_secure_cookie: bool = False         # set Secure on the session cookie (HTTPS)
+    desk_group_commit: bool = True           # commit queued writes together (one fsync)
+    # agents' log-in: attempts per minute per address and per account, lockout after
+    # this many failures in a row for this many seconds (doubling each time, at most 15 min)
+    desk_login_per_minute: float = 10.0
+    desk_login_account_per_minute: float = 5.0
+    desk_login_lockout_after: int = 5
+    desk_login_lockout_s: float = 30.0
 
     @property
     def tz(self) -> ZoneInfo:

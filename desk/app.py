@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import logging
 from datetime import date
 from pathlib import Path
@@ -19,7 +18,7 @@ from aiohttp import WSMsgType, web
 
 from catalog.queries import Catalog, CatalogError
 
-from . import storefront
+from . import security, storefront
 from .errors import DeskError, Forbidden, NotFound
 from .hub import Hub
 from .openapi import openapi_document
@@ -47,8 +46,14 @@ RASA = web.AppKey("rasa", RasaClient)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+def json_response(data: Any, *, status: int = 200,
+                  headers: Optional[dict] = None) -> web.Response:
+    """A JSON answer (never NaN or Infinity, desk/security.py)."""
+    return web.json_response(data, status=status, headers=headers, dumps=security.dumps)
+
+
 def json_error(status: int, message: str, **extra: Any) -> web.Response:
-    return web.json_response({"error": message, **extra}, status=status)
+    return json_response({"error": message, **extra}, status=status)
 
 
 def _is_shopper_api(path: str) -> bool:
@@ -56,15 +61,16 @@ def _is_shopper_api(path: str) -> bool:
 
 
 async def ws_events(ws: web.WebSocketResponse) -> AsyncIterator[dict]:
-    """The JSON objects a client sends on a socket; a malformed frame gets an error event
-    and is skipped, binary frames and non-object JSON are ignored."""
+    """The JSON objects a client sends on a socket, parsed as strictly as a body
+    (desk/security.py); a malformed frame gets an error event and is skipped, binary
+    frames and non-object JSON are ignored."""
     async for msg in ws:
         if msg.type != WSMsgType.TEXT:
             continue
         try:
-            event = json.loads(msg.data)
-        except ValueError:
-            await ws.send_json({"type": "error", "error": "malformed JSON"})
+            event = security.loads(msg.data)
+        except DeskError as exc:
+            await ws.send_json({"type": "error", "error": str(exc)}, dumps=security.dumps)
             continue
         if isinstance(event, dict):
             yield event
@@ -73,10 +79,15 @@ async def ws_events(ws: web.WebSocketResponse) -> AsyncIterator[dict]:
 # -- middlewares ------------------------------------------------------------------------------
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every error under /api is JSON {"error"} with its status; CORS for the shopper API
-    (the widget may be served from the shop's own origin; it authenticates with a bearer
-    token, never a cookie)."""
+    """Every error is JSON {"error"} with its status (pages and files too); a URL with a
+    control character is refused first; CORS for the shopper API (the widget may be
+    served from the shop's own origin; it authenticates with a bearer token, never a
+    cookie)."""
     cors = _is_shopper_api(request.path)
+    try:
+        security.check_url(request.path, request.query_string)
+    except DeskError as exc:
+        return json_error(exc.status, str(exc))
     if cors and request.method == "OPTIONS":
         return web.Response(status=204, headers={
             "Access-Control-Allow-Origin": "*",
@@ -87,11 +98,18 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         resp = await handler(request)
     except DeskError as exc:
         resp = json_error(exc.status, str(exc), **exc.extra)
+        if "retry_after_s" in exc.extra:
+            resp.headers["Retry-After"] = str(exc.extra["retry_after_s"])
     except web.HTTPException as exc:
-        if not request.path.startswith("/api/") or exc.status < 400:
+        if exc.status < 400:
             raise
-        resp = json_error(exc.status, exc.reason.lower() if exc.status != 413 else
-                          "request body too large (limit 64 KiB)")
+        if exc.status == 413:
+            message = "request body too large (limit 64 KiB)"
+        elif exc.text and not exc.text.startswith(f"{exc.status}:"):
+            message = exc.text                        # the handler's own words
+        else:
+            message = exc.reason.lower()
+        resp = json_error(exc.status, message)
     except CatalogError as exc:
         logger.error("catalog error: %s", exc)
         resp = json_error(503, "catalog unavailable")
@@ -99,8 +117,6 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         raise
     except Exception:  # noqa: BLE001 - a fault, answered as JSON and logged
         logger.exception("error in %s %s", request.method, request.path)
-        if not request.path.startswith("/api/"):
-            raise
         resp = json_error(500, "internal error")
     if cors and not getattr(resp, "prepared", False):
         resp.headers["Access-Control-Allow-Origin"] = "*"
@@ -118,21 +134,9 @@ async def read_json(request: web.Request) -> dict:
         raise DeskError("request body too large (limit 64 KiB)", 413)
     if not raw.strip():
         return {}
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise DeskError("body must be UTF-8 JSON") from None
-    except RecursionError:
-        raise DeskError("JSON nested too deeply") from None
-    except ValueError:
-        raise DeskError("malformed JSON") from None
+    data = security.loads(raw)
     if not isinstance(data, dict):
         raise DeskError("body must be a JSON object")
-    try:
-        # a "\ud800" escape decodes to a lone surrogate, which SQLite cannot store
-        json.dumps(data, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        raise DeskError("body must be valid Unicode (no lone surrogates)") from None
     return data
 
 
@@ -210,16 +214,15 @@ async def create_conversation(request: web.Request) -> web.Response:
     body = await read_json(request)
     locale = _locale(body.get("locale"), request, request.app[SETTINGS].default_language)
     page = body.get("page") if isinstance(body.get("page"), dict) else {}
-    customer = body.get("customer_id")
-    customer = str(customer)[:200] if isinstance(customer, (str, int)) and customer else None
-    conv, token = await request.app[SERVICE].create_conversation(locale, page, customer)
-    return web.json_response({"conversation_id": conv["conversation_id"], "token": token,
+    conv, token = await request.app[SERVICE].create_conversation(
+        locale, page, body.get("customer_id"), body.get("customer_sig"))
+    return json_response({"conversation_id": conv["conversation_id"], "token": token,
                               "state": conv["state"], "locale": conv["locale"]}, status=201)
 
 
 async def get_conversation(request: web.Request) -> web.Response:
     conv = await _shopper_conversation(request)
-    return web.json_response(await request.app[SERVICE].conversation_view(conv))
+    return json_response(await request.app[SERVICE].conversation_view(conv))
 
 
 async def post_message(request: web.Request) -> web.Response:
@@ -245,18 +248,13 @@ def shopper_replies_response(result: dict) -> web.Response:
     if result["state"] == "queued" and queue:
         headers["X-Queue-Position"] = str(queue.get("position", ""))
         headers["X-Queue-Wait"] = str(queue.get("estimated_wait_s", ""))
-    return web.json_response(result["replies"], headers=headers)
+    return json_response(result["replies"], headers=headers)
 
 
 async def get_messages(request: web.Request) -> web.Response:
     conv = await _shopper_conversation(request)
-    try:
-        after = int(request.query.get("after", "0") or 0)
-    except ValueError:
-        raise DeskError("'after' must be a message id") from None
-    if not 0 <= after < 2 ** 63:
-        raise DeskError("'after' must be a message id")
-    return web.json_response(await request.app[SERVICE].history(conv["conversation_id"],
+    after = security.int_param(request.query.get("after", "0") or "0", "after")
+    return json_response(await request.app[SERVICE].history(conv["conversation_id"],
                                                                 after))
 
 
@@ -266,13 +264,13 @@ async def post_contact(request: web.Request) -> web.Response:
     contact = text_field(body, "contact", limit=200)
     text = text_field(body)
     result = await request.app[SERVICE].leave_contact(conv, contact, text)
-    return web.json_response(result, status=201)
+    return json_response(result, status=201)
 
 
 async def desk_status(request: web.Request) -> web.Response:
     locale = request.query.get("locale")
     locale = locale if locale in ("zh", "en") else None
-    return web.json_response(await request.app[SERVICE].desk_status(locale))
+    return json_response(await request.app[SERVICE].desk_status(locale))
 
 
 async def shopper_ws(request: web.Request) -> web.StreamResponse:
@@ -283,7 +281,7 @@ async def shopper_ws(request: web.Request) -> web.StreamResponse:
     hub, service = request.app[HUB], request.app[SERVICE]
     hub.add_shopper(cid, ws)
     try:
-        await ws.send_json(await service.shopper_status(conv))
+        await ws.send_json(await service.shopper_status(conv), dumps=security.dumps)
         async for event in ws_events(ws):
             if event.get("type") == "typing":
                 await service.shopper_typing(cid, bool(event.get("on")))
@@ -300,10 +298,12 @@ async def agent_login(request: web.Request) -> web.Response:
     username, password = body.get("username"), body.get("password")
     if not isinstance(username, str) or not isinstance(password, str):
         raise DeskError("username and password are needed")
+    if len(username) > 200 or len(password) > 200:
+        raise DeskError("username or password too long (at most 200 characters)")
     settings = request.app[SETTINGS]
-    agent, sid, csrf = await request.app[SERVICE].login(username, password[:200],
-                                                        settings.desk_session_hours)
-    resp = web.json_response({"agent": agent, "csrf_token": csrf})
+    agent, sid, csrf = await request.app[SERVICE].login(
+        username, password, settings.desk_session_hours, request.remote or "")
+    resp = json_response({"agent": agent, "csrf_token": csrf})
     resp.set_cookie(COOKIE, sid, httponly=True, samesite="Strict", path="/",
                     secure=settings.desk_secure_cookie,
                     max_age=settings.desk_session_hours * 3600)
@@ -313,14 +313,14 @@ async def agent_login(request: web.Request) -> web.Response:
 async def agent_logout(request: web.Request) -> web.Response:
     await current_agent(request, write=True)
     await request.app[SERVICE].logout(request.cookies.get(COOKIE, ""))
-    resp = web.json_response({"ok": True})
+    resp = json_response({"ok": True})
     resp.del_cookie(COOKIE, path="/")
     return resp
 
 
 async def agent_me(request: web.Request) -> web.Response:
     agent = await current_agent(request)
-    return web.json_response({"agent": agent, "csrf_token": request["csrf"]})
+    return json_response({"agent": agent, "csrf_token": request["csrf"]})
 
 
 async def agent_status(request: web.Request) -> web.Response:
@@ -329,12 +329,12 @@ async def agent_status(request: web.Request) -> web.Response:
     status = body.get("status")
     if status not in ("online", "away"):
         raise DeskError("status must be online or away")
-    return web.json_response(await request.app[SERVICE].set_status(agent, status))
+    return json_response(await request.app[SERVICE].set_status(agent, status))
 
 
 async def agent_conversations(request: web.Request) -> web.Response:
     agent = await current_agent(request)
-    return web.json_response(await request.app[SERVICE].agent_lists(agent))
+    return json_response(await request.app[SERVICE].agent_lists(agent))
 
 
 async def _agent_conversation(request: web.Request, agent: dict) -> dict:
@@ -345,7 +345,7 @@ async def _agent_conversation(request: web.Request, agent: dict) -> dict:
 async def agent_conversation(request: web.Request) -> web.Response:
     agent = await current_agent(request)
     conv = await _agent_conversation(request, agent)
-    return web.json_response(await request.app[SERVICE].conversation_detail(conv))
+    return json_response(await request.app[SERVICE].conversation_detail(conv))
 
 
 async def agent_send(request: web.Request) -> web.Response:
@@ -353,51 +353,49 @@ async def agent_send(request: web.Request) -> web.Response:
     body = await read_json(request)
     conv = await _agent_conversation(request, agent)
     sid = body.get("suggestion_id")
-    if sid is not None and (not isinstance(sid, int) or isinstance(sid, bool)):
-        raise DeskError("'suggestion_id' must be an integer")
+    if sid is not None:
+        security.int_field(sid, "suggestion_id")
     text = text_field(body, required=sid is None)      # a suggestion's text by default
-    return web.json_response(await request.app[SERVICE].agent_send(
+    return json_response(await request.app[SERVICE].agent_send(
         conv, agent, text, sid, confirm=body.get("confirm") is True))
 
 
 async def agent_skip(request: web.Request) -> web.Response:
     agent = await current_agent(request, write=True)
     try:
-        sid = int(request.match_info["sid"])
-    except ValueError:
-        raise NotFound("no such suggestion") from None
-    return web.json_response({"suggestion": await request.app[SERVICE].skip_suggestion(
+        sid = security.int_param(request.match_info["sid"], "sid", minimum=1)
+    except DeskError:
+        raise NotFound("no such suggestion") from None   # a path that names none
+    return json_response({"suggestion": await request.app[SERVICE].skip_suggestion(
         sid, agent)})
 
 
 async def agent_resolve(request: web.Request) -> web.Response:
     agent = await current_agent(request, write=True)
     conv = await _agent_conversation(request, agent)
-    return web.json_response(await request.app[SERVICE].resolve(conv["conversation_id"],
+    return json_response(await request.app[SERVICE].resolve(conv["conversation_id"],
                                                                 agent))
 
 
 async def agent_reassign(request: web.Request) -> web.Response:
     agent = await current_agent(request, write=True, supervisor=True)
     body = await read_json(request)
-    to = body.get("agent_id")
-    if not isinstance(to, int) or isinstance(to, bool):
-        raise DeskError("'agent_id' must be an integer")
+    to = security.int_field(body.get("agent_id"), "agent_id")
     reason = text_field(body, "reason", limit=500)
-    return web.json_response(await request.app[SERVICE].reassign(
+    return json_response(await request.app[SERVICE].reassign(
         request.match_info["id"], to, reason, agent))
 
 
 async def agent_list(request: web.Request) -> web.Response:
     await current_agent(request)
-    return web.json_response(await request.app[SERVICE].agents())
+    return json_response(await request.app[SERVICE].agents())
 
 
 async def agent_canned(request: web.Request) -> web.Response:
     agent = await current_agent(request)
     locale = request.query.get("locale")
     locale = locale if locale in ("zh", "en") else (agent["languages"] or ["zh"])[0]
-    return web.json_response(await request.app[SERVICE].canned(locale))
+    return json_response(await request.app[SERVICE].canned(locale))
 
 
 async def agent_metrics(request: web.Request) -> web.Response:
@@ -412,7 +410,7 @@ async def agent_metrics(request: web.Request) -> web.Response:
         date.fromisoformat(day)
     except ValueError:
         raise DeskError("'day' must be a date YYYY-MM-DD") from None
-    return web.json_response(await service.metrics(day))
+    return json_response(await service.metrics(day))
 
 
 async def agent_ws(request: web.Request) -> web.StreamResponse:
@@ -424,7 +422,7 @@ async def agent_ws(request: web.Request) -> web.StreamResponse:
     hub, service = request.app[HUB], request.app[SERVICE]
     hub.add_agent(agent, ws)
     try:
-        await ws.send_json(await service.agent_hello(agent))
+        await ws.send_json(await service.agent_hello(agent), dumps=security.dumps)
         async for event in ws_events(ws):
             if event.get("type") == "typing":
                 await service.agent_typing(agent, str(event.get("conversation_id") or ""),
@@ -437,16 +435,20 @@ async def agent_ws(request: web.Request) -> web.StreamResponse:
 # -- pages, static, health, OpenAPI ---------------------------------------------------------------
 async def health(request: web.Request) -> web.Response:
     await request.app[SERVICE].health()
-    return web.json_response({"status": "ok"})
+    return json_response({"status": "ok"})
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(openapi_document())
+    return json_response(openapi_document())
 
 
 def _static_file(name: str) -> web.StreamResponse:
-    path = (STATIC_DIR / name).resolve()
-    if STATIC_DIR.resolve() not in path.parents or not path.is_file():
+    try:
+        path = (STATIC_DIR / name).resolve()
+        found = STATIC_DIR.resolve() in path.parents and path.is_file()
+    except (OSError, ValueError):           # e.g. a name no file system accepts
+        found = False
+    if not found:
         raise web.HTTPNotFound(text="not found")
     return web.FileResponse(path, headers={"Cache-Control": "no-cache"})
 
@@ -523,7 +525,8 @@ def create_app(settings, *, rasa: Optional[RasaClient] = None,
     (tests pass their own)."""
     app = web.Application(middlewares=[errors_middleware], client_max_size=MAX_BODY)
     store = store or DeskStore.from_settings(settings)
-    rasa = rasa or RasaClient(settings.rasa_url, timeout=settings.desk_rasa_timeout)
+    rasa = rasa or RasaClient(settings.rasa_url, timeout=settings.desk_rasa_timeout,
+                              max_in_flight=settings.desk_rasa_concurrency)
     catalog = catalog or Catalog(settings.catalog_path)
     hub = Hub()
     app[SETTINGS] = settings
@@ -538,6 +541,7 @@ def create_app(settings, *, rasa: Optional[RasaClient] = None,
     async def on_startup(app: web.Application) -> None:
         if settings.desk_demo_agents:
             await app[STORE].accounts.ensure_demo_agents()
+        await app[SERVICE].recover()        # before the first request: answered in order
 
     async def on_shutdown(app: web.Application) -> None:
         await app[HUB].close_all()
@@ -547,6 +551,11 @@ def create_app(settings, *, rasa: Optional[RasaClient] = None,
         await app[RASA].close()
         app[STORE].close()
 
+    async def on_response_prepare(request: web.Request,
+                                  response: web.StreamResponse) -> None:
+        security.security_headers(request.path, response.headers)
+
+    app.on_response_prepare.append(on_response_prepare)
     app.on_startup.append(on_startup)
     app.on_shutdown.append(on_shutdown)
     app.on_cleanup.append(on_cleanup)

@@ -13,6 +13,8 @@ from typing import Iterable
 
 from aiohttp import web
 
+from .security import dumps
+
 logger = logging.getLogger(__name__)
 
 
@@ -57,7 +59,7 @@ class Hub:
             if ws.closed:
                 continue
             try:
-                await ws.send_json(event)
+                await ws.send_json(event, dumps=dumps)
             except (ConnectionError, RuntimeError, asyncio.CancelledError) as exc:
                 if isinstance(exc, asyncio.CancelledError):
                     raise

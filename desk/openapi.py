@@ -27,8 +27,9 @@ ERR = {"description": "error", "content": {J: {"schema": _ref("Error")}}}
 def _op(summary: str, responses: dict, *, body: dict | None = None, tags=("shopper",),
         security: list | None = None, params: list | None = None,
         errors=("400", "403", "404")) -> dict:
+    # any request can be refused with 400: a control character in its URL (desk/security.py)
     op: dict[str, Any] = {"summary": summary, "tags": list(tags),
-                          "responses": {**responses, **{e: ERR for e in errors}}}
+                          "responses": {**responses, **{e: ERR for e in ("400", *errors)}}}
     if body is not None:
         op["requestBody"] = body
     if security is not None:
@@ -67,6 +68,11 @@ def openapi_document() -> dict:
     schemas = {
         "Error": {"type": "object", "required": ["error"],
                   "properties": {"error": {"type": "string"},
+                                 "retry_after_s": {
+                                     "type": "integer",
+                                     "description": "429/503 and a log-in that started a "
+                                                    "lockout: seconds before trying again "
+                                                    "(also the Retry-After header)"},
                                  "changes": {"type": "array",
                                              "items": _ref("FactChange")}}},
         "FactChange": {"type": "object", "properties": {
@@ -91,7 +97,11 @@ def openapi_document() -> dict:
             "position": {"type": "integer"}, "estimated_wait_s": {"type": "integer"}}},
         "NewConversation": {"type": "object", "properties": {
             "locale": LOCALE, "page": {"type": "object"},
-            "customer_id": {"type": "string"}}},
+            "customer_id": {"type": "string", "maxLength": 200},
+            "customer_sig": {"type": "string", "description": "HMAC-SHA256 of customer_id "
+                                                              "with the shop's secret, hex;"
+                                                              " without it the shopper is "
+                                                              "anonymous"}}},
         "ConversationCreated": {"type": "object", "properties": {
             "conversation_id": {"type": "string"}, "token": {"type": "string"},
             "state": {"type": "string"}, "locale": LOCALE}},
@@ -105,7 +115,10 @@ def openapi_document() -> dict:
                 "cart": {"type": "array", "items": {"type": "object", "properties": {
                     "product_id": {"type": "string"}, "sku": {"type": "string"},
                     "quantity": {"type": "number"}, "price": {"type": "number"}}}},
-                "locale": LOCALE}}}},
+                "locale": LOCALE,
+                "customer_id": {"type": "string"},
+                "customer_sig": {"type": "string",
+                                 "description": "counts only with a valid signature"}}}}},
         "ConversationState": {"type": "object", "properties": {
             "conversation_id": {"type": "string"}, "state": {"type": "string"},
             "locale": LOCALE,
@@ -247,8 +260,12 @@ def openapi_document() -> dict:
             "Open or not, agents online, queue and wait",
             _ok(_ref("DeskStatus")), params=[_query("locale", LOCALE)], errors=())},
         "/api/agent/login": {"post": _op(
-            "Log in: sets the sa_session cookie; returns the CSRF token",
-            _ok(_ref("AgentSession")), tags=["agent"], errors=("400", "401", "403"),
+            "Log in: sets the sa_session cookie; returns the CSRF token. Throttled per "
+            "address and per account, locked after repeated failures (429 with "
+            "retry_after_s, the right password too); 503 when too many password checks "
+            "are waiting",
+            _ok(_ref("AgentSession")), tags=["agent"],
+            errors=("400", "401", "403", "429", "503"),
             body=_body({"type": "object", "required": ["username", "password"],
                         "properties": {"username": {"type": "string"},
                                        "password": {"type": "string"}}}))},

@@ -2,30 +2,90 @@
 with the API token of bot/api_token.py) for the latest intent and entities shown to the
 agent.
 
-The metadata keys are the ones the actions read (actions/context.py, actions/orders.py):
-`page` ({"product_id", ...}), `locale`, `customer_id`, plus `cart` for the record.
+Calls to the REST channel go through a FIFO gate: at most `max_in_flight` are in flight
+at once, the rest wait their turn in arrival order, so a burst of shoppers queues in the
+desk (where waiting is not failing) instead of inside Rasa (where it would run into the
+call's timeout). `answer()` holds a message while Rasa is starting or restarting
+(connection refused, a 5xx from the router, a call that timed out): it retries with
+back-off and gives up only when the failures have lasted `hold_s`.
+
+The metadata keys are the ones the actions read (actions/base.py, actions/orders.py):
+`page` ({"product_id", ...}), `locale`, `customer_id` (with `customer_sig`, added by the
+desk's service), plus `cart` for the record.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import time
 from typing import Any, Optional
 from urllib.parse import quote
 
 import aiohttp
 
+from .security import peer_loads
+
+RETRY_DELAYS_S = (0.25, 0.5, 1.0, 2.0, 4.0)     # back-off between tries, then the last again
+
 
 class RasaUnavailable(Exception):
-    """Rasa did not answer in time, or answered with an error."""
+    """Rasa did not answer in time, or answered with an error; `started` is when the
+    failed call went in flight (time.monotonic())."""
+
+    def __init__(self, message: str, started: Optional[float] = None):
+        super().__init__(message)
+        self.started = time.monotonic() if started is None else started
+
+
+class FifoGate:
+    """At most `limit` holders at once; the others wait in arrival order (no barging:
+    a released place goes to the longest waiter)."""
+
+    def __init__(self, limit: int):
+        self.limit = max(1, limit)
+        self.active = 0
+        self._waiters: collections.deque[asyncio.Future] = collections.deque()
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiters)
+
+    async def __aenter__(self) -> None:
+        if self.active < self.limit and not self._waiters:
+            self.active += 1
+            return
+        fut = asyncio.get_running_loop().create_future()
+        self._waiters.append(fut)
+        try:
+            await fut                     # the releaser handed its place over
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled():
+                self._release()           # handed over just as we were cancelled
+            else:
+                self._waiters.remove(fut)
+            raise
+
+    async def __aexit__(self, *exc) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        while self._waiters:
+            fut = self._waiters.popleft()
+            if not fut.done():
+                fut.set_result(None)      # the place passes on; `active` unchanged
+                return
+        self.active -= 1
 
 
 class RasaClient:
-    def __init__(self, base_url: str, timeout: float = 5.0, tracker_timeout: float = 2.0,
-                 token: Optional[str] = None):
+    def __init__(self, base_url: str, timeout: float = 30.0, tracker_timeout: float = 2.0,
+                 max_in_flight: int = 8, token: Optional[str] = None):
         self.base_url = base_url.rstrip("/")
         self.token = token      # Rasa's HTTP API token; None: the installation's
         self.timeout = timeout
         self.tracker_timeout = tracker_timeout
+        self.gate = FifoGate(max_in_flight)
         self._session: Optional[aiohttp.ClientSession] = None
 
     @property
@@ -55,20 +115,45 @@ class RasaClient:
         return out
 
     async def send(self, sender: str, text: str, metadata: dict) -> list[dict]:
-        """Rasa's replies (REST response shape) to one shopper message."""
+        """Rasa's replies (REST response shape) to one shopper message: one call, made
+        when the gate lets it through; RasaUnavailable when it fails or takes longer than
+        `timeout` once in flight (the time waiting at the gate does not count)."""
         url = f"{self.base_url}/webhooks/rest/webhook"
         body = {"sender": sender, "message": text, "metadata": metadata}
-        try:
-            async with self.session.post(
-                    url, json=body, timeout=aiohttp.ClientTimeout(total=self.timeout)) as resp:
-                if resp.status != 200:
-                    raise RasaUnavailable(f"Rasa answered {resp.status}")
-                data = await resp.json(content_type=None)
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
-            raise RasaUnavailable(str(exc) or type(exc).__name__) from exc
+        async with self.gate:
+            started = time.monotonic()
+            try:
+                async with self.session.post(
+                        url, json=body,
+                        timeout=aiohttp.ClientTimeout(total=self.timeout)) as resp:
+                    if resp.status != 200:
+                        raise RasaUnavailable(f"Rasa answered {resp.status}", started)
+                    data = peer_loads(await resp.read())
+            except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+                raise RasaUnavailable(str(exc) or type(exc).__name__, started) from exc
         if not isinstance(data, list):
-            raise RasaUnavailable("Rasa's answer is not a list")
+            raise RasaUnavailable("Rasa's answer is not a list", started)
         return merge_split_replies([r for r in data if isinstance(r, dict)])
+
+    async def answer(self, sender: str, text: str, metadata: dict,
+                     hold_s: float) -> list[dict]:
+        """`send`, tried again with back-off while Rasa fails (starting, restarting, a
+        call that timed out); RasaUnavailable once the failures have lasted `hold_s`
+        seconds, counted from when the first failed call went in flight. Waiting at the
+        gate is not failing: it never counts."""
+        first_failure: Optional[float] = None
+        tries = 0
+        while True:
+            try:
+                return await self.send(sender, text, metadata)
+            except RasaUnavailable as exc:
+                first_failure = exc.started if first_failure is None else first_failure
+                left = hold_s - (time.monotonic() - first_failure)
+                if left <= 0:
+                    raise
+                delay = RETRY_DELAYS_S[min(tries, len(RETRY_DELAYS_S) - 1)]
+                tries += 1
+                await asyncio.sleep(min(delay, left))
 
     async def latest_parse(self, sender: str) -> Optional[dict]:
         """{"intent", "confidence", "entities"} of the latest shopper message, or None."""
@@ -83,7 +168,7 @@ class RasaClient:
                     timeout=aiohttp.ClientTimeout(total=self.tracker_timeout)) as resp:
                 if resp.status != 200:
                     return None
-                data = await resp.json(content_type=None)
+                data = peer_loads(await resp.read())
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
             return None
         latest = (data or {}).get("latest_message") or {}

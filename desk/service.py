@@ -12,14 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+from datetime import datetime, timedelta
 from typing import Any, Optional
 
+from bot.local_secret import local_secret
+from bot.shop_identity import sign_customer, verified_customer
 from catalog.queries import Catalog, CatalogError
 
 from . import facts as factcheck
 from . import metrics, routing
 from .errors import Conflict, DeskError, Forbidden, NotFound
 from .hub import Hub
+from .login_limit import LoginLimiter, LoginPolicy, MemoryLoginLimiter
 from .queue_notifier import QueueNotifier, queued_text
 from .rasa_client import RasaClient, RasaUnavailable
 from .routing import BusinessHours
@@ -47,8 +52,11 @@ def _percent(value: Any) -> Optional[float]:
 
 class DeskService:
     def __init__(self, settings, store: DeskStore, rasa: RasaClient, catalog: Catalog,
-                 hub: Hub):
+                 hub: Hub, login_limiter: Optional[LoginLimiter] = None):
         self.settings = settings
+        self.shop_secret = local_secret("shop_secret", settings.shop_secret)
+        self.login_limiter = login_limiter or MemoryLoginLimiter(
+            LoginPolicy.from_settings(settings))
         self.store = store
         self.rasa = rasa
         self.catalog = catalog
@@ -56,7 +64,12 @@ class DeskService:
         self.queue_notifier = QueueNotifier(store, hub)
         self.hours = BusinessHours.parse(settings.desk_hours)
         self._locks: dict[str, asyncio.Lock] = {}
-        self._inflight: dict[tuple[str, str], asyncio.Future] = {}
+        # the turn of each shopper message not yet answered (by message id), and each
+        # conversation's latest turn (the next one runs after it)
+        self._turns: dict[int, asyncio.Task] = {}
+        self._last_turn: dict[str, asyncio.Task] = {}
+        self._waiting_told: set[str] = set()          # told "one moment", not answered yet
+        self._waiting: dict[int, list[dict]] = {}     # that notice, by the message it is for
         self._tasks: set[asyncio.Task] = set()
         self.parse_cache: dict[str, dict] = {}
 
@@ -144,10 +157,25 @@ class DeskService:
         return msgs
 
     # -- the shopper's side ----------------------------------------------------------------
-    async def create_conversation(self, locale: str, page: dict,
-                                  customer_id: Optional[str]) -> tuple[dict, str]:
-        """A new conversation with the bot: (conversation, shopper token)."""
-        return await self.store.conversations.create(locale, page, customer_id)
+    def verified_customer(self, customer_id: Any, signature: Any) -> Optional[str]:
+        """The customer id when the storefront signed it with the shop's secret, else None:
+        a bare claim is an anonymous shopper (bot/shop_identity.py)."""
+        return verified_customer(customer_id, signature, self.shop_secret)
+
+    def rasa_metadata(self, conv: dict, metadata: Optional[dict] = None) -> dict:
+        """The metadata Rasa gets with a message; a verified customer travels with its
+        signature, which the actions check themselves."""
+        out = self.rasa.metadata(conv, metadata)
+        if out.get("customer_id"):
+            out["customer_sig"] = sign_customer(out["customer_id"], self.shop_secret)
+        return out
+
+    async def create_conversation(self, locale: str, page: dict, customer_id: Any = None,
+                                  customer_sig: Any = None) -> tuple[dict, str]:
+        """A new conversation with the bot: (conversation, shopper token). Only a signed
+        customer id is kept."""
+        return await self.store.conversations.create(
+            locale, page, self.verified_customer(customer_id, customer_sig))
 
     async def authorize_shopper(self, cid: str, token: str) -> dict:
         return await self.store.conversations.authorize(cid, token)
@@ -186,50 +214,83 @@ class DeskService:
 
     async def shopper_message(self, conversation: dict, text_: str,
                               client_id: Optional[str], metadata: dict) -> dict:
-        """Store a shopper message, answer it (bot) or route it (human); see the API doc
-        for the answer's shape. The same client_id twice gives the first answer."""
-        cid = conversation["conversation_id"]
-        key = (cid, client_id) if client_id else None
-        if key and key in self._inflight:
-            return await asyncio.shield(self._inflight[key])
-        fut: asyncio.Future = asyncio.get_running_loop().create_future()
-        if key:
-            self._inflight[key] = fut
-        try:
-            async with self._lock(cid):
-                result = await self._shopper_message(cid, text_, client_id, metadata)
-            fut.set_result(result)
-            return result
-        except BaseException as exc:
-            fut.set_exception(exc)
-            fut.exception()          # retrieved: no "never retrieved" warning
-            raise
-        finally:
-            if key:
-                self._inflight.pop(key, None)
+        """Store a shopper message, then answer it (bot) or route it (human); see the API
+        doc for the answer's shape.
 
-    async def _shopper_message(self, cid: str, text_: str, client_id: Optional[str],
-                               metadata: dict) -> dict:
+        The message is committed first; its turn (the bot's answer, or the owner's
+        notice and the drafts) runs as a task of its own, after the turns of the
+        conversation's earlier messages, so one conversation's messages are answered in
+        order and an answer is produced even if the shopper's request goes away. The
+        same client_id again gives the answer that exists, or waits for the one being
+        produced (`_turns`), never an empty list for a message still unanswered."""
+        cid = conversation["conversation_id"]
+        metadata = self._verified_metadata(metadata)
         conversations = self.store.conversations
-        stored = await conversations.add_shopper_message(cid, text_, client_id, metadata)
-        msg = stored["message"]
-        if stored["duplicate"]:
-            return await self._answer(cid, msg, await conversations.replies_to(msg["id"]))
-        conv = stored["conversation"]
-        for ev in stored["events"]:
-            await self._on_event(cid, ev)
-        if conv["state"] == "bot":
-            replies = await self._bot_turn(conv, msg, metadata)
+        async with self._lock(cid):                # store and queue the turn, in order
+            stored = await conversations.add_shopper_message(cid, text_, client_id,
+                                                             metadata)
+            msg = stored["message"]
+            if stored["duplicate"]:
+                turn = self._turns.get(msg["id"])
+            else:
+                for ev in stored["events"]:
+                    await self._on_event(cid, ev)
+                turn = self._queue_turn(cid, msg, metadata)
+        if turn is not None:
+            replies = await asyncio.shield(turn)
         else:
-            summary = await conversations.summary(cid)
-            await self.hub.to_agent_and_supervisors(
-                conv["agent_id"], {"type": "message", "conversation_id": cid, "message": msg,
-                                   "conversation": summary})
-            self.spawn(self._suggest(conv, msg, metadata))
-            replies = []
-            if conv["state"] == "queued":
-                await self.queue_notifier.push()
+            replies = await conversations.replies_to(msg["id"])
         return await self._answer(cid, msg, replies)
+
+    def _verified_metadata(self, metadata: dict) -> dict:
+        """A message's metadata with its customer claim kept only when signed."""
+        out = {k: v for k, v in metadata.items() if k not in ("customer_id", "customer_sig")}
+        customer = self.verified_customer(metadata.get("customer_id"),
+                                          metadata.get("customer_sig"))
+        if customer:
+            out["customer_id"] = customer
+        return out
+
+    def _queue_turn(self, cid: str, msg: dict, metadata: dict) -> asyncio.Task:
+        """The turn of a stored shopper message, run after the conversation's previous
+        one; registered under the message's id until it is done."""
+        return self._chain(cid, msg, self._turn_after(self._last_turn.get(cid), cid, msg,
+                                                      metadata))
+
+    def _chain(self, cid: str, msg: dict, coro) -> asyncio.Task:
+        task = self.spawn(coro)
+        self._turns[msg["id"]] = task
+        self._last_turn[cid] = task
+
+        def done(t: asyncio.Task) -> None:
+            self._turns.pop(msg["id"], None)
+            if self._last_turn.get(cid) is t:
+                del self._last_turn[cid]
+
+        task.add_done_callback(done)
+        return task
+
+    async def _turn_after(self, before: Optional[asyncio.Task], cid: str, msg: dict,
+                          metadata: dict) -> list[dict]:
+        if before is not None:
+            await asyncio.wait({before})           # its outcome is its own
+        return await self._turn(cid, msg, metadata)
+
+    async def _turn(self, cid: str, msg: dict, metadata: dict) -> list[dict]:
+        """A shopper message's way, in the conversation's state now (the turns before it
+        may have handed it over): the bot answers, or the owner is told and drafted for.
+        Returns the replies for the shopper."""
+        conv = await self.store.conversations.get(cid)
+        if conv["state"] == "bot":
+            return await self._bot_turn(conv, msg, metadata)
+        summary = await self.store.conversations.summary(cid)
+        await self.hub.to_agent_and_supervisors(
+            conv["agent_id"], {"type": "message", "conversation_id": cid, "message": msg,
+                               "conversation": summary})
+        self.spawn(self._suggest(conv, msg, metadata))
+        if conv["state"] == "queued":
+            await self.queue_notifier.push()
+        return []
 
     async def _answer(self, cid: str, msg: dict, replies: list[dict]) -> dict:
         conv = await self.store.conversations.get(cid)
@@ -237,6 +298,65 @@ class DeskService:
         if conv["state"] == "queued":
             out["queue"] = await self.queue_notifier.estimate(cid)
         return out
+
+    async def recover(self) -> int:
+        """On start: shopper messages a previous run stored but never answered (the
+        conversation is with the bot and nothing came after them) get their turn now, in
+        order; those older than the hold window are handed over as a Rasa failure that
+        outlasted it would be. Returns how many were found."""
+        pending = await self.store.conversations.unanswered()
+        hold = timedelta(seconds=self.settings.desk_rasa_hold_s)
+        now = self.now()
+        for msg in pending:
+            cid = msg["conversation_id"]
+            if now - datetime.fromisoformat(msg["created_at"]) > hold:
+                self._chain(cid, msg, self._give_up_after(self._last_turn.get(cid), cid,
+                                                          msg))
+            else:
+                self._queue_turn(cid, msg, {})
+        if pending:
+            logger.info("answering %d shopper messages left unanswered by the last run",
+                        len(pending))
+        return len(pending)
+
+    async def _give_up_after(self, before: Optional[asyncio.Task], cid: str,
+                             msg: dict) -> list[dict]:
+        if before is not None:
+            await asyncio.wait({before})
+        return await self._give_up(cid, msg)
+
+    async def _give_up(self, cid: str, msg: dict) -> list[dict]:
+        """The bot could not answer within the hold window: the holding reply, then a
+        person (a Rasa failure queues at any hour)."""
+        conv = await self.store.conversations.get(cid)
+        if conv["state"] != "bot":
+            return []
+        told = await self._notice(cid, TEXTS.render("holding", conv["locale"]),
+                                  {"type": "handoff", "reason": "rasa_unavailable"},
+                                  msg["id"])
+        return told + await self.handoff(cid, "rasa_unavailable", reply_to=msg["id"])
+
+    async def _ask_bot(self, conv: dict, msg: dict, metadata: dict) -> list[dict]:
+        """The bot's replies: the call waits its turn at Rasa's gate and is held while
+        Rasa is down (desk/rasa_client.py); when no answer has come after
+        `desk_wait_notice_s`, the shopper is told "one moment" once (stored as a reply to
+        the message, so it is in the POST's answer too: `self._waiting[msg id]`).
+        RasaUnavailable when Rasa stayed down for the whole hold window."""
+        cid, settings = conv["conversation_id"], self.settings
+        call = asyncio.ensure_future(self.rasa.answer(
+            cid, msg["text"], self.rasa_metadata(conv, metadata),
+            hold_s=settings.desk_rasa_hold_s))
+        try:
+            done, _ = await asyncio.wait({call}, timeout=settings.desk_wait_notice_s)
+            if not done and cid not in self._waiting_told:
+                self._waiting_told.add(cid)
+                self._waiting[msg["id"]] = await self._notice(
+                    cid, TEXTS.render("one_moment", conv["locale"]), {"type": "waiting"},
+                    msg["id"])
+            return await call
+        finally:
+            if not call.done():
+                call.cancel()
 
     async def _bot_turn(self, conv: dict, msg: dict, metadata: dict) -> list[dict]:
         cid, lang = conv["conversation_id"], conv["locale"]
@@ -251,17 +371,23 @@ class DeskService:
 
         await self.hub.to_shopper(cid, {"type": "typing", "sender": "bot", "on": True})
         try:
-            replies = await self.rasa.send(cid, msg["text"],
-                                           self.rasa.metadata(conv, metadata))
+            replies = await self._ask_bot(conv, msg, metadata)
         except RasaUnavailable as exc:
-            logger.warning("Rasa unavailable for %s: %s", cid, exc)
+            logger.warning("Rasa unavailable for %s for the whole hold window: %s", cid, exc)
+            replies = None
+        finally:
+            if self._last_turn.get(cid) is asyncio.current_task():
+                self._waiting_told.discard(cid)     # no later message waits behind it
+            waited = self._waiting.pop(msg["id"], [])
             await self.hub.to_shopper(cid, {"type": "typing", "sender": "bot", "on": False})
-            told = await self._notice(cid, TEXTS.render("holding", lang),
-                                      {"type": "handoff", "reason": "rasa_unavailable"},
-                                      msg["id"])
-            return told + await self.handoff(cid, "rasa_unavailable", reply_to=msg["id"])
-        await self.hub.to_shopper(cid, {"type": "typing", "sender": "bot", "on": False})
+        if replies is None:
+            return waited + await self._give_up(cid, msg)
+        return waited + await self._bot_replies(conv, msg, replies)
 
+    async def _bot_replies(self, conv: dict, msg: dict, replies: list[dict]) -> list[dict]:
+        """What the bot's answer becomes: the shopper's replies, and a handoff when the
+        bot or the desk's rules ask for one."""
+        cid, lang = conv["conversation_id"], conv["locale"]
         reason = next((_custom(r).get("reason") or "requested" for r in replies
                        if _custom(r).get("type") == "handoff"), None)
         is_open = self.is_open()
@@ -288,6 +414,7 @@ class DeskService:
         if reason:
             bot_msgs += await self.handoff(cid, reason, reply_to=msg["id"])
         return bot_msgs
+
 
     async def leave_contact(self, conv: dict, contact: str, text_: str) -> dict:
         conversations = self.store.conversations
@@ -369,7 +496,7 @@ class DeskService:
     async def _suggest(self, conv: dict, msg: dict, metadata: dict) -> None:
         cid = conv["conversation_id"]
         try:
-            replies = await self.rasa.send(cid, msg["text"], self.rasa.metadata(conv, metadata))
+            replies = await self.rasa.send(cid, msg["text"], self.rasa_metadata(conv, metadata))
         except RasaUnavailable as exc:
             logger.info("no suggestions for %s: %s", cid, exc)
             return
@@ -401,12 +528,26 @@ class DeskService:
             return [{"field": "catalog", "old": None, "new": str(exc)}]
 
     # -- the agent's side ------------------------------------------------------------------
-    async def login(self, username: str, password: str, hours: int) -> tuple[dict, str, str]:
-        """(agent, session cookie value, CSRF token); 401 for a wrong name or password."""
-        accounts = self.store.accounts
+    async def login(self, username: str, password: str, hours: int,
+                    address: str = "") -> tuple[dict, str, str]:
+        """(agent, session cookie value, CSRF token); 401 for a wrong name or password,
+        429 "try again in N s" when the address or the account is throttled or locked
+        (desk/login_limit.py: a refused attempt costs no password check)."""
+        accounts, limiter = self.store.accounts, self.login_limiter
+        account = username.casefold()
+        wait = await limiter.admit(account, address)
+        if wait:
+            seconds = math.ceil(wait)
+            raise DeskError(f"too many log-in attempts; try again in {seconds} s", 429,
+                            retry_after_s=seconds)
         agent = await accounts.authenticate(username, password)
         if agent is None:
+            locked = math.ceil(await limiter.failed(account, address))
+            if locked:
+                raise DeskError(f"wrong username or password; too many failures, try "
+                                f"again in {locked} s", 401, retry_after_s=locked)
             raise DeskError("wrong username or password", 401)
+        await limiter.succeeded(account, address)
         sid, csrf = await accounts.create_session(agent["agent_id"], hours)
         return agent, sid, csrf
 

@@ -46,6 +46,8 @@ class FakeRasa:
         self.slow_s = 30.0
         self.calls: list[dict] = []
         self.latest: dict[str, dict] = {}
+        self.in_flight = 0               # webhook calls being answered now
+        self.max_in_flight = 0           # the most at once so far
 
     def reply(self, text: str, metadata: dict) -> tuple[str, list[dict]]:
         """(intent, replies) for one message."""
@@ -105,10 +107,15 @@ class FakeRasa:
         self.calls.append(body)
         if self.mode == "down":
             return web.json_response({"error": "down"}, status=503)
-        if self.mode == "slow":
-            await asyncio.sleep(self.slow_s)
-        elif self.latency_s:
-            await asyncio.sleep(self.latency_s)
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self.mode == "slow":
+                await asyncio.sleep(self.slow_s)
+            elif self.latency_s:
+                await asyncio.sleep(self.latency_s)
+        finally:
+            self.in_flight -= 1
         intent, replies = self.reply(str(body.get("message") or ""),
                                      body.get("metadata") or {})
         self.latest[str(body.get("sender"))] = {

@@ -37,6 +37,14 @@ VARIABLES = {
     "desk_origins": "SHOPASSIST_DESK_ORIGINS",
     "desk_session_hours": "SHOPASSIST_DESK_SESSION_HOURS",
     "desk_secure_cookie": "SHOPASSIST_DESK_SECURE_COOKIE",
+    "desk_rasa_hold_s": "SHOPASSIST_DESK_RASA_HOLD_S",
+    "desk_rasa_concurrency": "SHOPASSIST_DESK_RASA_CONCURRENCY",
+    "desk_wait_notice_s": "SHOPASSIST_DESK_WAIT_NOTICE_S",
+    "desk_group_commit": "SHOPASSIST_DESK_GROUP_COMMIT",
+    "desk_login_per_minute": "SHOPASSIST_DESK_LOGIN_PER_MINUTE",
+    "desk_login_account_per_minute": "SHOPASSIST_DESK_LOGIN_ACCOUNT_PER_MINUTE",
+    "desk_login_lockout_after": "SHOPASSIST_DESK_LOGIN_LOCKOUT_AFTER",
+    "desk_login_lockout_s": "SHOPASSIST_DESK_LOGIN_LOCKOUT_S",
 }
 
 # (variable, value set, setting, value read)
@@ -58,6 +66,10 @@ READ = [
     ("SHOPASSIST_DESK_ORIGINS", "https://shop.example/, https://m.shop.example",
      "desk_origins", ("https://shop.example", "https://m.shop.example")),
     ("SHOPASSIST_DESK_DB", "/tmp/d.db", "desk_db", Path("/tmp/d.db")),
+    ("SHOPASSIST_DESK_RASA_HOLD_S", "10", "desk_rasa_hold_s", 10.0),
+    ("SHOPASSIST_DESK_RASA_CONCURRENCY", "2", "desk_rasa_concurrency", 2),
+    ("SHOPASSIST_DESK_GROUP_COMMIT", "0", "desk_group_commit", False),
+    ("SHOPASSIST_DESK_LOGIN_LOCKOUT_AFTER", "3", "desk_login_lockout_after", 3),
 ]
 
 
@@ -85,8 +97,12 @@ def test_unset_variables_keep_the_defaults(monkeypatch):
     assert (s.desk_db, s.desk_port, s.desk_hours, s.desk_agent_cap, s.desk_daily_cap,
             s.desk_rasa_timeout, s.desk_handoff_cart_above, s.desk_handoff_discount,
             s.desk_demo_agents, s.desk_origins, s.desk_secure_cookie) == \
-        (ROOT / "var" / "desk.db", 8000, "09:00-22:00", 8, 120, 5.0, 5000.0, "over_max",
+        (ROOT / "var" / "desk.db", 8000, "09:00-22:00", 8, 120, 30.0, 5000.0, "over_max",
          True, (), False)
+    assert (s.desk_rasa_hold_s, s.desk_rasa_concurrency, s.desk_wait_notice_s,
+            s.desk_group_commit) == (60.0, 16, 3.0, True)
+    assert (s.desk_login_per_minute, s.desk_login_account_per_minute,
+            s.desk_login_lockout_after, s.desk_login_lockout_s) == (10.0, 5.0, 5, 30.0)
     assert 1 <= s.rasa_workers <= 4
 
 

@@ -1,6 +1,8 @@
 /* ShopAssist storefront chat widget. One tag:
  *   <script src="/widget.js" data-locale="zh" data-product-id="P001" defer></script>
- * Optional: data-desk (the desk's origin), data-customer-id. Cart: window.shopassistCart.
+ * Optional: data-desk (the desk's origin), data-customer-id with data-customer-sig (the
+ * id's HMAC-SHA256 with the shop's secret; without it the shopper is anonymous).
+ * Cart: window.shopassistCart.
  * Plain JS, no dependencies; the only global is window.ShopAssist. Message data is only
  * ever written with textContent. API: docs/desk-api.md; this widget: docs/widget.md. */
 (function () {
@@ -467,7 +469,7 @@
     if (S.id) return Promise.resolve();
     if (!creating) {
       var body = {locale: S.locale, page: page()};
-      if (ds.customerId) body.customer_id = ds.customerId;
+      if (ds.customerId) { body.customer_id = ds.customerId; body.customer_sig = ds.customerSig || ''; }
       creating = api('POST', '/api/conversations', body).then(function (r) {
         S.id = r.conversation_id; S.token = r.token; S.state = r.state || 'bot'; save(); creating = null; connect();
       }, function (e) { creating = null; throw e; });

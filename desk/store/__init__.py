@@ -47,8 +47,9 @@ class DeskStore:
     def __init__(self, db: Database | str | Path, *,
                  clock: Callable[[], datetime] | None = None, agent_cap: int = 8,
                  daily_cap: int = 120, reopen_minutes: int = 30,
-                 default_handle_s: int = 300):
-        self.db = db if isinstance(db, Database) else SQLiteDatabase(db)
+                 default_handle_s: int = 300, group_commit: bool = True):
+        self.db = db if isinstance(db, Database) else SQLiteDatabase(
+            db, group_commit=group_commit)
         self.policy = DeskPolicy(clock or (lambda: datetime.now().astimezone()),
                                  agent_cap=agent_cap, daily_cap=daily_cap,
                                  reopen_minutes=reopen_minutes,
@@ -64,7 +65,8 @@ class DeskStore:
         return cls(settings.desk_db, clock=clock or settings.now,
                    agent_cap=settings.desk_agent_cap, daily_cap=settings.desk_daily_cap,
                    reopen_minutes=settings.desk_reopen_minutes,
-                   default_handle_s=settings.desk_default_handle_s)
+                   default_handle_s=settings.desk_default_handle_s,
+                   group_commit=settings.desk_group_commit)
 
     @property
     def clock(self) -> Callable[[], datetime]:
@@ -75,4 +77,5 @@ class DeskStore:
         await self.db.read(lambda c: c.execute("SELECT 1").fetchone())
 
     def close(self) -> None:
+        self.accounts.close()
         self.db.close()

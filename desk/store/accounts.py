@@ -1,6 +1,12 @@
 """Accounts and sessions: agents (salted scrypt passwords, languages, caps, online/away),
 agents' log-in sessions (only the cookie's hash is stored), and the canned replies of the
-console. The demo agents and canned replies are created here on first start."""
+console. The demo agents and canned replies are created here on first start.
+
+Passwords are hashed and checked on a thread of their own (`PasswordChecker`: one worker,
+at most `PASSWORD_QUEUE` checks waiting, beyond which a log-in is refused at once as
+busy), never on the database's threads nor the event loop's default executor: a burst of
+log-ins costs at most one core and cannot hold up a shopper's reads or writes. How often
+one may try is desk/login_limit.py's business."""
 
 from __future__ import annotations
 
@@ -41,6 +47,34 @@ def verify_password(password: str, stored: str) -> bool:
     except (ValueError, TypeError):
         return False
     return hmac.compare_digest(got.hex(), digest)
+
+
+PASSWORD_QUEUE = 16          # password checks waiting at most; more: "busy, try again"
+
+
+class PasswordChecker:
+    """Runs scrypt on one thread of its own, with a bounded queue (module docstring)."""
+
+    def __init__(self, workers: int = 1, queue_limit: int = PASSWORD_QUEUE):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(max_workers=workers,
+                                        thread_name_prefix="desk-password")
+        self.queue_limit = queue_limit
+        self.pending = 0
+
+    async def run(self, fn, *args):
+        """fn(*args) on the password thread; DeskError 503 when too many are waiting."""
+        if self.pending >= self.queue_limit:
+            raise DeskError("log-in is busy; try again in 1 s", 503, retry_after_s=1)
+        self.pending += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+        finally:
+            self.pending -= 1
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 @functools.lru_cache(maxsize=1)
@@ -104,6 +138,10 @@ class Accounts:
     def __init__(self, db: Database, policy: DeskPolicy):
         self.db = db
         self.policy = policy
+        self.passwords = PasswordChecker()
+
+    def close(self) -> None:
+        self.passwords.close()
 
     # -- agents ----------------------------------------------------------------------------
     async def add_agent(self, username: str, password: str, *,
@@ -116,7 +154,7 @@ class Accounts:
         langs = [lang for lang in languages if lang in ("zh", "en")]
         if not username or not password or not langs:
             raise DeskError("username, password and a language (zh, en) are needed")
-        hashed = await asyncio.to_thread(hash_password, password)
+        hashed = await self.passwords.run(hash_password, password)
         now = self.policy.clock()
 
         def insert(c):
@@ -170,8 +208,8 @@ class Accounts:
         row = await self.db.read(lambda c: c.execute(
             "SELECT agent_id, password FROM agents WHERE username = ? AND enabled = 1",
             (username,)).fetchone())
-        stored = row["password"] if row else await asyncio.to_thread(_unknown_user_hash)
-        ok = await asyncio.to_thread(verify_password, password, stored)
+        stored = row["password"] if row else await self.passwords.run(_unknown_user_hash)
+        ok = await self.passwords.run(verify_password, password, stored)
         return await self.agent(row["agent_id"]) if row and ok else None
 
     async def set_status(self, agent_id: int, status: str) -> list[tuple[str, int]]:

@@ -252,6 +252,17 @@ class Conversations:
             "SELECT * FROM messages WHERE reply_to = ? AND sender IN ('bot', 'system')"
             " ORDER BY id", (message_id,))])
 
+    async def unanswered(self) -> list[dict]:
+        """Shopper messages a desk stored but never answered: in a conversation with the
+        bot, with no bot, system or agent message after them; oldest first (what
+        DeskService.recover answers on start)."""
+        return await self.db.read(lambda c: [message_dict(r) for r in c.execute(
+            "SELECT m.* FROM conversations c JOIN messages m"
+            " ON m.conversation_id = c.conversation_id AND m.sender = 'shopper'"
+            " AND m.id > COALESCE((SELECT MAX(r.id) FROM messages r"
+            " WHERE r.conversation_id = c.conversation_id AND r.sender != 'shopper'), 0)"
+            " WHERE c.state = 'bot' ORDER BY m.id")])
+
     async def history(self, conversation_id: str, after: int = 0,
                       limit: int = 1000) -> list[dict]:
         return await self.db.read(lambda c: [message_dict(r) for r in c.execute(

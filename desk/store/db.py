@@ -33,10 +33,17 @@ Where the next steps plug in:
 - PostgreSQL (psycopg 3): a `PostgresDatabase(Database)` with the same four methods, a
   pool for reads and one connection for writes, each write transaction serialized with
   `pg_advisory_xact_lock` (the counterpart of `BEGIN IMMEDIATE`), and its own schema.
-- Group commit: `_ConnectionThread._loop` takes one job, commits it, releases its result.
-  With group commit it would take every job already queued, run each in a `SAVEPOINT`
-  (a failing one rolls back to its savepoint alone) and `COMMIT` once, releasing every
-  result only after that one fsync.
+
+**Group commit** (the writer): the writer thread takes every write already waiting (up to
+`GROUP_LIMIT`), opens one `BEGIN IMMEDIATE`, runs each write in its own `SAVEPOINT` (a
+write that raises is rolled back to its savepoint alone and gets its exception; the others
+go on), then `COMMIT`s once: one fsync for the whole group. Only after that commit has
+returned is any of the group's callers answered, so "committed when `write` returns"
+holds for each of them; if the `COMMIT` itself fails, every write of the group gets that
+error and nothing of it is kept. Within a group the writes run one after the other in
+the order they were asked for, each seeing the ones before it, exactly as if each had
+been committed alone. The reader connection is not grouped (reads never wait for an
+fsync).
 """
 
 from __future__ import annotations
@@ -82,13 +89,20 @@ class Database(abc.ABC):
         """Finish the work already asked for, then close the connections."""
 
 
+GROUP_LIMIT = 64          # writes committed together at most (bounds one group's latency)
+
+
 class _ConnectionThread:
     """One thread owning one connection: runs queued jobs one after the other, each in
-    its own transaction opened with `begin`."""
+    its own transaction opened with `begin`; with `group` it commits every job already
+    waiting in one transaction, each job in its own savepoint (group commit, see the
+    module docstring)."""
 
-    def __init__(self, name: str, conn: sqlite3.Connection, begin: str):
+    def __init__(self, name: str, conn: sqlite3.Connection, begin: str,
+                 group: bool = False):
         self._conn = conn
         self._begin = begin
+        self._group = group
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
         self._closed = False
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
@@ -107,20 +121,40 @@ class _ConnectionThread:
             self._jobs.put(None)
             self._thread.join()
 
+    def _take(self) -> tuple[list, bool]:
+        """The next jobs to run (one, or with `group` every one already waiting, up to
+        GROUP_LIMIT; cancelled ones dropped) and whether the queue's end was reached."""
+        jobs, stop = [], False
+        job = self._jobs.get()
+        while True:
+            if job is None:
+                stop = True
+                break
+            if job[2].set_running_or_notify_cancel():     # else its caller went away
+                jobs.append(job)
+            if not self._group or len(jobs) >= GROUP_LIMIT:
+                break
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+        return jobs, stop
+
     def _loop(self) -> None:
         while True:
-            job = self._jobs.get()
-            if job is None:
+            jobs, stop = self._take()
+            if len(jobs) == 1 or (jobs and not self._group):
+                fn, args, fut = jobs[0]
+                try:
+                    result = self._transaction(fn, args)
+                except Exception as exc:        # noqa: BLE001 - handed to the caller
+                    fut.set_exception(exc)
+                else:
+                    fut.set_result(result)
+            elif jobs:
+                self._group_transaction(jobs)
+            if stop:
                 break
-            fn, args, fut = job
-            if not fut.set_running_or_notify_cancel():
-                continue                    # its caller went away before it started
-            try:
-                result = self._transaction(fn, args)
-            except Exception as exc:        # noqa: BLE001 - handed to the caller
-                fut.set_exception(exc)
-            else:
-                fut.set_result(result)
         self._conn.close()
 
     def _transaction(self, fn: Work, args: tuple) -> Any:
@@ -135,13 +169,45 @@ class _ConnectionThread:
             raise
         return result
 
+    def _group_transaction(self, jobs: list) -> None:
+        """Every job in its own savepoint of one transaction, one COMMIT; each caller is
+        answered only after that COMMIT (or gets its error)."""
+        conn = self._conn
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            conn.execute(self._begin)
+            for fn, args, _ in jobs:
+                conn.execute("SAVEPOINT job")
+                try:
+                    result = fn(conn, *args)
+                except Exception as exc:        # noqa: BLE001 - handed to the caller
+                    conn.execute("ROLLBACK TO SAVEPOINT job")
+                    conn.execute("RELEASE SAVEPOINT job")
+                    outcomes.append((False, exc))
+                else:
+                    conn.execute("RELEASE SAVEPOINT job")
+                    outcomes.append((True, result))
+            conn.execute("COMMIT")
+        except Exception as exc:                # noqa: BLE001 - the group failed as one
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            for _, _, fut in jobs:
+                fut.set_exception(exc)
+            return
+        for (ok, value), (_, _, fut) in zip(outcomes, jobs):
+            if ok:
+                fut.set_result(value)
+            else:
+                fut.set_exception(value)
+
 
 class SQLiteDatabase(Database):
     """The desk's SQLite file (see the module docstring)."""
 
     IntegrityError = sqlite3.IntegrityError
 
-    def __init__(self, path: str | Path, *, busy_timeout_s: float = 60.0):
+    def __init__(self, path: str | Path, *, busy_timeout_s: float = 60.0,
+                 group_commit: bool = True):
         if sqlite3.sqlite_version_info < (3, 35):
             raise RuntimeError(f"the desk needs SQLite 3.35 or later (RETURNING), this "
                                f"Python has {sqlite3.sqlite_version}")
@@ -153,7 +219,8 @@ class SQLiteDatabase(Database):
         writer.execute("PRAGMA foreign_keys=ON")
         reader = self._connect(busy_timeout_s)
         reader.execute("PRAGMA query_only=ON")
-        self._writer = _ConnectionThread("desk-db-write", writer, "BEGIN IMMEDIATE")
+        self._writer = _ConnectionThread("desk-db-write", writer, "BEGIN IMMEDIATE",
+                                         group=group_commit)
         self._reader = _ConnectionThread("desk-db-read", reader, "BEGIN")
         self.write_sync(schema.apply)
 
