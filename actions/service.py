@@ -69,7 +69,8 @@ def should_hand_over(tracker: Tracker, run: list[int]) -> bool:
 def follow_up_of(tracker: Tracker, ctx: Context) -> Optional[str]:
     """The action whose answer a message not understood asks again, if it is a follow-up:
     it names something of the catalog (or a place) and the bot's last answer before it
-    was about stock, shipping or a price."""
+    was about stock, shipping or a price. A city or a place makes it a shipping question
+    ("what about taiwan" after a stock answer)."""
     if not (ctx.place or any(latest_entities(tracker, name) for name in RESTATABLE)):
         return None
     seen_latest = False
@@ -81,6 +82,8 @@ def follow_up_of(tracker: Tracker, ctx: Context) -> Optional[str]:
         elif e.get("event") == "bot" and seen_latest:
             kind = ((e.get("data") or {}).get("custom") or {}).get("type")
             if kind in FOLLOW_UPS:
+                if ctx.place or latest_entities(tracker, "city"):
+                    return "action_shipping"
                 return FOLLOW_UPS[kind]
     return None
 

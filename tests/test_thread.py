@@ -368,3 +368,18 @@ def test_a_category_word_pointing_at_the_page_is_the_page_product(text, product)
                            entities=[ent("category", "shell_jackets")],
                            metadata={"page": {"product_id": "P041"}})
     assert context_of(tracker).product == product
+
+
+async def test_a_place_after_a_stock_answer_is_a_shipping_question():
+    from actions.service import ActionOutOfScope
+
+    d = CollectingDispatcher()
+    await ActionOutOfScope().run(d, after_answer("what about taiwan", "out_of_scope",
+                                                 "stock"), {})
+    [card] = [c for c in customs(d) if c["type"] == "shipping"]
+    assert card["served"] is False and card["region"] == "taiwan"
+    d = CollectingDispatcher()
+    await ActionOutOfScope().run(d, after_answer("ok what about shanghai", "out_of_scope",
+                                                 "stock", [ent("city", "shanghai")]), {})
+    card = customs(d)[0]
+    assert card["type"] == "shipping" and card["city"] == "shanghai"
