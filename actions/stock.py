@@ -24,12 +24,12 @@ from .base import (CONTEXT_SLOTS, LOW_STOCK, MAX_LISTED, TEXTS, Context, Product
                    ShopAction, ask_which_product, asks, context_of, day_phrase, get_catalog,
                    in_stock_summary, join_list, latest_entities, latest_intent, now, say,
                    variant_label)
+from .crosssell import offer_crosssells
 
 # the intents of a message that answers the stock form's question; a "no" or a message not
 # understood answers it too when it names a product, size or colour ("不是，要42码")
 FORM_ANSWERS = ("check_stock", "inform")
 ANSWERS_WHEN_NAMING = ("deny", "nlu_fallback", "out_of_scope")
-from .crosssell import offer_crosssells
 
 
 def stock_card(catalog: Catalog, answer: StockAnswer, lang: str) -> dict:
