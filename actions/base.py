@@ -67,7 +67,7 @@ def now() -> datetime:
 # -- language and the latest message -------------------------------------------------------------
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 # words pointing at the product in view ("this jacket", "这件衣服")
-_THIS_ONE = re.compile(r"\b(?:this|these)\b|这(?:个|款|件|双|条|顶|只|副|套|种)", re.I)
+_THIS_ONE = re.compile(r"\b(?:this|these)\b|这(?:个|款|件|双|条|顶|只|副|套)", re.I)
 _LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 
 
