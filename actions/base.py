@@ -283,8 +283,8 @@ CONTEXT_SLOTS = ("language", "product", "page_product", "category", "size", "col
                  "quantity", "pending_question")
 # what a new question restates, or else carries over while the product stays the same
 RESTATED = ("size", "color", "city", "quantity")
-# the clarifying question the bot asked last turn (slot `pending_question`, which rules
-# read: an order number right after "which order?" is that order): "product", "size",
+# the clarifying question the bot asked last turn (slot `pending_question`: messages not
+# understood right after it hand over sooner, actions/service.py): "product", "size",
 # "color" or "order_id"; every action clears it, the one asking again sets it again
 PENDING = "pending_question"
 
