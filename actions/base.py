@@ -2,16 +2,23 @@
 
 - the catalog (opened lazily, never at import) and the shop's clock;
 - the shopper's language, the latest message, the page they are on;
+- who the shopper is (`customer_of`): the storefront's customer id counts only with its
+  signature (bot/shop_identity.py), checked here from the message metadata, because
+  Rasa's REST channel is public;
 - the conversation's context (`Context`, `context_of`): the language they write in, the
-  product they are talking about (named, or the product page they are on), and a size or
-  colour that no longer applies because the product changed. Every action computes it
-  itself (a pure function of the conversation so far and the latest message) and returns
-  it as slot events, so no extra round trip to the action server is needed per message;
-  all actions of one turn compute the same context;
+  product they are talking about (named, or the product page they are on), its size,
+  colour, quantity and destination, a place the shop does not deliver to, and the
+  question the bot asked last turn. A new question replaces what it restates; what it
+  does not restate is carried over only while the shopper stays on the same product.
+  Every action computes the context itself (a pure function of the conversation so far
+  and the latest message) and returns it as slot events, so no extra round trip to the
+  action server is needed per message; all actions of one turn compute the same context;
 - the texts of actions/texts.yml (`TEXTS`, `say`) and the bilingual formatting of dates,
   lists, prices and stock lists built from them;
-- `ShopAction` (never raises: a failure becomes a polite handoff), `ProductAction` (asks
-  which product first when none is known) and `FixedReply`.
+- `ShopAction` (never raises: a failure becomes a polite handoff; a handoff or an answer
+  to another question closes an open form, so that nothing the bot says follows a
+  handoff), `ProductAction` (asks which product first when none is known) and
+  `FixedReply`.
 
 The modules of the concerns (stock, products, pricing, shipping, orders, service) and
 cross-selling (crosssell.py) build on this one; it imports none of them.
@@ -28,12 +35,13 @@ from pathlib import Path
 from typing import Any, Iterable, Optional
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import SlotSet
+from rasa_sdk.events import ActiveLoop, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.settings import get_settings
+from bot.shop_identity import verified_customer
 from bot.texts import Texts
-from catalog.queries import Catalog, Product, StockAnswer
+from catalog.queries import Catalog, Product, Region, StockAnswer
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +66,8 @@ def now() -> datetime:
 
 # -- language and the latest message -------------------------------------------------------------
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+# words pointing at the product in view ("this jacket", "这件衣服")
+_THIS_ONE = re.compile(r"\b(?:this|these)\b|这(?:个|款|件|双|条|顶|只|副|套)", re.I)
 _LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 
 
@@ -91,6 +101,14 @@ def language_of(tracker: Tracker) -> str:
 def metadata_of(tracker: Tracker) -> dict:
     meta = (tracker.latest_message or {}).get("metadata") or {}
     return meta if isinstance(meta, dict) else {}
+
+
+def customer_of(tracker: Tracker) -> Optional[str]:
+    """The signed-in shopper's customer id: metadata `customer_id` with its signature
+    `customer_sig`, checked with the shop's secret; None (anonymous) for a bare claim, a
+    wrong signature or none at all."""
+    meta = metadata_of(tracker)
+    return verified_customer(meta.get("customer_id"), meta.get("customer_sig"))
 
 
 def latest_entities(tracker: Tracker, name: str) -> list[Any]:
@@ -247,6 +265,12 @@ def handoff_payload(reason: str, **extra: Any) -> dict:
     return {"type": "handoff", "reason": reason, **extra}
 
 
+def handed_off(dispatcher: CollectingDispatcher) -> bool:
+    """Whether the messages sent so far hand the shopper to a person."""
+    return any((m.get("custom") or {}).get("type") == "handoff"
+               for m in dispatcher.messages)
+
+
 def product_buttons(products: Iterable[Product], lang: str) -> list:
     """One button per product, naming it (payload `/inform{"product": ...}`)."""
     return [{"title": p.name(lang), "payload": f'/inform{{"product": "{p.product_id}"}}'}
@@ -254,21 +278,41 @@ def product_buttons(products: Iterable[Product], lang: str) -> list:
 
 
 # -- the conversation's context ------------------------------------------------------------------
-CONTEXT_SLOTS = ("language", "product", "page_product", "category", "size", "color")
+# slots the context keeps up to date (returned as slot events when they change)
+CONTEXT_SLOTS = ("language", "product", "page_product", "category", "size", "color", "city",
+                 "quantity", "pending_question")
+# what a new question restates, or else carries over while the product stays the same
+RESTATED = ("size", "color", "city", "quantity")
+# the clarifying question the bot asked last turn (slot `pending_question`: messages not
+# understood right after it hand over sooner, actions/service.py): "product", "size",
+# "color" or "order_id"; every action clears it, the one asking again sets it again
+PENDING = "pending_question"
 
 
 def slot_before_latest_message(tracker: Tracker, name: str) -> Any:
     """A slot's value as it was before the latest shopper message."""
+    return slot_before_message(tracker, name, 1)
+
+
+def slot_before_message(tracker: Tracker, name: str, nth_last: int) -> Any:
+    """A slot's value as it was before the `nth_last` shopper message from the end (1:
+    the latest)."""
     events = tracker.events or []
-    last_user = max((i for i, e in enumerate(events) if e.get("event") == "user"),
-                    default=len(events))
+    users = [i for i, e in enumerate(events) if e.get("event") == "user"]
+    cut = users[-nth_last] if len(users) >= nth_last else (users[0] if users else len(events))
     value = None
-    for e in events[:last_user]:
+    for e in events[:cut]:
         if e.get("event") == "slot" and e.get("name") == name:
             value = e.get("value")
         elif e.get("event") == "restart":
             value = None
     return value
+
+
+def asks(what: str) -> SlotSet:
+    """The event recording the clarifying question the bot is asking ("product", "size",
+    "color", "order_id")."""
+    return SlotSet(PENDING, what)
 
 
 @dataclass
@@ -279,6 +323,11 @@ class Context:
     category: Optional[str]
     size: Optional[str]
     color: Optional[str]
+    city: Optional[str] = None
+    quantity: Optional[str] = None
+    pending_question: Optional[str] = None
+    place: Optional[Region] = None        # a region this message names (catalog regions)
+    customer: Optional[str] = None        # the signed-in shopper (customer_of), or None
     changed: dict = field(default_factory=dict)
 
     def slot_events(self) -> list:
@@ -297,11 +346,12 @@ def context_of(tracker: Tracker) -> Context:
     msg = tracker.latest_message or {}
     entities = msg.get("entities") or []
     catalog = get_catalog()
+    text = str(msg.get("text") or "")
 
     spans = [(e.get("start", 0), e.get("end", 0)) for e in entities
              if e.get("entity") in ("product", "city", "order_id", "size", "color")
              and e.get("start") is not None]
-    lang = detect_language(str(msg.get("text") or ""), spans)
+    lang = detect_language(text, spans)
     if lang is None:
         locale = str(metadata_of(tracker).get("locale") or "")[:2].lower()
         previous = slot_before_latest_message(tracker, "language")
@@ -319,24 +369,31 @@ def context_of(tracker: Tracker) -> Context:
     if named:
         product = named[-1]
     elif categories:
-        # "do you have running shoes?": about the page's product if it is one, else
-        # about the category, not the product talked of before
+        # "do you have running shoes?": about the page's product if it is one (or the
+        # message points at it: "what is this jacket made of" on a down jacket's page),
+        # else about the category, not the product talked of before
         current = catalog.product(page or prev_product)
-        product = current.product_id if current and current.category in categories \
-            else None
+        product = current.product_id if current and (
+            current.category in categories or _THIS_ONE.search(text)) else None
     elif page and page != prev_page:
         product = page          # the shopper moved to another product page
     elif not prev_product and page:
         product = page
 
-    size, color = tracker.get_slot("size"), tracker.get_slot("color")
-    if product != prev_product:
-        if not latest_entities(tracker, "size"):
-            size = None
-        if not latest_entities(tracker, "color"):
-            color = None
+    # the slots hold what this message restated (Rasa fills them from its entities);
+    # the rest is what was said before, which no longer applies to another product
+    restated = {name: tracker.get_slot(name) for name in RESTATED}
+    if prev_product and product != prev_product:
+        for name in RESTATED:
+            if not latest_entities(tracker, name):
+                restated[name] = None
+    place = None if text.startswith("/") else catalog.place_in(text)
+    if place is not None and not latest_entities(tracker, "city"):
+        restated["city"] = None         # "and to London?": not the city asked about before
     category = categories[-1] if categories else tracker.get_slot("category")
-    ctx = Context(lang, product, page or prev_page, category, size, color)
+    ctx = Context(lang, product, page or prev_page, category, restated["size"],
+                  restated["color"], restated["city"], restated["quantity"], None, place,
+                  customer_of(tracker))
     for name in CONTEXT_SLOTS:
         if getattr(ctx, name) != tracker.get_slot(name):
             ctx.changed[name] = getattr(ctx, name)
@@ -366,7 +423,7 @@ def ask_which_product(dispatcher: CollectingDispatcher, tracker: Tracker,
                 category=catalog.category_name(ctx.category, lang),
                 items=join_list([p.name(lang) for p in items], lang),
                 buttons=product_buttons(items, lang))
-            return []
+            return [asks("product")]
     text = latest_text(tracker)
     suggestions = catalog.suggest_products(text) if text.strip() else []
     if suggestions:
@@ -375,7 +432,7 @@ def ask_which_product(dispatcher: CollectingDispatcher, tracker: Tracker,
             buttons=product_buttons(suggestions, lang))
     else:
         say(dispatcher, lang, "ask_product")
-    return []
+    return [asks("product")]
 
 
 # -- the base classes ----------------------------------------------------------------------------
@@ -383,9 +440,15 @@ class ShopAction(Action, abc.ABC):
     """An action that knows the conversation's context and never raises.
 
     `run` computes the context (`context_of`), calls `answer`, and returns the context's
-    slot events with the answer's. Any exception becomes a polite reply and a handoff
-    (`action_failure`).
+    slot events with the answer's (the answer's win for the same slot). Any exception
+    becomes a polite reply and a handoff (`action_failure`). An open form is closed when
+    the action hands the shopper to a person (so the form does not ask its question after
+    the handoff notice) and, unless `keeps_open_form`, when the action answers something
+    else than the form's question (the form rejected the message: a new question wins).
     """
+
+    # the form's own questions, and "not understood" (the form asks again), leave it open
+    keeps_open_form = False
 
     @abc.abstractmethod
     async def answer(self, dispatcher: CollectingDispatcher, tracker: Tracker,
@@ -397,14 +460,20 @@ class ShopAction(Action, abc.ABC):
         ctx = None
         try:
             ctx = context_of(tracker)
-            events = await self.answer(dispatcher, tracker, ctx) or []
-            return ctx.slot_events() + list(events)
+            events = list(await self.answer(dispatcher, tracker, ctx) or [])
         except Exception:  # noqa: BLE001 - the shopper must always get an answer
             logger.exception("action %s failed", self.name())
             dispatcher.messages.clear()
             say(dispatcher, ctx.language if ctx else language_of(tracker), "action_failed",
                 custom=handoff_payload("action_failure", action=self.name()))
-            return ctx.slot_events() if ctx else []
+            events = []
+        own = {e.get("name") for e in events if e.get("event") == "slot"}
+        events = [e for e in (ctx.slot_events() if ctx else []) if e["name"] not in own] \
+            + events
+        if tracker.active_loop_name and (handed_off(dispatcher)
+                                         or not self.keeps_open_form):
+            events += [ActiveLoop(None), SlotSet("requested_slot", None)]
+        return events
 
     @staticmethod
     def named(name: str) -> "ShopAction":

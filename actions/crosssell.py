@@ -20,8 +20,8 @@ from catalog.crosssell import Recommendation, recommend
 from catalog.queries import Product
 from catalog.tracking import CrosssellEvent, record_events
 
-from .base import (TEXTS, Context, ShopAction, get_catalog, join_list, metadata_of, now,
-                   say)
+from .base import (TEXTS, Context, ShopAction, customer_of, get_catalog, join_list,
+                   metadata_of, now, say)
 
 CROSSSELLS = 3
 
@@ -104,9 +104,9 @@ def track(tracker: Tracker, event: str, product_ids: List[str], *,
         product_ids = [p for p in product_ids if p in offered]
     if not product_ids:
         return
-    customer = metadata_of(tracker).get("customer_id")
+    customer = customer_of(tracker)       # a signed-in shopper's, never a bare claim
     record_events(get_settings().catalog_path, [
-        CrosssellEvent(tracker.sender_id, str(customer) if customer else None, pid,
+        CrosssellEvent(tracker.sender_id, customer, pid,
                        for_product_id or offer_for(tracker, pid), event)
         for pid in product_ids], now())
 

@@ -1,4 +1,11 @@
-"""Order status and returns: where is my order, can I return it."""
+"""Order status and returns: where is my order, can I return it.
+
+An order is shown only to the signed-in shopper it belongs to (`customer_of`: the
+storefront's customer id with a valid signature). An anonymous shopper who asks about an
+order is told to sign in (or offered a person) and learns nothing about it, not even
+whether the number exists; a signed-in shopper gets the same words for a number that does
+not exist and for another customer's order.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +17,8 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from catalog.queries import Catalog, OrderStatus
 
-from .base import (TEXTS, Context, ShopAction, day_phrase, get_catalog, latest_entities,
-                   metadata_of, now, say, short_date, with_display_names)
+from .base import (TEXTS, Context, ShopAction, asks, day_phrase, get_catalog,
+                   latest_entities, now, say, short_date, with_display_names)
 
 
 def status_name(status: str, lang: str) -> str:
@@ -20,21 +27,19 @@ def status_name(status: str, lang: str) -> str:
     return TEXTS.render(key, lang) if key in TEXTS else status
 
 
-def find_order(tracker: Tracker, catalog: Catalog) -> tuple[Optional[str], Optional[OrderStatus]]:
-    """The order id the shopper gave (this message first, then earlier) and its record.
-
-    When the storefront says who the shopper is (metadata `customer_id`), another
-    customer's order is treated as not found.
-    """
+def order_number(tracker: Tracker) -> Optional[str]:
+    """The order number the shopper gave: in this message, else earlier."""
     ids = latest_entities(tracker, "order_id") or [tracker.get_slot("order_id")]
-    order_id = next((str(i) for i in ids if i), None)
-    if not order_id:
-        return None, None
+    return next((str(i) for i in ids if i), None)
+
+
+def own_order(catalog: Catalog, order_id: str, customer: Optional[str]) -> Optional[OrderStatus]:
+    """The order when it belongs to `customer` (a verified id), else None: an unknown
+    number and another customer's order look the same."""
+    if not customer:
+        return None
     order = catalog.order_status(order_id)
-    customer = metadata_of(tracker).get("customer_id")
-    if order and customer and order.customer_id != str(customer):
-        return order_id, None
-    return order_id, order
+    return order if order is not None and order.customer_id == customer else None
 
 
 def status_text(catalog: Catalog, order: OrderStatus, lang: str) -> str:
@@ -68,7 +73,8 @@ def _day(timestamp: str):
 
 
 class ActionOrderStatus(ShopAction):
-    """Looks up the order number the shopper gave; asks for it when missing."""
+    """Where the signed-in shopper's order is; asks for the number when missing (the next
+    message, even a bare number, is then that order: data/rules/service.yml)."""
 
     def name(self) -> Text:
         return "action_order_status"
@@ -76,15 +82,19 @@ class ActionOrderStatus(ShopAction):
     async def answer(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                      ctx: Context) -> List[Dict[Text, Any]]:
         catalog, lang = get_catalog(), ctx.language
-        order_id, order = find_order(tracker, catalog)
+        if not ctx.customer:
+            say(dispatcher, lang, "order_sign_in",
+                custom={"type": "order_status", "status": "sign_in_required"})
+            return []
+        order_id = order_number(tracker)
         if order_id is None:
             say(dispatcher, lang, "ask_order_id")
-            return []
+            return [asks("order_id")]
+        order = own_order(catalog, order_id, ctx.customer)
         if order is None:
             say(dispatcher, lang, "order_unknown", order_id=order_id,
-                custom={"type": "order_status",
-                "order_id": order_id,
-                "status": "not_found"})
+                custom={"type": "order_status", "order_id": order_id,
+                        "status": "not_found"})
             return []
         say(dispatcher, lang, "order_status", order_id=order.order_id,
             status_text=status_text(catalog, order, lang),
@@ -93,7 +103,8 @@ class ActionOrderStatus(ShopAction):
 
 
 class ActionReturnPolicy(ShopAction):
-    """The return policy; for a given order, whether it can still be returned."""
+    """The return policy; for the signed-in shopper's own order, whether it can still be
+    returned."""
 
     def name(self) -> Text:
         return "action_return_policy"
@@ -106,11 +117,19 @@ class ActionReturnPolicy(ShopAction):
         payload = {"type": "return_policy", "return_days": days,
                    "return_shipping_insurance": catalog.policy("return_shipping_insurance")
                    == "1"}
-        order_id, order = find_order(tracker, catalog) if latest_entities(
-            tracker, "order_id") else (None, None)
+        order_id = order_number(tracker) if latest_entities(tracker, "order_id") else None
+        if order_id is None:
+            say(dispatcher, lang, "return_policy", policy=policy, custom=payload)
+            return []
+        if not ctx.customer:
+            payload["order_status"] = "sign_in_required"
+            say(dispatcher, lang, "return_policy_sign_in", policy=policy, custom=payload)
+            return []
+        order = own_order(catalog, order_id, ctx.customer)
         if order is None:
-            say(dispatcher, lang, "return_policy", policy=policy,
-                custom=payload)
+            payload.update(order_id=order_id, order_status="not_found")
+            say(dispatcher, lang, "return_policy_unknown_order", policy=policy,
+                order_id=order_id, custom=payload)
             return []
         payload["order_id"] = order.order_id
         at = now()

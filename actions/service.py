@@ -2,32 +2,116 @@
 
 A handoff is signalled with a `custom` payload of type `handoff` and its reason
 ("requested", "complaint", "repeated_fallback", "action_failure"); the desk acts on it.
+The bot says nothing after its handoff notice in that turn (base.ShopAction closes an
+open form).
+
+A message is not understood when its intent is `nlu_fallback` (no intent was likely
+enough) or `out_of_scope` and it is not a follow-up. The third such message in a row hands
+the shopper to a person (`repeated_fallback`); after a clarifying question ("which product
+/ size / colour / order?") the second already does, since the shopper is trying to answer
+and failing.
+
+A follow-up ("how about black", "ok what about shanghai", "what about taiwan", and the
+correction "no, the black one" / "不对 要40码的") names something of the catalog (a
+product, colour, size, city, quantity, or a place) right after a stock, shipping or price
+answer: whether the classifier calls it not understood or a "no", it is the same question
+again with what it restates (actions/base.py, `context_of`), and it is answered as such.
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Text
+import abc
+from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from .base import Context, FixedReply, ShopAction, handoff_payload, latest_intent, say
+from .base import (PENDING, Context, FixedReply, ShopAction, handoff_payload, latest_entities,
+                   latest_intent, say, slot_before_message)
 
-FALLBACKS_BEFORE_HANDOFF = 2
+NOT_UNDERSTOOD = ("nlu_fallback", "out_of_scope")
+MISSES_BEFORE_HANDOFF = 3
+MISSES_AFTER_A_QUESTION = 2
+# the answer a follow-up asks again, by the kind of facts the last answer carried
+FOLLOW_UPS = {"stock": "action_check_stock", "shipping": "action_shipping",
+              "price": "action_price"}
+RESTATABLE = ("product", "color", "size", "city", "quantity")
+MISSED = "missed_messages"
 
 
-def consecutive_fallbacks(tracker: Tracker) -> int:
-    """How many of the latest shopper messages in a row were not understood."""
-    n = 0
+def user_messages(tracker: Tracker) -> int:
+    """How many messages the shopper has sent (the latest is number `user_messages`)."""
+    return sum(1 for e in tracker.events or [] if e.get("event") == "user")
+
+
+def misses_in_a_row(tracker: Tracker) -> list[int]:
+    """The numbers of the shopper's messages not understood in a row, the latest one
+    included (slot `missed_messages` keeps the run so far; a message understood between
+    them, a follow-up answered included, breaks it)."""
+    latest = user_messages(tracker)
+    run = [int(n) for n in tracker.get_slot(MISSED) or [] if str(n).isdigit()]
+    if not run or run[-1] != latest - 1:
+        run = []
+    return run + [latest]
+
+
+def should_hand_over(tracker: Tracker, run: list[int]) -> bool:
+    """Whether the latest message not understood is one too many: the third in a row, or
+    the second since the bot asked a clarifying question (slot `pending_question` before
+    the first of them)."""
+    if len(run) >= MISSES_BEFORE_HANDOFF:
+        return True
+    return len(run) >= MISSES_AFTER_A_QUESTION and bool(
+        slot_before_message(tracker, PENDING, len(run)))
+
+
+def follow_up_of(tracker: Tracker, ctx: Context) -> Optional[str]:
+    """The action whose answer a message not understood asks again, if it is a follow-up:
+    it names something of the catalog (or a place) and the bot's last answer before it
+    was about stock, shipping or a price. A city or a place makes it a shipping question
+    ("what about taiwan" after a stock answer)."""
+    if not (ctx.place or any(latest_entities(tracker, name) for name in RESTATABLE)):
+        return None
+    seen_latest = False
     for e in reversed(tracker.events or []):
-        if e.get("event") != "user":
-            continue
-        if ((e.get("parse_data") or {}).get("intent") or {}).get("name") == "nlu_fallback":
-            n += 1
+        if e.get("event") == "user":
+            if seen_latest:
+                return None
+            seen_latest = True
+        elif e.get("event") == "bot" and seen_latest:
+            kind = ((e.get("data") or {}).get("custom") or {}).get("type")
+            if kind in FOLLOW_UPS:
+                if ctx.place or latest_entities(tracker, "city"):
+                    return "action_shipping"
+                return FOLLOW_UPS[kind]
+    return None
+
+
+class _NotUnderstood(ShopAction):
+    """A message not understood: the action's own reply, or the handoff when it is one
+    too many; a follow-up is answered instead. An open form stays open (it asks its
+    question again) unless handed over."""
+
+    keeps_open_form = True
+    text_key = ""
+
+    @abc.abstractmethod
+    def name(self) -> Text:
+        """The action's name."""
+
+    async def answer(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                     ctx: Context) -> List[Dict[Text, Any]]:
+        follow_up = follow_up_of(tracker, ctx)
+        if follow_up:
+            return await ShopAction.named(follow_up).answer(dispatcher, tracker, ctx)
+        run = misses_in_a_row(tracker)
+        if should_hand_over(tracker, run):
+            say(dispatcher, ctx.language, "handoff",
+                custom=handoff_payload("repeated_fallback"))
         else:
-            break
-    return n
+            say(dispatcher, ctx.language, self.text_key)
+        return [SlotSet(MISSED, run)]
 
 
 class ActionHandoff(ShopAction):
@@ -48,32 +132,28 @@ class ActionHandoff(ShopAction):
         return []
 
 
-class ActionFallback(ShopAction):
-    """First miss: say so and offer topics. Second miss in a row: hand over."""
+class ActionFallback(_NotUnderstood):
+    """Not understood: say so and offer topics; one too many: hand over."""
+
+    text_key = "fallback"
 
     def name(self) -> Text:
         return "action_fallback"
 
-    async def answer(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                     ctx: Context) -> List[Dict[Text, Any]]:
-        lang = ctx.language
-        if consecutive_fallbacks(tracker) >= FALLBACKS_BEFORE_HANDOFF:
-            say(dispatcher, lang, "handoff",
-                custom=handoff_payload("repeated_fallback"))
-        else:
-            say(dispatcher, lang, "fallback")
-        return []
-
 
 class ActionDecline(ShopAction):
     """"No thanks": acknowledge; after a cross-sell offer, offer nothing more in this
-    conversation (slot crosssell_declined)."""
+    conversation (slot crosssell_declined). "No, the black one" / "不对，要40码的" after an
+    answer is a correction: the same question again (a follow-up)."""
 
     def name(self) -> Text:
         return "action_decline"
 
     async def answer(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                      ctx: Context) -> List[Dict[Text, Any]]:
+        follow_up = follow_up_of(tracker, ctx)
+        if follow_up:
+            return await ShopAction.named(follow_up).answer(dispatcher, tracker, ctx)
         lang = ctx.language
         say(dispatcher, lang, "decline_ack")
         if last_bot_turn_offered(tracker):
@@ -128,7 +208,10 @@ class ActionThank(FixedReply):
     text_key = "thank"
 
 
-class ActionOutOfScope(FixedReply):
-    """Anything a shop assistant cannot help with."""
+class ActionOutOfScope(_NotUnderstood):
+    """Anything a shop assistant cannot help with; one too many: hand over."""
 
     text_key = "out_of_scope"
+
+    def name(self) -> Text:
+        return "action_out_of_scope"

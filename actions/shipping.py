@@ -3,7 +3,9 @@ shipping. Answers come from the catalog's cut-offs, handling days, rest days, ho
 stock per warehouse and routes, at the shop's current time. An answer that a product ships
 is followed by its cross-sells (once per product, see actions/crosssell.py). A shipping
 question that names an order ("催发货 20261118000123") is about that order: the order
-status action answers it.
+status action answers it. A place the shop does not deliver to ("能寄到东京吗", "do you
+ship to London?", the catalog's `shipping_regions`) gets an honest answer naming it and
+where the shop does deliver, never a dispatch estimate.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from rasa_sdk.executor import CollectingDispatcher
 from catalog.shipping import WarehouseRules, ship_date_for
 
 from .base import (TEXTS, Context, ShopAction, date_range, day_phrase, free_shipping_phrase,
-                   get_catalog, join_clauses, latest_entities, now, say, variant_label,
-                   with_display_names)
+                   get_catalog, join_clauses, join_list, latest_entities, now, say,
+                   variant_label, with_display_names)
 from .crosssell import offer_crosssells
 
 
@@ -41,12 +43,14 @@ class ActionShipping(ShopAction):
             return await ShopAction.named("action_order_status").answer(dispatcher, tracker,
                                                                          ctx)
         catalog, lang, at = get_catalog(), ctx.language, now()
+        if ctx.place is not None and not ctx.place.served:
+            return self._not_served(dispatcher, catalog, lang, ctx.place)
         today = at.date()
-        city = catalog.resolve_city(tracker.get_slot("city"))
+        city = catalog.resolve_city(ctx.city)
         free = free_shipping_phrase(catalog, lang)
         product = catalog.product(ctx.product)
         try:
-            quantity = max(int(tracker.get_slot("quantity") or 1), 1)
+            quantity = max(int(ctx.quantity or 1), 1)
         except (TypeError, ValueError):
             quantity = 1
 
@@ -80,6 +84,20 @@ class ActionShipping(ShopAction):
             carrier=catalog.carrier_name(answer.carrier, lang), delivery=delivery,
             free_shipping=free, custom=payload)
         return offer_crosssells(dispatcher, tracker, ctx, product)
+
+    @staticmethod
+    def _not_served(dispatcher, catalog, lang, place) -> list:
+        """"We only ship within mainland China, so not to London (the UK)"."""
+        country = catalog.region(place.part_of)
+        name = TEXTS.render("place_in_country", lang, place=place.name(lang),
+                            country=country.name(lang)) if country else place.name(lang)
+        served = catalog.served_regions()
+        say(dispatcher, lang, "shipping_not_served", place=name,
+            served=join_list([r.name(lang) for r in served], lang),
+            custom={"type": "shipping", "served": False, "region": place.region,
+                    "region_name": name, "part_of": place.part_of,
+                    "served_regions": [r.region for r in served], "ship_date": None})
+        return []
 
     @staticmethod
     def _general(dispatcher, catalog, lang, at, city, free) -> list:

@@ -2,7 +2,10 @@
 
 A form makes sure the product is known and, when the shopper named neither a size nor a
 colour of a product that comes in several, asks for one, showing what is in stock while it
-asks (so the question itself answers "what do you have?"). The answer lists the matching
+asks (so the question itself answers "what do you have?"). Only a stock answer ("42码",
+"the black one", "有L码吗") answers the form's question: anything else (a request for a
+person, a complaint, another question, "no", a message not understood) is rejected by the
+form, so that its own rule answers it (data/rules/). The answer lists the matching
 variants and carries them in `custom` (type `stock`); when something is in stock, up to 3
 cross-sells follow as a second message (type `recommendations`, once per product).
 """
@@ -12,15 +15,21 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import FormValidationAction, Tracker
-from rasa_sdk.events import SlotSet
+from rasa_sdk.events import ActionExecutionRejected, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from catalog.queries import Catalog, Product, StockAnswer
 
 from .base import (CONTEXT_SLOTS, LOW_STOCK, MAX_LISTED, TEXTS, Context, ProductAction,
-                   ShopAction, ask_which_product, context_of, day_phrase, get_catalog,
-                   in_stock_summary, join_list, now, say, variant_label)
+                   ShopAction, ask_which_product, asks, context_of, day_phrase, get_catalog,
+                   in_stock_summary, join_list, latest_entities, latest_intent, now, say,
+                   variant_label)
 from .crosssell import offer_crosssells
+
+# the intents of a message that answers the stock form's question; a "no" or a message not
+# understood answers it too when it names a product, size or colour ("不是，要42码")
+FORM_ANSWERS = ("check_stock", "inform")
+ANSWERS_WHEN_NAMING = ("deny", "nlu_fallback", "out_of_scope")
 
 
 def stock_card(catalog: Catalog, answer: StockAnswer, lang: str) -> dict:
@@ -53,11 +62,25 @@ class ValidateStockForm(FormValidationAction):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
         ctx = context_of(tracker)
+        if answers_something_else(tracker):
+            # the shopper asked for a person, complained or asked something else: the
+            # form steps aside and the rules answer (the form closes after the answer)
+            return [ActionExecutionRejected("stock_form")]
         # the form decides with the context of this message (product from the page...)
         tracker.slots.update({k: getattr(ctx, k) for k in CONTEXT_SLOTS})
         events = await super().run(dispatcher, tracker, domain)
         named = {e.get("name") for e in events if e.get("event") == "slot"}
         return [e for e in ctx.slot_events() if e["name"] not in named] + events
+
+    async def get_validation_events(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                    domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        """The form's validation, but the context decides the slots it keeps: when the form
+        starts, Rasa hands it every slot already set as if just said ("44" asked about
+        another product), and those the context dropped stay dropped."""
+        events = await super().get_validation_events(dispatcher, tracker, domain)
+        return [e for e in events if not (e.get("event") == "slot"
+                                          and e.get("name") in CONTEXT_SLOTS
+                                          and e.get("value") != tracker.slots.get(e["name"]))]
 
     async def required_slots(self, domain_slots: List[Text], dispatcher: CollectingDispatcher,
                              tracker: Tracker, domain: Dict[Text, Any]) -> List[Text]:
@@ -81,8 +104,28 @@ class ValidateStockForm(FormValidationAction):
         return {"product": value if get_catalog().product(value) else None}
 
 
+def answers_something_else(tracker: Tracker) -> bool:
+    """Whether the open stock form is validating a new shopper message that does not
+    answer its question. (Rasa runs the validation with the form's own run as the latest
+    action: the one before it tells whether the shopper has just written, or the form
+    comes back after another action answered.)"""
+    if tracker.active_loop_name != "stock_form":
+        return False
+    actions = [e.get("name") for e in tracker.events or [] if e.get("event") == "action"]
+    just_wrote = len(actions) >= 2 and actions[-1] == "stock_form" \
+        and actions[-2] == "action_listen"
+    intent = latest_intent(tracker)
+    names = any(latest_entities(tracker, name) for name in ("product", "size", "color"))
+    if latest_entities(tracker, "order_id") and not names:
+        return just_wrote                 # an order number: that order (data/rules)
+    return just_wrote and not (intent in FORM_ANSWERS
+                               or intent in ANSWERS_WHEN_NAMING and names)
+
+
 class ActionAskProduct(ShopAction):
     """Asks which product, offering the category's items or the closest names."""
+
+    keeps_open_form = True
 
     def name(self) -> Text:
         return "action_ask_product"
@@ -96,6 +139,7 @@ class _AskVariant:
     """Shared by the size and colour questions (not an action itself)."""
 
     by = "size"
+    keeps_open_form = True
 
     async def answer(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                      ctx: Context) -> List[Dict[Text, Any]]:
@@ -103,12 +147,12 @@ class _AskVariant:
         answer = catalog.stock(ctx.product or "")
         if answer is None:
             say(dispatcher, ctx.language, f"ask_{self.by}")
-            return []
+            return [asks(self.by)]
         in_stock, _ = in_stock_summary(catalog, answer, lang, by=self.by)
         say(dispatcher, lang, f"ask_{self.by}_with_stock", product=answer.product.name(lang),
             in_stock=in_stock, buttons=size_buttons(catalog, answer, lang, self.by),
             custom=stock_card(catalog, answer, lang))
-        return []
+        return [asks(self.by)]
 
 
 class ActionAskSize(_AskVariant, ShopAction):

@@ -24,7 +24,8 @@ from .shipping import parse_cutoff, parse_rest_weekdays
 
 # tables in the order they are written (what a row refers to comes first)
 ORDER = ["categories", "category_aliases", "colors", "color_aliases", "size_aliases",
-         "cities", "carriers", "warehouses", "products", "product_aliases", "variants",
+         "cities", "shipping_regions", "region_aliases", "carriers", "warehouses",
+         "products", "product_aliases", "variants",
          "size_charts", "stock", "shipping_routes", "holidays", "policies", "orders",
          "order_items"]
 MAX_ERRORS = 50
@@ -157,6 +158,15 @@ def _status(v) -> str:
     return s
 
 
+def _flag(v) -> int:
+    s = str(v).strip().lower()
+    if s in ("1", "true", "yes", "y"):
+        return 1
+    if s in ("0", "false", "no", "n"):
+        return 0
+    raise ValueError(f"must be 1 or 0 (true or false), got {v!r}")
+
+
 def _lang(v) -> str:
     s = str(v or "").strip().lower()
     if s not in ("zh", "en"):
@@ -175,6 +185,7 @@ CONVERTERS: dict[str, dict[str, Callable]] = {
                "delivered_at": _datetime, "total": _num},
     "order_items": {"quantity": lambda v: _int(v, 1), "price": _num},
     "product_aliases": {"lang": _lang},
+    "shipping_regions": {"served": _flag},
     "size_charts": {k: _int for k in ("height_min", "height_max", "weight_min",
                                       "weight_max", "foot_min_mm", "foot_max_mm")},
 }
@@ -188,6 +199,8 @@ REFERENCES = {
     ("shipping_routes", "warehouse_id"): ("warehouses", "warehouse_id"),
     ("order_items", "order_id"): ("orders", "order_id"),
     ("order_items", "sku"): ("variants", "sku"),
+    ("shipping_regions", "part_of"): ("shipping_regions", "region"),
+    ("region_aliases", "region"): ("shipping_regions", "region"),
 }
 
 

@@ -18,6 +18,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Iterable, Optional
 
+from .regions import DEFAULT_REGION_ALIASES, DEFAULT_REGIONS
 from .shipping import WarehouseRules, delivery_window, ship_date_for
 
 
@@ -131,6 +132,20 @@ class OrderStatus:
         return out
 
 
+@dataclass(frozen=True)
+class Region:
+    """A place the shop delivers to or not (table `shipping_regions`)."""
+
+    region: str
+    name_en: str
+    name_zh: str
+    served: bool
+    part_of: str | None = None
+
+    def name(self, lang: str) -> str:
+        return self.name_zh if lang == "zh" else self.name_en
+
+
 def _iso(d: Optional[date]) -> Optional[str]:
     return d.isoformat() if d else None
 
@@ -219,6 +234,46 @@ class Catalog:
         return {r["city"]: dict(r) for r in self._all("SELECT * FROM cities")}
 
     @cached_property
+    def _regions(self) -> dict[str, Region]:
+        if self._one("SELECT 1 FROM sqlite_master WHERE type = 'table'"
+                     " AND name = 'shipping_regions'") is None:
+            # a catalog made before the table existed: the defaults a new one starts with
+            return {r[0]: Region(r[0], r[1], r[2], bool(r[3]), r[4]) for r in DEFAULT_REGIONS}
+        return {r["region"]: Region(r["region"], r["name_en"], r["name_zh"],
+                                    bool(r["served"]), r["part_of"])
+                for r in self._all("SELECT * FROM shipping_regions ORDER BY rowid")}
+
+    @cached_property
+    def _place_pattern(self) -> tuple[Optional[re.Pattern], dict[str, str]]:
+        """One pattern for every region name and alias (longest first), and the region of
+        each name, keyed by the name in lower case without spaces."""
+        spelled = [(name, key) for key, region in self._regions.items()
+                   for name in (region.name_en, region.name_zh)]
+        if self._one("SELECT 1 FROM sqlite_master WHERE type = 'table'"
+                     " AND name = 'region_aliases'") is None:
+            spelled += [(a, k) for a, k in DEFAULT_REGION_ALIASES if k in self._regions]
+        else:
+            spelled += [(r["alias"], r["region"]) for r in self._all(
+                "SELECT alias, region FROM region_aliases") if r["region"] in self._regions]
+        names: dict[str, str] = {}
+        words: dict[str, list[str]] = {}
+        for name, key in spelled:
+            if _place_key(name) and _place_key(name) not in names:
+                names[_place_key(name)] = key
+                words[_place_key(name)] = str(name).lower().split()
+        if not names:
+            return None, {}
+        parts = []
+        for name in sorted(names, key=len, reverse=True):
+            body = r"\s*".join(re.escape(word) for word in words[name])
+            if _LATIN_EDGE.match(name[0]):
+                body = r"(?<![a-z0-9])" + body
+            if _LATIN_EDGE.match(name[-1]):
+                body += r"(?![a-z0-9])"
+            parts.append(body)
+        return re.compile("|".join(parts)), names
+
+    @cached_property
     def _carriers(self) -> dict[str, dict]:
         return {r["carrier_id"]: dict(r) for r in self._all("SELECT * FROM carriers")}
 
@@ -233,6 +288,24 @@ class Catalog:
     def free_shipping_threshold(self) -> float | None:
         value = self.policy("free_shipping_threshold")
         return float(value) if value not in (None, "") else None
+
+    def region(self, key: str | None) -> Region | None:
+        return self._regions.get(key or "")
+
+    def served_regions(self) -> list[Region]:
+        """The regions the shop delivers to (not counting a city inside one)."""
+        return [r for r in self._regions.values() if r.served and not r.part_of]
+
+    def place_in(self, text: str | None) -> Region | None:
+        """The first region a message names ("能寄到东京吗" → Tokyo, "ship to the UK?" →
+        the UK), by its name or alias in either language: Latin-script names as whole
+        words ignoring case, Chinese names anywhere; the longest name wins where two
+        overlap ("中国香港" is Hong Kong, not China)."""
+        pattern, names = self._place_pattern
+        if pattern is None or not text:
+            return None
+        m = pattern.search(str(text)[:2000].lower())
+        return self._regions[names[_place_key(m.group(0))]] if m else None
 
     def holidays(self) -> frozenset[date]:
         return self._holidays
@@ -600,6 +673,15 @@ def _distance(x: float, lo: float, hi: float) -> float:
 def _product(row: sqlite3.Row) -> Product:
     keys = row.keys()
     return Product(**{f: row[f] for f in Product.__dataclass_fields__ if f in keys})
+
+
+_LATIN_EDGE = re.compile(r"[a-z0-9]")
+
+
+def _place_key(text: str) -> str:
+    """A place name as it is looked up: lower case, without spaces ("Hong Kong" and
+    "hongkong" are one name)."""
+    return re.sub(r"\s+", "", str(text or "")).lower()
 
 
 def _norm(text: str) -> str:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import sqlite_utils
 
+from .regions import DEFAULT_REGION_ALIASES, DEFAULT_REGIONS
+
 # table -> (columns, primary key, not-null columns)
 TABLES: dict[str, tuple[dict[str, type], object, set[str]]] = {
     "categories": ({"category": str, "name_en": str, "name_zh": str}, "category",
@@ -31,6 +33,11 @@ TABLES: dict[str, tuple[dict[str, type], object, set[str]]] = {
                      "foot_max_mm": int}, ("category", "size"), set()),
     "cities": ({"city": str, "name_en": str, "name_zh": str, "region": str}, "city",
                {"name_en", "name_zh"}),
+    # where the shop delivers: served (1) or not (0); a city may be part_of a country
+    # (catalog/regions.py holds the rows a new catalog starts with)
+    "shipping_regions": ({"region": str, "name_en": str, "name_zh": str, "served": int,
+                          "part_of": str}, "region", {"name_en", "name_zh", "served"}),
+    "region_aliases": ({"alias": str, "region": str}, "alias", {"region"}),
     "carriers": ({"carrier_id": str, "name_en": str, "name_zh": str}, "carrier_id",
                  {"name_en", "name_zh"}),
     "warehouses": ({"warehouse_id": str, "city": str, "cutoff": str, "handling_days": int,
@@ -76,13 +83,21 @@ ORDER_STATUSES = ("pending_payment", "paid", "shipped", "delivered", "cancelled"
 
 
 def create_schema(db: sqlite_utils.Database, *, indexes: bool = True) -> None:
-    """Create every catalog table (and, unless told not to, its indexes) if missing."""
+    """Create every catalog table (and, unless told not to, its indexes) if missing.
+
+    A new `shipping_regions` table starts with the default regions (mainland China
+    served, the places outside it named as not served: catalog/regions.py)."""
     for name, (columns, pk, not_null) in TABLES.items():
         if not db[name].exists():
             kwargs = {"not_null": not_null}
             if pk is not None:
                 kwargs["pk"] = pk
             db[name].create(columns, **kwargs)
+            if name == "shipping_regions":
+                db[name].insert_all([dict(zip(columns, row)) for row in DEFAULT_REGIONS])
+            elif name == "region_aliases":
+                db[name].insert_all([dict(zip(columns, row))
+                                     for row in DEFAULT_REGION_ALIASES])
     if indexes:
         create_indexes(db)
 

@@ -48,15 +48,16 @@ SERIES = [
 
 PRODUCTS_PER_CATEGORY = 8
 
-# colour key, English name, Chinese name, extra aliases (either language)
+# colour key, English name, Chinese name, extra aliases (either language, with the
+# chat spellings shoppers type: "hav u got blak in larg")
 COLORS = [
-    ("black", "black", "黑色", ["黑", "黑的", "blk", "纯黑"]),
-    ("white", "white", "白色", ["白", "白的", "纯白"]),
-    ("grey", "grey", "灰色", ["gray", "灰", "灰的"]),
+    ("black", "black", "黑色", ["黑", "黑的", "blk", "纯黑", "blak", "blck"]),
+    ("white", "white", "白色", ["白", "白的", "纯白", "wht", "whte"]),
+    ("grey", "grey", "灰色", ["gray", "灰", "灰的", "gry"]),
     ("navy", "navy", "藏青色", ["藏青", "深蓝", "深蓝色", "navy blue", "dark blue"]),
     ("blue", "blue", "蓝色", ["蓝", "蓝的", "天蓝"]),
     ("red", "red", "红色", ["红", "红的", "大红"]),
-    ("green", "green", "绿色", ["绿", "绿的", "军绿", "军绿色", "olive"]),
+    ("green", "green", "绿色", ["绿", "绿的", "军绿", "军绿色", "olive", "grn"]),
     ("orange", "orange", "橙色", ["橙", "橘色", "橘"]),
     ("yellow", "yellow", "黄色", ["黄", "黄的", "柠檬黄"]),
     ("pink", "pink", "粉色", ["粉", "粉的", "粉红"]),
@@ -74,13 +75,13 @@ SIZE_SETS = {
     "one": ["ONE"],
 }
 
-# Size words shoppers use, mapped to canonical sizes.
+# Size words shoppers use (chat spellings too), mapped to canonical sizes.
 SIZE_ALIASES = {
     "XXL": ["2xl", "xxl", "2XL", "加加大", "xx-large", "xxlarge"],
-    "XL": ["xl", "加大", "加大码", "extra large", "x-large", "xlarge"],
-    "L": ["l", "大码", "large"],
-    "M": ["m", "中码", "medium"],
-    "S": ["s", "小码", "small"],
+    "XL": ["xl", "加大", "加大码", "extra large", "x-large", "xlarge", "xtra large"],
+    "L": ["l", "大码", "large", "larg", "lrg"],
+    "M": ["m", "中码", "medium", "med"],
+    "S": ["s", "小码", "small", "sml"],
     "ONE": ["均码", "one size", "onesize", "free size"],
 }
 

@@ -85,7 +85,8 @@ SAMPLES = {
            "verdict": "签收于11月19日，11月26日前都可以申请退货～",
            "name": "雷霆运动袜", "what": "尺码", "item": "42码", "more": 13,
            "first": "11月22日", "last": "11月23日", "month": "11月", "day": 20,
-           "weekday": "五", "color": "黑色"},
+           "weekday": "五", "color": "黑色", "place": "伦敦（英国）", "served": "中国大陆",
+           "country": "英国"},
     "en": {"product": "Swift Running Shoes", "variant": "black EU 42", "filter": "black",
            "available": 2, "ship_phrase": "tomorrow",
            "alternatives": "The same size is in stock in orange and grey.",
@@ -116,7 +117,8 @@ SAMPLES = {
            "verdict": "delivered 19 Nov; you can return it until 26 Nov.",
            "name": "Thunder Running Socks", "what": "size", "item": "EU 42", "more": 13,
            "first": "22 Nov", "last": "23 Nov", "month": "Nov", "day": 20,
-           "weekday": "Fri", "color": "black"},
+           "weekday": "Fri", "color": "black", "place": "London (the UK)",
+           "served": "mainland China", "country": "the UK"},
 }
 # fields a sentence may be given empty (nothing sold out, no city given, no promotion...);
 # a fragment made only of them (the variant "黑色42码") is not rendered when they are
@@ -197,6 +199,18 @@ def rendered(monkeypatch):
 WORDS = {"zh": "有货吗", "en": "is it in stock"}
 
 
+SHOP_SECRET = "texts-test-secret"
+
+
+def signed_in(customer_id: str) -> dict:
+    """The metadata of a signed-in shopper (hex HMAC-SHA256 of the id, by hand)."""
+    import hashlib
+    import hmac
+
+    return {"customer_id": customer_id, "customer_sig": hmac.new(
+        SHOP_SECRET.encode(), customer_id.encode(), hashlib.sha256).hexdigest()}
+
+
 def orders_by_case(path) -> dict[str, str]:
     conn = sqlite3.connect(path)
     queries = {status: f"status = '{status}'" for status in
@@ -213,7 +227,7 @@ def orders_by_case(path) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
-async def test_real_answers_read_cleanly(shop, rendered, lang):
+async def test_real_answers_read_cleanly(shop, rendered, lang, monkeypatch):
     from actions.crosssell import ActionRecommend
     from actions.orders import ActionOrderStatus, ActionReturnPolicy
     from actions.pricing import ActionDiscount, ActionPrice
@@ -221,8 +235,11 @@ async def test_real_answers_read_cleanly(shop, rendered, lang):
     from actions.shipping import ActionShipping
     from actions.stock import ActionCheckStock
 
+    monkeypatch.setenv("SHOPASSIST_SHOP_SECRET", SHOP_SECRET)
     text = WORDS[lang]
     orders = orders_by_case(shop["path"])
+    with sqlite3.connect(shop["path"]) as conn:
+        owner = dict(conn.execute("SELECT order_id, customer_id FROM orders"))
     cases = [
         (ActionCheckStock(), text, {"product": "P001"}, []),                 # overview
         (ActionCheckStock(), text, {"product": "P001", "color": "black", "size": "42"}, []),
@@ -243,19 +260,39 @@ async def test_real_answers_read_cleanly(shop, rendered, lang):
         (ActionAddToCart(), text, {"product": "P001", "color": "orange", "size": "42"}, []),
         (ActionAddToCart(), text, {"product": shop["one_item"]}, []),
     ]
+    cases = [(*case, {}) for case in cases]
     for case in ("pending_payment", "paid", "shipped", "delivered_recently", "cancelled",
                  "refunded"):
-        cases.append((ActionOrderStatus(), f"{text} {orders[case]}", {},
-                      [{"entity": "order_id", "value": orders[case]}]))
+        order_id = orders[case]
+        cases.append((ActionOrderStatus(), f"{text} {order_id}", {},
+                      [{"entity": "order_id", "value": order_id}],
+                      signed_in(owner[order_id])))
     for case in ("delivered_recently", "delivered_long_ago", "paid", "cancelled"):
-        cases.append((ActionReturnPolicy(), f"{text} {orders[case]}", {},
-                      [{"entity": "order_id", "value": orders[case]}]))
+        order_id = orders[case]
+        cases.append((ActionReturnPolicy(), f"{text} {order_id}", {},
+                      [{"entity": "order_id", "value": order_id}],
+                      signed_in(owner[order_id])))
+    someone = orders["shipped"]
+    cases += [
+        # an anonymous shopper, another customer's order, a place not served
+        (ActionOrderStatus(), f"{text} {someone}", {},
+         [{"entity": "order_id", "value": someone}], {}),
+        (ActionOrderStatus(), f"{text} {someone}", {},
+         [{"entity": "order_id", "value": someone}], signed_in("SOMEONE-ELSE")),
+        (ActionOrderStatus(), text, {}, [], signed_in("SOMEONE-ELSE")),
+        (ActionReturnPolicy(), f"{text} {someone}", {},
+         [{"entity": "order_id", "value": someone}], {}),
+        (ActionReturnPolicy(), f"{text} {someone}", {},
+         [{"entity": "order_id", "value": someone}], signed_in("SOMEONE-ELSE")),
+        (ActionShipping(), f"{text} 伦敦 London", {"product": "P001"}, [], {}),
+        (ActionShipping(), f"{text} 香港 Hong Kong", {}, [], {}),
+    ]
 
     found = []
-    for action, words, slots, entities in cases:
+    for action, words, slots, entities, metadata in cases:
         dispatcher = CollectingDispatcher()
         await action.run(dispatcher, make_tracker(words, slots={"language": lang, **slots},
-                                                  entities=entities), {})
+                                                  entities=entities, metadata=metadata), {})
         assert dispatcher.messages, (action.name(), slots)
         for m in dispatcher.messages:
             assert (m.get("custom") or {}).get("type") != "handoff", (action.name(), m)
@@ -276,7 +313,9 @@ async def test_real_answers_read_cleanly(shop, rendered, lang):
         "return_expired", "return_not_delivered", "crosssell_offer", "recommend",
         "crosssell_more_button", "crosssell_cart_button", "add_to_cart_pick",
         "add_to_cart_out", "add_to_cart_done", "date", "date_range", "list_next",
-        "list_last", "clause_next", "variant"}, sorted(set(rendered))
+        "list_last", "clause_next", "variant", "order_sign_in", "order_unknown",
+        "ask_order_id", "return_policy_sign_in", "return_policy_unknown_order",
+        "shipping_not_served", "place_in_country"}, sorted(set(rendered))
 
 
 # -- the pieces sentences are built from -----------------------------------------------------

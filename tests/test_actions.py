@@ -13,11 +13,31 @@ from actions.orders import ActionOrderStatus, ActionReturnPolicy
 from actions.pricing import ActionDiscount, ActionPrice, requested_discount_pct
 from actions.crosssell import ActionRecommend
 from actions.products import ActionProductDetails, parse_measurements
-from actions.service import ActionFallback, ActionHandoff
+from actions.service import ActionFallback, ActionHandoff, ActionOutOfScope
 from actions.shipping import ActionShipping
 from actions.base import context_of
 from actions.stock import ActionCheckStock, ValidateStockForm
+from rasa_sdk.executor import CollectingDispatcher
 from tests.conftest import NOW, copy_db, make_tracker
+
+SHOP_SECRET = "test-shop-secret"
+
+
+def signature(customer_id: str, secret: str = SHOP_SECRET) -> str:
+    """The documented signature, computed here by hand: hex HMAC-SHA256 of the id."""
+    import hashlib
+    import hmac
+
+    return hmac.new(secret.encode(), customer_id.encode(), hashlib.sha256).hexdigest()
+
+
+@pytest.fixture()
+def signed(monkeypatch):
+    """metadata of a signed-in shopper: `signed("C000123")` (the shop's secret is set for
+    the test)."""
+    monkeypatch.setenv("SHOPASSIST_SHOP_SECRET", SHOP_SECRET)
+    return lambda customer_id: {"customer_id": customer_id,
+                                "customer_sig": signature(customer_id)}
 
 
 def customs(dispatcher):
@@ -277,10 +297,11 @@ async def test_the_product_answer_ships_from_the_right_warehouse(spread_shop, di
     assert ("分包裹" in text) == expected["split"]
 
 
-async def test_shipping_question_naming_an_order_answers_the_order(dispatcher, sql):
+async def test_shipping_question_naming_an_order_answers_the_order(dispatcher, sql, signed):
     o = sql("SELECT * FROM orders WHERE status = 'shipped' ORDER BY order_id LIMIT 1")[0]
     tracker = make_tracker(f"催发货 {o['order_id']}", intent="ask_shipping",
-                           entities=[{"entity": "order_id", "value": o["order_id"]}])
+                           entities=[{"entity": "order_id", "value": o["order_id"]}],
+                           metadata=signed(o["customer_id"]))
     await ActionShipping().run(dispatcher, tracker, {})
     [card] = customs(dispatcher)
     assert card["type"] == "order_status" and card["order_id"] == o["order_id"]
@@ -340,10 +361,11 @@ async def test_discount_carries_the_figure_asked_for(dispatcher, text, lang, pct
     assert (SlotSet("language", lang) in events) == (lang == "en")
 
 
-async def test_order_status_shipped_has_carrier_and_tracking(dispatcher, sql):
+async def test_order_status_shipped_has_carrier_and_tracking(dispatcher, sql, signed):
     o = sql("SELECT * FROM orders WHERE status = 'shipped' LIMIT 1")[0]
     tracker = make_tracker(f"我的订单{o['order_id']}到哪了", intent="order_status",
-                           entities=[{"entity": "order_id", "value": o["order_id"]}])
+                           entities=[{"entity": "order_id", "value": o["order_id"]}],
+                           metadata=signed(o["customer_id"]))
     await ActionOrderStatus().run(dispatcher, tracker, {})
     [card] = customs(dispatcher)
     assert card["order_id"] == o["order_id"] and card["status"] == "shipped"
@@ -351,34 +373,90 @@ async def test_order_status_shipped_has_carrier_and_tracking(dispatcher, sql):
     assert o["tracking_no"] in texts(dispatcher)
 
 
-async def test_order_status_unknown_order_is_a_helpful_reply(dispatcher):
-    tracker = make_tracker("where is order 99999999999", intent="order_status",
-                           slots={"language": "en"},
-                           entities=[{"entity": "order_id", "value": "99999999999"}])
-    await ActionOrderStatus().run(dispatcher, tracker, {})
-    assert "couldn't find order 99999999999" in texts(dispatcher)
+@pytest.mark.parametrize("lang,text", [("zh", "订单{}到哪了"), ("en", "where is order {}")])
+async def test_an_unknown_order_and_another_customers_read_the_same(sql, signed, lang, text):
+    """Signed in: a number that does not exist and another customer's order get the same
+    words and the same payload (but for the number), and nothing of the order."""
+    mine = sql("SELECT customer_id FROM orders ORDER BY order_id LIMIT 1")[0]["customer_id"]
+    other = sql("SELECT * FROM orders WHERE status = 'shipped' AND customer_id != ?"
+                " LIMIT 1", mine)[0]
+    missing = "20261118999999"
+    assert sql("SELECT 1 FROM orders WHERE order_id = ?", missing) == []
+    answers = {}
+    for order_id in (missing, other["order_id"]):
+        d = CollectingDispatcher()
+        tracker = make_tracker(text.format(order_id), intent="order_status",
+                               slots={"language": lang}, metadata=signed(mine),
+                               entities=[{"entity": "order_id", "value": order_id}])
+        await ActionOrderStatus().run(d, tracker, {})
+        [card] = customs(d)
+        assert card == {"type": "order_status", "order_id": order_id, "status": "not_found"}
+        answers[order_id] = texts(d).replace(order_id, "N")
+    assert answers[missing] == answers[other["order_id"]]
+    assert other["tracking_no"] not in answers[other["order_id"]]
+    assert ("账户下没有查到订单N" if lang == "zh" else "can't find order N on your account") \
+        in answers[missing]
 
 
-async def test_order_of_another_customer_is_not_shown(dispatcher, sql):
+@pytest.mark.parametrize("claim", ["nobody", "bare claim", "made-up signature",
+                                   "signed by another shop"])
+@pytest.mark.parametrize("lang", ["zh", "en"])
+async def test_an_anonymous_shopper_learns_nothing_about_an_order(sql, signed, claim, lang):
+    o = sql("SELECT * FROM orders WHERE status = 'shipped' LIMIT 1")[0]
+    signed("unused")                                           # the shop's secret is set
+    metadata = {"nobody": {},
+                "bare claim": {"customer_id": o["customer_id"]},
+                "made-up signature": {"customer_id": o["customer_id"],
+                                      "customer_sig": "0" * 64},
+                "signed by another shop": {"customer_id": o["customer_id"],
+                                           "customer_sig": signature(o["customer_id"],
+                                                                     "another-shop")},
+                }[claim]
+    said = {}
+    for order_id in (o["order_id"], "20261118999999", None):
+        d = CollectingDispatcher()
+        ents = [{"entity": "order_id", "value": order_id}] if order_id else []
+        asked = (f"我的订单{order_id or ''}到哪了" if lang == "zh"
+                 else f"where is my order {order_id or ''}")
+        tracker = make_tracker(asked, intent="order_status", slots={"language": lang},
+                               entities=ents, metadata=metadata)
+        events = await ActionOrderStatus().run(d, tracker, {})
+        assert customs(d) == [{"type": "order_status", "status": "sign_in_required"}]
+        assert SlotSet("pending_question", "order_id") not in events   # no "send the number"
+        said[order_id] = texts(d)
+        assert [b["payload"] for b in d.messages[0]["buttons"]] == ["/request_human"]
+    assert len(set(said.values())) == 1                        # the same words every time
+    text = said[o["order_id"]]
+    assert o["tracking_no"] not in text and o["order_id"] not in text
+    assert ("登录" in text) if lang == "zh" else ("sign in" in text)
+
+
+async def test_a_signed_in_shopper_sees_their_own_order(sql, signed):
     o = sql("SELECT * FROM orders WHERE status = 'delivered' LIMIT 1")[0]
-    tracker = make_tracker(o["order_id"], intent="order_status",
-                           entities=[{"entity": "order_id", "value": o["order_id"]}],
-                           metadata={"customer_id": "SOMEONE-ELSE"})
-    await ActionOrderStatus().run(dispatcher, tracker, {})
-    assert customs(dispatcher)[0]["status"] == "not_found"
+    d = CollectingDispatcher()
+    tracker = make_tracker(o["order_id"], intent="inform", metadata=signed(o["customer_id"]),
+                           entities=[{"entity": "order_id", "value": o["order_id"]}])
+    await ActionOrderStatus().run(d, tracker, {})
+    [card] = customs(d)
+    assert (card["order_id"], card["status"], card["tracking_no"]) == \
+        (o["order_id"], "delivered", o["tracking_no"])
+    assert o["tracking_no"] in texts(d)
 
 
-async def test_order_status_without_number_asks_for_it(dispatcher):
-    await ActionOrderStatus().run(dispatcher, make_tracker("我的快递呢", intent="order_status"),
-                                  {})
-    assert "订单号" in texts(dispatcher)
+async def test_order_status_without_number_asks_for_it(dispatcher, signed):
+    events = await ActionOrderStatus().run(
+        dispatcher, make_tracker("我的快递呢", intent="order_status",
+                                 metadata=signed("C000001")), {})
+    assert "订单号" in texts(dispatcher) and not customs(dispatcher)
+    assert SlotSet("pending_question", "order_id") in events
 
 
-async def test_return_policy_for_order(dispatcher, sql):
+async def test_return_policy_for_order(dispatcher, sql, signed):
     o = sql("SELECT * FROM orders WHERE status = 'delivered' ORDER BY delivered_at DESC"
             " LIMIT 1")[0]
     tracker = make_tracker(f"{o['order_id']}能退吗", intent="return_policy",
-                           entities=[{"entity": "order_id", "value": o["order_id"]}])
+                           entities=[{"entity": "order_id", "value": o["order_id"]}],
+                           metadata=signed(o["customer_id"]))
     await ActionReturnPolicy().run(dispatcher, tracker, {})
     [card] = customs(dispatcher)
     assert card["order_id"] == o["order_id"] and "returnable" in card
@@ -427,16 +505,54 @@ async def test_handoff_payload_reason(dispatcher):
     assert customs(d2) == [{"type": "handoff", "reason": "complaint"}]
 
 
-async def test_second_fallback_in_a_row_hands_off(dispatcher):
-    miss = {"event": "user", "text": "asdf", "parse_data": {"intent": {"name": "nlu_fallback"}}}
-    one = make_tracker("qwer", intent="nlu_fallback", events=[])
-    one.events[-1]["parse_data"]["intent"]["name"] = "nlu_fallback"
-    await ActionFallback().run(dispatcher, one, {})
-    assert not customs(dispatcher) and dispatcher.messages[0]["buttons"]
-    two = make_tracker("qwer", intent="nlu_fallback", events=[miss])
-    d2 = type(dispatcher)()
-    await ActionFallback().run(d2, two, {})
-    assert customs(d2) == [{"type": "handoff", "reason": "repeated_fallback"}]
+async def converse(steps, lang="zh", asked=None) -> list[list[dict]]:
+    """Run each (intent, action) in turn on one conversation, as Rasa would: the
+    shopper's message, then the action, whose slot events the next turn sees; `asked`:
+    the clarifying question pending before the first message. Returns each turn's
+    payloads."""
+    events = [{"event": "slot", "name": "language", "value": lang}]
+    if asked:
+        events.append({"event": "slot", "name": "pending_question", "value": asked})
+    out = []
+    for intent, action in steps:
+        slots = {}
+        for e in events:
+            if e.get("event") == "slot":
+                slots[e["name"]] = e["value"]
+        tracker = make_tracker("额额额" if lang == "zh" else "hmm", intent=intent,
+                               slots=slots, events=list(events))
+        d = CollectingDispatcher()
+        returned = await action().run(d, tracker, {})
+        events = tracker.events + list(returned)
+        out.append(customs(d))
+    return out
+
+
+@pytest.mark.parametrize("miss,action", [("nlu_fallback", ActionFallback),
+                                         ("out_of_scope", ActionOutOfScope)])
+async def test_the_third_message_not_understood_in_a_row_hands_off(miss, action):
+    """nlu_fallback and out_of_scope both count; a message understood starts again."""
+    from actions.service import ActionGreet
+
+    other = ActionOutOfScope if action is ActionFallback else ActionFallback
+    other_miss = "out_of_scope" if miss == "nlu_fallback" else "nlu_fallback"
+    handoff = [{"type": "handoff", "reason": "repeated_fallback"}]
+    turns = await converse([(miss, action), (other_miss, other), (miss, action)])
+    assert turns == [[], [], handoff]
+    turns = await converse([(miss, action), ("greet", ActionGreet), (miss, action),
+                            (miss, action)])
+    assert turns == [[], [], [], []]
+
+
+@pytest.mark.parametrize("asked", ["product", "size", "color", "order_id"])
+async def test_the_second_miss_after_a_clarifying_question_hands_off(asked):
+    """The bot asked which product/size/colour/order; the answer was not understood twice."""
+    handoff = [{"type": "handoff", "reason": "repeated_fallback"}]
+    assert await converse([("nlu_fallback", ActionFallback),
+                           ("out_of_scope", ActionOutOfScope)], asked=asked) == [[], handoff]
+    # without the question before, two misses are not yet enough
+    assert await converse([("nlu_fallback", ActionFallback),
+                           ("out_of_scope", ActionOutOfScope)]) == [[], []]
 
 
 async def test_action_failure_becomes_handoff(dispatcher, monkeypatch):

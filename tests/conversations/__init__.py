@@ -1,0 +1,1 @@
+"""The conversation suite (runner.py) and its conversations (*.yml)."""
