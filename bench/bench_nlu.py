@@ -5,8 +5,8 @@ project's pipeline against the stock `rasa init` pipeline trained on the same da
 Then, per language, on the real-shopper sets (bench/realshop/<lang>*.yml, and
 var/realshop/<lang>*.yml for sets that may not be committed: what real shoppers wrote to
 shops' customer service or on their review pages, never trained on): accuracy, macro F1,
-accuracy per source file, how many messages of each intent it got right, the most frequent confusions,
-and every misclassified message, written to var/bench/realshop-misses-<pipeline>.tsv.
+accuracy per source file, how many messages of each intent it got right, the most frequent
+confusions, and every misclassified message, written to var/bench/realshop-misses-<pipeline>.tsv.
 
     .venv/bin/python bench/bench_nlu.py [--skip-stock]
 """

@@ -20,7 +20,7 @@ from aiohttp import WSMsgType, web
 from catalog.queries import Catalog, CatalogError
 
 from . import storefront
-from .errors import DeskError, Forbidden
+from .errors import DeskError, Forbidden, NotFound
 from .hub import Hub
 from .openapi import openapi_document
 from .rasa_client import RasaClient

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta
 
-import pytest
 
 from desk.metrics import load_band, percentile
 from tests.test_desk_api import Clock, desk, fake_rasa, make_desk  # noqa: F401 - fixtures

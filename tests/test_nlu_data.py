@@ -54,7 +54,8 @@ def test_every_real_shopper_line_has_its_provenance():
     intent and its text exactly as in the .yml file, and nothing else; an alternative reading,
     when given, is another intent."""
     recorded = Counter()
-    for line in (ROOT / "bench" / "realshop" / "sources.tsv").read_text(encoding="utf-8").splitlines():
+    sources = ROOT / "bench" / "realshop" / "sources.tsv"
+    for line in sources.read_text(encoding="utf-8").splitlines():
         if line.startswith("#") or line.startswith("file\t"):
             continue
         file, source_id, intent, alternative, text = line.split("\t")
