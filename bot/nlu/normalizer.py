@@ -131,7 +131,8 @@ _LEADING_PLEASANTRY = re.compile(
     r"|sorry to bother you|excuse me|亲亲?|在吗|在不在|在么|在嘛|你好呀?|您好|哈喽|哈啰|嗨"
     r"|老板|掌柜的?|客服|打扰(?:一下|了)?|不好意思|麻烦(?:问)?一下)(?![a-z'])" + _SEP + ")+", re.I)
 _TRAILING_PLEASANTRY = re.compile(
-    _SEP + r"(?<![a-z'])(?:(?:many |a lot of )?thanks?(?: you)?(?: so much| very much| in advance| a lot)?"
+    _SEP + r"(?<![a-z'])(?:(?:many |a lot of )?thanks?(?: you)?"
+    r"(?: so much| very much| in advance| a lot)?"
     r"|thx|ty|cheers|much appreciated|谢谢亲?|多谢|感谢|辛苦(?:了|啦)?|麻烦了)" + _SEP + "$",
     re.I)
 
