@@ -9,6 +9,15 @@ featurizers' vocabulary is fitted on all training files, but a vocabulary item s
 in the test fold gets no weight from the training fold, so nothing leaks.
 
     .venv/bin/python bench/cv_intents.py [--scales 5,10,20] [--model other.tar.gz]
+        [--data DIR] [--always-train 'en/voices_12.yml,zh/voices_4.yml'] [--only 'C=2 +']
+
+`--data` reads the training files from another directory (a copy of data/nlu as it was,
+say). `--always-train` names files (globs under the data directory) that are in every
+training fold and never tested: new data is measured on the same folds as before it came.
+`--only` keeps the candidates whose name contains the text. `--chat-speak` and
+`--drop-pleasantries` switch those options of the model's ShopperTextNormalizer on for
+every message (the featurizers keep the vocabulary the model was trained with, so this
+slightly understates what training with the option would give).
 
 The candidates differ in the estimator (bot/nlu/intent_classifier.py `make_model`, the
 same code the model trains) and in whether the catalog-entity columns (which kinds of
@@ -33,11 +42,28 @@ warnings.filterwarnings("ignore")
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 
 
+def option(name: str, default: str | None = None) -> str | None:
+    return sys.argv[sys.argv.index(name) + 1] if name in sys.argv else default
+
+
+def data_dir() -> str:
+    return option("--data", str(ROOT / "data" / "nlu"))
+
+
+def always_trained() -> set[str]:
+    """The files (`lang/name.yml`) that --always-train names."""
+    found = set()
+    for pattern in filter(None, (option("--always-train") or "").split(",")):
+        for f in glob.glob(os.path.join(data_dir(), pattern.strip())):
+            found.add(f"{os.path.basename(os.path.dirname(f))}/{os.path.basename(f)}")
+    return found
+
+
 def training_examples() -> list[tuple[str, str, str, str]]:
     import yaml
 
     rows = []
-    for f in sorted(glob.glob(str(ROOT / "data" / "nlu" / "*" / "*.yml"))):
+    for f in sorted(glob.glob(os.path.join(data_dir(), "*", "*.yml"))):
         lang = os.path.basename(os.path.dirname(f))
         for item in (yaml.safe_load(open(f, encoding="utf-8")) or {}).get("nlu", []):
             if "intent" not in item:
@@ -65,8 +91,19 @@ async def features(rows, seen=None):
         return original(self, messages)
 
     ic.LinearIntentClassifier.process = process
-    model = sys.argv[sys.argv.index("--model") + 1] if "--model" in sys.argv else \
-        str(ROOT / "models" / "shopassist.tar.gz")
+    if "--chat-speak" in sys.argv or "--drop-pleasantries" in sys.argv:
+        import bot.nlu.normalizer as nz
+
+        init = nz.ShopperTextNormalizer.__init__
+
+        def patched(self, config):
+            init(self, config)
+            self.chat_speak = self.chat_speak or "--chat-speak" in sys.argv
+            self.drop_pleasantries = (self.drop_pleasantries or
+                                      "--drop-pleasantries" in sys.argv)
+
+        nz.ShopperTextNormalizer.__init__ = patched
+    model = option("--model", str(ROOT / "models" / "shopassist.tar.gz"))
     agent = Agent.load(model)
     out = []
     for row in rows:
@@ -109,17 +146,25 @@ def main() -> None:
             "SVM C=2 + entity columns": (svm(2, True), scale, True),
             "SVM C=4 + entity columns": (svm(4, True), scale, True),
         })
+    if option("--only"):
+        candidates = {k: v for k, v in candidates.items() if option("--only") in k}
     if "--scales" in sys.argv:
         scales = [float(x) for x in sys.argv[sys.argv.index("--scales") + 1].split(",")]
         candidates = {f"SVM C=2{' + entity columns' if ne else ''}, scale {x:g}":
                       (svm(2, bool(ne)), x, bool(ne)) for x in scales}
     print(f"machine: {machine()}")
-    print(f"{len(y)} training examples, {len(set(groups))} files, 6 folds grouped by file")
+    extra = always_trained()
+    fixed = np.isin(groups, sorted(extra))
+    print(f"{len(y)} training examples, {len(set(groups))} files, 6 folds grouped by file"
+          + (f" over {len(set(groups[~fixed]))} files; always trained: {sorted(extra)}"
+             if extra else ""))
     for name, (make, scale, entities) in candidates.items():
         Xc = X if entities else X[:, ne:]
         right = {"zh": 0, "en": 0}
         total = {"zh": 0, "en": 0}
-        for tr, te in GroupKFold(n_splits=6).split(Xc, y, groups):
+        tested = np.flatnonzero(~fixed)
+        for tr, te in GroupKFold(n_splits=6).split(tested, y[tested], groups[tested]):
+            tr, te = np.concatenate([tested[tr], np.flatnonzero(fixed)]), tested[te]
             clf = make().fit(Xc[tr], y[tr])
             if hasattr(clf, "predict_proba"):
                 P = clf.predict_proba(Xc[te])

@@ -1,6 +1,9 @@
 """Rasa NLU component: catalog entities (products by name or alias, colours, sizes,
 cities, categories, order ids, quantities) in both languages.
 
+Matching reads the shopper's own text, traditional characters as simplified ones (see
+bot/nlu/normalizer.py), so entity spans point at what the shopper typed.
+
 Training reads the catalog database and persists the phrase patterns with the model, so a
 trained model answers the same way wherever it is loaded. Entities are appended to what
 earlier components found; values are canonical (product id, colour key, size, city key).
@@ -20,6 +23,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.nlu.matcher import LABELS, CatalogMatcher, patterns_from_catalog
+from bot.nlu.normalizer import ORIGINAL_TEXT, to_simplified
 
 PATTERNS_FILE = "patterns.jsonl"
 # the entity types found in a message, for the intent classifier's features: set on
@@ -95,7 +99,14 @@ class CatalogEntityExtractor(GraphComponent, EntityExtractorMixin):
         return training_data
 
     def _extract(self, message: Message) -> List[Dict[Text, Any]]:
-        return [e for e in self.matcher.extract(message.get(TEXT) or "")
+        """Entities in the shopper's own text (kept by ShopperTextNormalizer when it runs
+        first), read with traditional characters as simplified ones, character for
+        character: the spans point into what the shopper typed."""
+        text = message.get(ORIGINAL_TEXT)
+        text = message.get(TEXT) if text is None else text
+        text = text or ""
+        return [{**e, "text": text[e["start"]:e["end"]]}
+                for e in self.matcher.extract(to_simplified(text))
                 if e["entity"] in self._labels]
 
     def process(self, messages: List[Message]) -> List[Message]:
