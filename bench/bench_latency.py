@@ -149,7 +149,8 @@ def run(name: str, model: str, total: int, levels: list[int], workers: int,
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
     sup = Supervisor(settings, log_dir=ROOT / "var" / "bench" / f"logs-{slug}",
                      model=Path(model), plain_rasa=plain_rasa)
-    sup.start(env={"SHOPASSIST_NOW": "2026-11-20T10:00:00+08:00"})
+    # loading the stock model (TensorFlow) took over 4 minutes on the shared machine
+    sup.start(timeout=900, env={"SHOPASSIST_NOW": "2026-11-20T10:00:00+08:00"})
     try:
         base = f"http://127.0.0.1:{settings.rasa_port}"
         url = f"{base}/webhooks/rest/webhook"
