@@ -6,7 +6,7 @@ SA := $(VENV)/bin/shopassist
 export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: setup catalog train run test test-fast validate rasa-test bench clean
+.PHONY: setup catalog train run test test-fast lint validate rasa-test bench clean
 
 setup:            ## .venv on Python 3.10 with the locked dependencies (idempotent)
 	@bash scripts/setup-venv.sh
@@ -23,6 +23,9 @@ train: setup catalog   ## train the model only when data, config or catalog name
 run: train        ## start every process and print the URLs
 	$(SA) run
 
+lint: setup       ## ruff (rules in pyproject.toml)
+	$(VENV)/bin/ruff check .
+
 validate: setup
 	$(VENV)/bin/rasa data validate --fail-on-warnings
 
@@ -30,13 +33,15 @@ rasa-test: train
 	$(VENV)/bin/rasa test core --model models/shopassist.tar.gz --stories tests/test_stories.yml \
 	  --fail-on-prediction-errors --out results/core
 
-test: train       ## every test: pytest (unit, e2e), rasa data validate, rasa test
+test: train       ## every test: ruff, rasa data validate, rasa test, pytest (unit, e2e)
+	$(VENV)/bin/ruff check .
 	$(VENV)/bin/rasa data validate --fail-on-warnings
 	$(VENV)/bin/rasa test core --model models/shopassist.tar.gz --stories tests/test_stories.yml \
 	  --fail-on-prediction-errors --out results/core
 	$(PY) -m pytest -q
 
-test-fast: setup catalog   ## pytest without the tests that start servers
+test-fast: setup catalog   ## ruff and pytest without the tests that start servers
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q -m "not e2e"
 
 bench: train

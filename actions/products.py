@@ -32,7 +32,8 @@ _HEIGHT = [
     (re.compile(r"(1\d{2})\s*(?:的个子|个子)", re.I), lambda m: int(m.group(1))),
 ]
 _WEIGHT = [
-    (re.compile(r"(\d{2,3}(?:\.\d)?)\s*(?:kg|公斤|千克|kilos?)", re.I), lambda m: float(m.group(1))),
+    (re.compile(r"(\d{2,3}(?:\.\d)?)\s*(?:kg|公斤|千克|kilos?)", re.I),
+     lambda m: float(m.group(1))),
     (re.compile(r"(\d{2,3})\s*斤"), lambda m: float(m.group(1)) / 2),
     (re.compile(r"(\d{2,3})\s*(?:lbs?|pounds)", re.I), lambda m: float(m.group(1)) * 0.4536),
     (re.compile(r"(?:体重|weigh\w*)\D{0,4}(\d{2,3})(?!\d)", re.I), lambda m: float(m.group(1))),

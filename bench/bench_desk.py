@@ -176,7 +176,8 @@ async def main_async(args) -> None:
         procs.append(desk)
         await wait_healthy(f"{base}/health", desk)
         print(f"machine: {machine()}")
-        print(f"rasa: {'real ' + rasa_url if args.real_rasa else 'fake, %g ms fixed latency' % args.rasa_latency_ms}"
+        fake = f"fake, {args.rasa_latency_ms:g} ms fixed latency"
+        print(f"rasa: {'real ' + rasa_url if args.real_rasa else fake}"
               f"; desk RSS at start {rss_mb(desk.pid)} MB", flush=True)
         for n in [int(x) for x in args.levels.split(",")]:
             res = await run_level(base, n, args.messages)

@@ -85,7 +85,7 @@ def import_(db_path, files, table):
     try:
         counts = import_files(_db(db_path), files, table=table)
     except CatalogImportError as exc:
-        raise click.ClickException(str(exc))
+        raise click.ClickException(str(exc)) from None
     click.echo("imported: " + ", ".join(f"{n} {t}" for t, n in counts.items()))
 
 
@@ -203,7 +203,7 @@ def mine(db_path, min_together, alpha):
     try:
         report = mine_catalog(path, params, progress=progress)
     except Exception as exc:  # noqa: BLE001 - one clear line
-        raise click.ClickException(f"mining failed: {exc}")
+        raise click.ClickException(f"mining failed: {exc}") from None
     finally:
         if state["bar"] is not None:
             state["bar"].__exit__(None, None, None)
@@ -265,7 +265,7 @@ def crosssell_eval(db_path, transactions, categories_csv, as_json):
         categories = read_categories(categories_csv) if categories_csv else \
             catalog_categories(_db(db_path), (i for o in orders for i in o.items))
     except (TransactionsError, OSError) as exc:
-        raise click.ClickException(str(exc))
+        raise click.ClickException(str(exc)) from None
     result = evaluate(orders, categories=categories)
     click.echo(f"orders: {result.train_orders} to mine, {result.test_orders} to test; "
                f"{result.items} items; {result.queries} queries")
@@ -322,7 +322,7 @@ def train(force):
     try:
         do_train(force=force)
     except Exception as exc:  # noqa: BLE001
-        raise click.ClickException(f"training failed: {exc}")
+        raise click.ClickException(f"training failed: {exc}") from None
 
 
 @main.command()

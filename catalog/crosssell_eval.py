@@ -258,7 +258,7 @@ def grocery_orders(n_orders: int = 60_000, n_items: int = 4_000, *, seed: int = 
     for n in range(n_orders):
         t = n / n_orders
 
-        def live(i: int) -> bool:
+        def live(i: int, t: float = t) -> bool:
             return launch[i] <= t
 
         season = [1.0 + 0.8 * math.sin(2 * math.pi * t + m[2]) for m in missions]

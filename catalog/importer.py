@@ -76,7 +76,8 @@ def read_rows(path: Path) -> list[Row]:
                                                              f"line {i}")))
             return out
         except json.JSONDecodeError as exc:
-            raise CatalogImportError([f"{name} line {exc.lineno}: invalid JSON ({exc.msg})"])
+            raise CatalogImportError(
+                [f"{name} line {exc.lineno}: invalid JSON ({exc.msg})"]) from None
     raise CatalogImportError([f"{name}: unsupported file type (use .csv, .json or .jsonl)"])
 
 
@@ -120,7 +121,7 @@ def _num(v, minimum: float = 0.0) -> float:
     try:
         n = float(str(v).strip())
     except ValueError:
-        raise ValueError(f"must be a number, got {v!r}")
+        raise ValueError(f"must be a number, got {v!r}") from None
     if n != n or n < minimum:
         raise ValueError(f"must be a number of at least {minimum:g}, got {v!r}")
     return n
@@ -130,14 +131,14 @@ def _datetime(v) -> str:
     try:
         return datetime.fromisoformat(str(v).strip()).isoformat(timespec="seconds")
     except ValueError:
-        raise ValueError(f"must be an ISO date-time like 2026-11-20T15:30:00, got {v!r}")
+        raise ValueError(f"must be an ISO date-time like 2026-11-20T15:30:00, got {v!r}") from None
 
 
 def _date(v) -> str:
     try:
         return date.fromisoformat(str(v).strip()).isoformat()
     except ValueError:
-        raise ValueError(f"must be an ISO date like 2026-10-01, got {v!r}")
+        raise ValueError(f"must be an ISO date like 2026-10-01, got {v!r}") from None
 
 
 def _cutoff(v) -> str:

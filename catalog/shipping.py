@@ -40,7 +40,8 @@ def parse_cutoff(value: str) -> time:
             raise ValueError
         return time(int(hh), int(mm))
     except ValueError:
-        raise ValueError(f"cut-off must be a local time HH:MM (00:00-23:59), got {value!r}")
+        raise ValueError(
+            f"cut-off must be a local time HH:MM (00:00-23:59), got {value!r}") from None
 
 
 def parse_rest_weekdays(value: str) -> frozenset[int]:

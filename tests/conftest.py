@@ -96,18 +96,6 @@ def sql(demo_db):
     conn.close()
 
 
-def copy_db(src, dst) -> Path:
-    """A consistent copy of a SQLite database through sqlite3's backup API: in WAL mode
-    the latest commits may still be in the -wal file, which copying the main file misses."""
-    source = sqlite3.connect(src)
-    target = sqlite3.connect(dst)
-    try:
-        source.backup(target)
-    finally:
-        target.close()
-        source.close()
-    return Path(dst)
-
 
 def make_tracker(text: str = "", *, intent: str = "check_stock", entities=None,
                  slots=None, metadata=None, events=None) -> Tracker:

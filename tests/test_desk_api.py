@@ -340,6 +340,9 @@ async def test_handoff_assigns_and_bot_goes_silent_and_drafts(desk):
     drafts = {s["id"]: s for s in detail["suggestions"]}
     skip = await lily.post(f"/api/agent/suggestions/{cross['id']}/skip")
     assert skip["suggestion"]["outcome"] == "rejected"
+    # an id that is not a number, or another's, is not found (never a server error)
+    await lily.post("/api/agent/suggestions/abc/skip", status=404)
+    await lily.post("/api/agent/suggestions/999999/skip", status=404)
     await desk.say(cid, auth, "多少钱")
     ev = await next_event(agent_ws, "suggestions")
     edited = await lily.post(f"/api/agent/conversations/{cid}/messages",

@@ -11,7 +11,7 @@ import sqlite3
 import threading
 import time
 from collections import Counter, defaultdict
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import pytest
 

@@ -52,7 +52,7 @@ def training_data():
 
     # the same words, told apart only by whether the catalog recognised a product
     examples = []
-    for i in range(12):
+    for _ in range(12):
         examples.append(message("have it", "check_stock", ["product", "size"]))
         examples.append(message("have it", "out_of_scope", []))
         examples.append(message("hello", "greet", []))
