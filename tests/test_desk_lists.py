@@ -6,7 +6,6 @@ languages; the shopper's rating after resolve, once per cycle. Expected values b
 
 from __future__ import annotations
 
-from datetime import timedelta
 
 import pytest
 
