@@ -13,7 +13,7 @@ a human delay that grows with their load (drafts sent as they are, edited, or sk
 resolve, and are rated by some shoppers. Everything is seeded: the same arguments give
 the same day.
 
-    .venv/bin/python bench/seed_day.py [--shoppers 800] [--agents 8] [--day 2026-11-20]
+    .venv/bin/python bench/seed_day.py [--shoppers 1500] [--agents 6] [--day 2026-11-20]
         [--seed 7] [--out var/seed-day]
 
 It prints the day's main figures and writes `desk.db`, `catalog.db`, `metrics.json` and
@@ -101,6 +101,7 @@ class Shopper:
     handoff_at: Optional[datetime] = None
     drafting: set = field(default_factory=set)     # messages sent while owned: drafted
     greeted: bool = False
+    first_answer_s: Optional[float] = None         # handoff → the agent's first message
 
 
 @dataclass
@@ -316,6 +317,7 @@ class Day:
         return run
 
     def rate(self, s: Shopper, waited_s: float):
+        """Shoppers answered quickly rate higher (`waited_s`: until the first answer)."""
         async def run():
             score = 5 if waited_s < 30 else 4 if waited_s < 120 else self.rng.choice([2, 3, 4])
             if self.rng.random() < 0.2:
@@ -370,6 +372,8 @@ class Day:
             if not s.greeted and self.rng.random() < 0.5:     # a greeting first, as many do
                 await self.post(url, {"text": AGENT_WORDS[s.lang][0]}, a.headers)
             s.greeted = True
+            if s.first_answer_s is None and s.handoff_at:
+                s.first_answer_s = (self.clock.t - s.handoff_at).total_seconds()
             last = pending[-1]["id"]
             drafts = [d for d in await self.drafts_for(s.cid, last)
                       if d["outcome"] is None and d["text"]] if last in s.drafting else []
@@ -392,8 +396,7 @@ class Day:
             if s.questions_left > 0:
                 self.later(self.rng.uniform(25, 90), self.ask_agent(s))
             else:
-                waited = (self.clock.t - s.handoff_at).total_seconds() if s.handoff_at else 0
-                self.later(self.rng.uniform(20, 60), self.resolve(s, waited))
+                self.later(self.rng.uniform(20, 60), self.resolve(s, s.first_answer_s or 0))
         return run
 
     def resolve(self, s: Shopper, waited_s: float):
@@ -530,8 +533,8 @@ def report(figures: dict, counts: dict) -> str:
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="bench/seed_day.py", description=__doc__.split("\n")[0])
-    p.add_argument("--shoppers", type=int, default=800)
-    p.add_argument("--agents", type=int, default=8)
+    p.add_argument("--shoppers", type=int, default=1500)
+    p.add_argument("--agents", type=int, default=6)
     p.add_argument("--handoff-share", type=float, default=0.45)
     p.add_argument("--day", default="2026-11-20")
     p.add_argument("--seed", type=int, default=7)
