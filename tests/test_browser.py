@@ -106,6 +106,24 @@ def desk_process(demo_db, folder: Path, port: int, hours: str):
         log.close()
 
 
+def _go_online(base: str, user: str) -> None:
+    """An agent logs in and goes online through the API (no console of their own)."""
+    import urllib.request
+    from http.cookiejar import CookieJar
+
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
+
+    def post(path, body, headers=None):
+        req = urllib.request.Request(base + path, data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json",
+                                              **(headers or {})})
+        with opener.open(req, timeout=10) as r:
+            return json.loads(r.read())
+
+    login = post("/api/agent/login", {"username": user, "password": f"demo-{user}"})
+    post("/api/agent/status", {"status": "online"}, {"X-CSRF-Token": login["csrf_token"]})
+
+
 @pytest.fixture(scope="module")
 def desk(rasa, demo_db, tmp_path_factory):
     """The desk, open (09:00-22:00 at the pinned 10:00)."""
@@ -439,7 +457,9 @@ def test_console_notices_languages_canned_reassign_and_offline_widget(desk, brow
     ids = shop.eval_on_selector_all(".sa-log [data-id]", "n => n.map(e => e.dataset.id)")
     assert len(ids) == len(set(ids))
 
-    # the supervisor reassigns with a reason; the former owner can no longer write
+    # the supervisor reassigns with a reason (to an agent who is online: Lily comes back,
+    # she went away at the end of the first story); the former owner can no longer write
+    _go_online(desk.url, "lily")
     boss.wait_for_selector("#mine .conv", timeout=WAIT)
     boss.click("#mine .conv")
     boss.wait_for_selector("#transcript .msg", timeout=WAIT)

@@ -30,7 +30,7 @@
       metrics: '今日指标（主管）', mxDay: '日期', mxLoad: '刷新', mxConv: '对话', mxStarted: '新对话', mxBotOnly: '机器人独立解决',
       mxHanded: '转人工', mxRate: '机器人解决率', mxReasons: '转人工原因', mxTimes: '时效（中位 / 90%）', mxWait: '排队等待',
       mxFirst: '首次响应', mxResolve: '解决用时', mxAgents: '客服', mxAgent: '客服', mxReceived: '今日接待', mxBand: '负荷',
-      mxActive: '当前', mxSent: '发送', band_idle: '空闲', band_healthy: '正常', band_add_people: '需加人',
+      mxActive: '当前', mxSent: '发送', band_idle: '空闲', band_normal: '正常', band_full: '饱和', band_strained: '吃紧', band_hire: '需加人',
       mxSug: '建议回复', mxShown: '展示', mxAccepted: '直接发送', mxEdited: '编辑后发送', mxRejected: '跳过',
       mxQa: '问答比（每条顾客消息的回复数）', mxNone: '—', mxErr: '指标加载失败：{e}'
     },
@@ -62,7 +62,7 @@
       mxBotOnly: 'Bot alone', mxHanded: 'Handed off', mxRate: 'Bot resolution rate', mxReasons: 'Handoff reasons',
       mxTimes: 'Times (median / 90%)', mxWait: 'Queue wait', mxFirst: 'First response', mxResolve: 'Resolution',
       mxAgents: 'Agents', mxAgent: 'Agent', mxReceived: 'Received', mxBand: 'Load', mxActive: 'Now', mxSent: 'Sent',
-      band_idle: 'idle', band_healthy: 'healthy', band_add_people: 'add people', mxSug: 'Suggestions', mxShown: 'Shown',
+      band_idle: 'idle', band_normal: 'normal', band_full: 'full', band_strained: 'strained', band_hire: 'hire', mxSug: 'Suggestions', mxShown: 'Shown',
       mxAccepted: 'Sent as drafted', mxEdited: 'Edited', mxRejected: 'Skipped',
       mxQa: 'Q&A ratio (replies per shopper message)', mxNone: '—', mxErr: 'Could not load the figures: {e}'
     }
@@ -548,12 +548,17 @@
   $('reply').addEventListener('keydown', function (e) {
     if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) { e.preventDefault(); sendReply($('reply').value, S.editing, false); }
   });
-  $('resolve').addEventListener('click', function () {
+  function resolveConv(confirmed) {
     if (!S.cur) return;
-    api('POST', '/api/agent/conversations/' + encodeURIComponent(S.cur) + '/resolve', {}).then(function (s) {
+    api('POST', '/api/agent/conversations/' + encodeURIComponent(S.cur) + '/resolve', {confirm: confirmed, lang: S.lang}).then(function (s) {
       upsertSummary(s); toast(t('resolved')); if (S.detail) { S.detail.conversation = s; renderDetail(); }
-    }).catch(function (e) { toast(t('failed', {e: e.message}), 'bad'); });
-  });
+    }).catch(function (e) {
+      // the shopper's last message has no answer yet: ask before closing
+      if (e.status === 409 && e.body && e.body.reason === 'unanswered') { if (window.confirm(e.body.text)) resolveConv(true); return; }
+      toast(t('failed', {e: e.message}), 'bad');
+    });
+  }
+  $('resolve').addEventListener('click', function () { resolveConv(false); });
   $('reassign').addEventListener('submit', function (e) {
     e.preventDefault(); if (!S.cur) return;
     api('POST', '/api/agent/conversations/' + encodeURIComponent(S.cur) + '/reassign',
@@ -736,8 +741,11 @@
         if (ev.agent) { S.me = ev.agent; renderMe(); }
         if (ev.queue) { S.queue = ev.queue; renderLists(); }
         break;
-      case 'agent':
+      case 'agent': case 'presence':
         if (ev.agent && S.me && ev.agent.agent_id === S.me.agent_id) { S.me = ev.agent; renderMe(); }
+        break;
+      case 'heartbeat':
+        if (S.me && ev.status && ev.status !== S.me.status) { S.me.status = ev.status; renderMe(); }
         break;
     }
   }
@@ -747,6 +755,9 @@
     S.ws = ws;
     ws.onopen = function () {
       var again = S.wsTries > 0; S.wsTries = 0;
+      // presence: the desk counts this console as there while it hears from it
+      clearInterval(S.beat);
+      S.beat = setInterval(function () { if (ws.readyState === 1) ws.send(JSON.stringify({type: 'heartbeat'})); }, 15000);
       S.conn = 'connected'; renderConn();
       if (again) { refreshLists(); if (S.cur) openConv(S.cur); }
     };

@@ -257,7 +257,7 @@
   function noticeText(m) {
     var c = m.custom || {};
     if (c.type === 'agent_joined') return t('joined', {name: c.agent_name || m.agent_name || t('agent')});
-    if (c.type === 'queued') return t('queued', {n: c.position || 1, m: mins(c.estimated_wait_s)});
+    if (c.type === 'queued') return m.text || t('queued', {n: c.position || 1, m: mins(c.estimated_wait_s)});
     if (c.type === 'resolved') return t('resolved');
     return m.text || '';
   }
@@ -404,7 +404,7 @@
     if (c.type === 'contact_ack') S.ackAt = m.id;
     if (!S.replay) {
       if (c.type === 'handoff') checkHours();
-      if (c.type === 'offline' && c.contact_form !== false) leaveForm(c.hours);
+      if ((c.type === 'offline' && c.contact_form !== false) || (c.type === 'queued' && c.contact_form)) leaveForm(c.hours);
       if (c.type === 'add_to_cart') addToCart(c);
     }
     if (m.sender !== 'shopper' && !S.replay) {
