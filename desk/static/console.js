@@ -10,7 +10,7 @@
       loginBad: '用户名或密码不对', loginErr: '登录失败：{e}', console: '客服工作台', logout: '退出',
       lists: '对话列表', mine: '我的对话', queue: '排队中', openById: '按编号打开对话', open: '打开',
       noConv: '请选择左侧的对话', resolve: '结束对话', transcript: '对话记录', shopperTyping: '顾客正在输入…',
-      canned: '快捷短语', cannedPick: '选择…', reply: '回复', replyPh: '输入回复，Ctrl+Enter 发送', send: '发送',
+      canned: '快捷短语', cannedPick: '选择…', reply: '回复', replyPh: '输入回复，Ctrl+Enter发送', send: '发送',
       side: '上下文与建议', suggestions: '建议回复', context: '顾客信息', reassign: '转派（主管）',
       agentId: '客服编号', reason: '原因', reassignBtn: '转派', online: '在线', away: '离开',
       goOnline: '当前：离开（点击上线）', goAway: '当前：在线（点击离开）',
@@ -21,18 +21,30 @@
       useSend: '发送', useEdit: '编辑', useSkip: '跳过', facts: '依据', editing: '正在编辑建议 #{id}', cancelEdit: '取消编辑',
       changed: '建议起草后数据有变化：', sendAnyway: '仍然发送', editIt: '编辑', sent: '已发送', skipped: '已跳过',
       page: '商品页', cart: '购物车', language: '语言', intent: '识别意图', entities: '实体', customer: '顾客编号',
-      orders: '历史订单', cartValue: '购物车金额', contact: '留言联系方式', none: '无', handoff: '转人工原因', askedPct: '顾客要求优惠{n}%', unread: '{n} 条未读',
+      orders: '历史订单', cartValue: '购物车金额', contact: '留言联系方式', none: '无', handoff: '转人工原因', askedPct: '顾客要求优惠{n}%', unread: '{n}条未读',
       newAssign: '新对话分配给您：{who}', newMsg: '新消息：{text}', titleNew: '【新消息】', shopper: '顾客',
       resolved: '对话已结束', reassigned: '已转派', sendErr: '发送失败：{e}', failed: '操作失败：{e}',
-      empty: '（空）', lang_zh: '中文', lang_en: '英文', facts_none: '无数据依据', joined: '{name} 已加入对话',
-      queuedN: '排队第 {n} 位，预计 {m} 分钟', resolvedNote: '对话已结束', loading: '加载中…',
-      assignedTo: '{who} 已分配给 {agent}', movedAway: '此对话已转给 {agent}，您不能再回复', soundOff: '提示音未开启：点击页面任意处开启',
+      empty: '（空）', lang_zh: '中文', lang_en: '英文', facts_none: '无数据依据', joined: '{name}已加入对话',
+      queuedN: '排队第{n}位，预计{m}分钟', resolvedNote: '对话已结束', loading: '加载中…',
+      assignedTo: '{who}已分配给{agent}', movedAway: '此对话已转给{agent}，您不能再回复', soundOff: '提示音未开启：点击页面任意处开启',
       metrics: '今日指标（主管）', mxDay: '日期', mxLoad: '刷新', mxConv: '对话', mxStarted: '新对话', mxBotOnly: '机器人独立解决',
       mxHanded: '转人工', mxRate: '机器人解决率', mxReasons: '转人工原因', mxTimes: '时效（中位 / 90%）', mxWait: '排队等待',
       mxFirst: '首次响应', mxResolve: '解决用时', mxAgents: '客服', mxAgent: '客服', mxReceived: '今日接待', mxBand: '负荷',
       mxActive: '当前', mxSent: '发送', band_idle: '空闲', band_healthy: '正常', band_add_people: '需加人',
       mxSug: '建议回复', mxShown: '展示', mxAccepted: '直接发送', mxEdited: '编辑后发送', mxRejected: '跳过',
-      mxQa: '问答比（每条顾客消息的回复数）', mxNone: '—', mxErr: '指标加载失败：{e}'
+      mxQa: '问答比（每条顾客消息的回复数）', mxNone: '—', mxErr: '指标加载失败：{e}',
+      keysBtn: '快捷键 ?', keysTitle: '键盘快捷键', close: '关闭',
+      keysNote: '在输入框里打字时，按住Alt再按字母；Esc关闭弹窗或取消。',
+      key_next: '下一个等待回复的对话', key_send: '发送第一条建议回复', key_edit: '编辑第一条建议回复',
+      key_skip: '跳过第一条建议回复', key_search: '搜索快捷短语', key_resolve: '结束对话',
+      key_reply: '发送输入框里的回复', key_help: '打开或关闭本帮助', key_or: '或',
+      cannedSearch: '搜索短语 /', cannedSearchLabel: '搜索快捷短语（标题和内容，中英文）',
+      cannedSearchPh: '输入关键词，↑↓选择，回车插入', cannedNone: '没有匹配的快捷短语',
+      noWaiting: '没有等待回复的对话', waited: '顾客已等待{t}', answered: '已回复', shopperN: '顾客{id}',
+      why_requested: '顾客要求人工', why_complaint: '投诉', why_repeated_fallback: '机器人连续没听懂',
+      why_action_failure: '机器人查询出错', why_cart_value: '大额购物车', why_discount: '要求优惠',
+      why_rasa_unavailable: '机器人暂时不可用', why_contact: '非工作时间留言',
+      noSugNow: '没有可用的建议回复', resolveAnyway: '仍然结束', cancel: '取消', useNew: '用新数据发送'
     },
     en: {
       skip: 'Skip to conversation', loginTitle: 'Agent log-in', username: 'User name', password: 'Password', login: 'Log in',
@@ -64,7 +76,19 @@
       mxAgents: 'Agents', mxAgent: 'Agent', mxReceived: 'Received', mxBand: 'Load', mxActive: 'Now', mxSent: 'Sent',
       band_idle: 'idle', band_healthy: 'healthy', band_add_people: 'add people', mxSug: 'Suggestions', mxShown: 'Shown',
       mxAccepted: 'Sent as drafted', mxEdited: 'Edited', mxRejected: 'Skipped',
-      mxQa: 'Q&A ratio (replies per shopper message)', mxNone: '—', mxErr: 'Could not load the figures: {e}'
+      mxQa: 'Q&A ratio (replies per shopper message)', mxNone: '—', mxErr: 'Could not load the figures: {e}',
+      keysBtn: 'Keys ?', keysTitle: 'Keyboard shortcuts', close: 'Close',
+      keysNote: 'While typing in a field, hold Alt with the letter; Esc closes a popup or cancels.',
+      key_next: 'Next chat waiting for an answer', key_send: 'Send the first suggestion', key_edit: 'Edit the first suggestion',
+      key_skip: 'Skip the first suggestion', key_search: 'Search canned replies', key_resolve: 'Resolve the conversation',
+      key_reply: 'Send the reply in the box', key_help: 'Show or hide this help', key_or: 'or',
+      cannedSearch: 'Search /', cannedSearchLabel: 'Search canned replies (title and text, both languages)',
+      cannedSearchPh: 'Type to search; ↑↓ to pick, Enter inserts', cannedNone: 'No canned reply matches',
+      noWaiting: 'No chat is waiting for an answer', waited: 'Shopper waiting {t}', answered: 'answered', shopperN: 'Shopper {id}',
+      why_requested: 'asked for a person', why_complaint: 'complaint', why_repeated_fallback: 'the bot did not understand twice',
+      why_action_failure: 'a bot look-up failed', why_cart_value: 'large cart', why_discount: 'discount',
+      why_rasa_unavailable: 'the bot was unavailable', why_contact: 'message left out of hours',
+      noSugNow: 'No suggestion to use', resolveAnyway: 'Resolve anyway', cancel: 'Cancel', useNew: 'Use the new figure'
     }
   };
   var COLORS = {black: '黑色', white: '白色', grey: '灰色', navy: '藏青色', blue: '蓝色', red: '红色', green: '绿色',
@@ -74,7 +98,8 @@
   var S = {
     lang: localStorage.getItem(LANG_KEY) || (/^zh/i.test(navigator.language || '') ? 'zh' : 'en'),
     csrf: null, me: null, mine: [], queue: [], cur: null, detail: null, msgIds: {}, editing: null,
-    conflict: null, ws: null, wsTries: 0, canned: {}, titleTimer: null, baseTitle: document.title, audio: null
+    conflict: null, ws: null, wsTries: 0, canned: {}, titleTimer: null, baseTitle: document.title, audio: null,
+    rows: {}
   };
   var $ = function (id) { return document.getElementById(id); };
 
@@ -136,9 +161,13 @@
   }
 
   /* ---------- notices: toast, beep, title flash ---------- */
+  // notices stack in their own corner (never over the transcript, the composer or the
+  // suggestions); at most TOASTS_SHOWN at once, the oldest goes first
+  var TOASTS_SHOWN = 3;
   function toast(text, kind) {
-    var n = el('div', 'toast' + (kind ? ' ' + kind : ''), text);
-    $('toasts').appendChild(n);
+    var box = $('toasts'), n = el('div', 'toast' + (kind ? ' ' + kind : ''), text);
+    box.appendChild(n);
+    while (box.children.length > TOASTS_SHOWN) box.removeChild(box.firstChild);
     setTimeout(function () { n.classList.add('out'); setTimeout(function () { n.remove(); }, 400); }, 5000);
   }
   function unlockAudio() {
@@ -222,8 +251,8 @@
   function refreshLists() {
     return api('GET', '/api/agent/conversations').then(function (r) {
       // a supervisor sees every owned conversation (to reassign when an owner cannot go on)
-      S.mine = (r.assigned && r.assigned.length) ? r.assigned : (r.mine || []);
-      S.queue = r.queue || []; renderLists();
+      S.mine = ((r.assigned && r.assigned.length) ? r.assigned : (r.mine || [])).map(stamp);
+      S.queue = (r.queue || []).map(stamp); renderLists();
     }).catch(authFail);
   }
   function authFail(e) {
@@ -235,25 +264,76 @@
     list.unshift(s);
   }
   function drop(list, id) { return list.filter(function (x) { return x.conversation_id !== id; }); }
+  /* The lists, for eight chats at once: each row says who (shopper label, product, place
+   * and language), what they asked last, how long they have waited for an answer (a live
+   * timer: amber from 20 s, red from 30 s) and how many of their messages are unread.
+   * Sorted by that wait, longest first; answered conversations follow, latest first.
+   * The waits come from the desk's clock (`waiting_s` when the list was sent); the timer
+   * adds the time passed since on this page's monotonic clock. */
+  var WAIT_AMBER_S = 20, WAIT_RED_S = 30;
+  function stamp(s) { s._at = performance.now(); return s; }
+  function waitedNow(s) {
+    if (!s || s.waiting_s == null) return null;
+    return s.waiting_s + Math.max(0, (performance.now() - (s._at || performance.now())) / 1000);
+  }
+  function fmtWait(sec) {
+    sec = Math.floor(sec);
+    var h = Math.floor(sec / 3600), m = Math.floor(sec % 3600 / 60), x = sec % 60;
+    return (h ? h + ':' + (m < 10 ? '0' : '') : '') + m + ':' + (x < 10 ? '0' : '') + x;
+  }
+  function byWait(a, b) {
+    var wa = waitedNow(a), wb = waitedNow(b);
+    if (wa != null || wb != null) return wa == null ? 1 : wb == null ? -1 : wb - wa;
+    var ta = a.last_message ? a.last_message.id : 0, tb = b.last_message ? b.last_message.id : 0;
+    return tb - ta;
+  }
+  function sortedMine() { return S.mine.slice().sort(byWait); }
   function renderLists() {
-    [['mine', S.mine], ['queue', S.queue]].forEach(function (p) {
+    [['mine', sortedMine()], ['queue', S.queue.slice().sort(byWait)]].forEach(function (p) {
       var ul = $(p[0]); clear(ul);
       $(p[0] + '-count').textContent = '(' + p[1].length + ')';
       if (!p[1].length) ul.appendChild(el('li', 'empty', t('none')));
       p[1].forEach(function (s) { ul.appendChild(convItem(s)); });
     });
+    tickTimers();
   }
+  function tickTimers() {
+    document.querySelectorAll('.convs .timer').forEach(function (n) {
+      var s = S.rows[n.dataset.cid], w = waitedNow(s);
+      if (w == null) { n.hidden = true; return; }
+      n.hidden = false;
+      n.textContent = fmtWait(w);
+      n.setAttribute('aria-label', t('waited', {t: fmtWait(w)}));
+      n.className = 'timer' + (w >= WAIT_RED_S ? ' late' : w >= WAIT_AMBER_S ? ' slow' : '');
+    });
+  }
+  setInterval(tickTimers, 1000);
+  function shopperLabel(s) {
+    return s.shopper_label || (s.customer_id ? String(s.customer_id) : t('shopperN', {id: s.conversation_id.slice(0, 4)}));
+  }
+  function productOf(s) { return (s.page && (s.page.title || s.page.product_id)) || ''; }
   function convItem(s) {
+    S.rows[s.conversation_id] = s;
     var li = el('li'), b = el('button', 'conv' + (s.conversation_id === S.cur ? ' current' : ''), null, {type: 'button'});
+    b.dataset.cid = s.conversation_id;
     if (s.conversation_id === S.cur) b.setAttribute('aria-current', 'true');
     var top = el('span', 'conv-top');
-    top.appendChild(el('span', 'conv-name', (s.page && (s.page.title || s.page.product_id)) || s.conversation_id.slice(0, 8)));
-    top.appendChild(el('span', 'pill st-' + s.state, t('st_' + s.state)));
-    top.appendChild(el('span', 'pill lang', (s.locale || '').toUpperCase()));
+    top.appendChild(el('span', 'conv-name', shopperLabel(s)));
+    top.appendChild(el('span', 'timer', null, {'data-cid': s.conversation_id, hidden: ''}));
     if (s.unread) top.appendChild(el('span', 'badge', s.unread, {'aria-label': t('unread', {n: s.unread})}));
     b.appendChild(top);
-    var lm = s.last_message;
-    b.appendChild(el('span', 'conv-last', lm ? t('s_' + lm.sender) + ': ' + (msgText(lm) || '') : t('noMsgs')));
+    var where = [productOf(s), s.city || '', (s.locale || '').toUpperCase()].filter(Boolean).join(' · ');
+    var sub = el('span', 'conv-sub');
+    sub.appendChild(el('span', 'conv-where', where));
+    if (s.state !== 'assigned') sub.appendChild(el('span', 'pill st-' + s.state, t('st_' + s.state)));
+    b.appendChild(sub);
+    var pv = s.preview !== undefined ? s.preview : (s.last_message && s.last_message.sender === 'shopper' ? s.last_message : null);
+    b.appendChild(el('span', 'conv-last', pv ? msgText(pv) : t('noMsgs')));
+    if (s.labels && s.labels.length) {
+      var lb = el('span', 'conv-labels');
+      s.labels.forEach(function (x) { lb.appendChild(el('span', 'label', x)); });
+      b.appendChild(lb);
+    }
     if (s.agent_name && S.me && S.me.role === 'supervisor') b.appendChild(el('span', 'conv-agent', s.agent_name));
     b.addEventListener('click', function () { openConv(s.conversation_id); });
     li.appendChild(b);
@@ -274,7 +354,7 @@
 
   /* ---------- one conversation ---------- */
   function openConv(id) {
-    if (S.cur !== id) { S.editing = null; S.conflict = null; }
+    if (S.cur !== id) { S.editing = null; S.conflict = null; S.resolveAsk = null; closeCannedSearch(false); }
     S.cur = id;
     [S.mine, S.queue].forEach(function (l) { l.forEach(function (s) { if (s.conversation_id === id) s.unread = 0; }); });
     renderLists();
@@ -292,13 +372,13 @@
     renderComposer();
     if (!has) return;
     var c = d.conversation;
-    $('conv-title').textContent = (c.page && (c.page.title || c.page.product_id)) || c.conversation_id;
+    $('conv-title').textContent = [shopperLabel(c), productOf(c), (c.locale || '').toUpperCase()].filter(Boolean).join(' · ');
     $('conv-state').textContent = t('st_' + c.state) + (c.agent_name ? ' · ' + c.agent_name : '');
     $('conv-state').className = 'state pill st-' + c.state;
     var tr = $('transcript'); clear(tr);
     if (!d.messages.length) tr.appendChild(el('p', 'empty', t('noMsgs')));
     d.messages.forEach(function (m) { tr.appendChild(msgNode(m)); });
-    renderContext(); renderSuggestions(); renderEditing(); renderConflict();
+    renderContext(); renderSuggestions(); renderEditing(); renderConflict(); renderResolveAsk();
   }
   function canWrite() {          // only the owner of an assigned conversation writes in it
     var c = S.detail && S.detail.conversation;
@@ -336,7 +416,8 @@
 
   /* why a conversation left the bot: "discount · asked for 15% off" */
   function handoffText(reason, pct) {
-    return reason + (pct != null ? ' · ' + t('askedPct', {n: pct}) : '');
+    if (reason === 'discount' && pct != null) return t('askedPct', {n: pct});
+    return I18N[S.lang]['why_' + reason] ? t('why_' + reason) : reason;
   }
 
   /* facts behind a message or a suggestion, one compact line each */
@@ -452,9 +533,12 @@
         card.appendChild(el('div', 'facts-head', t('facts'))); card.appendChild(f);
       } else card.appendChild(el('p', 'muted', t('facts_none')));
       var row = el('div', 'sug-actions');
-      var send = el('button', 'primary', t('useSend'), {type: 'button'}),
-        edit = el('button', null, t('useEdit'), {type: 'button'}),
-        skip = el('button', null, t('useSkip'), {type: 'button'});
+      var first = !box.querySelector('.sug');
+      var send = el('button', 'primary', t('useSend'), {type: 'button', 'data-act': 'send'}),
+        edit = el('button', null, t('useEdit'), {type: 'button', 'data-act': 'edit'}),
+        skip = el('button', null, t('useSkip'), {type: 'button', 'data-act': 'skip'});
+      if (first) { send.setAttribute('aria-keyshortcuts', 'S Alt+S'); edit.setAttribute('aria-keyshortcuts', 'E Alt+E');
+        skip.setAttribute('aria-keyshortcuts', 'X Alt+X'); }
       send.addEventListener('click', function () { sendReply(s.text, s.id, false); });
       edit.addEventListener('click', function () { startEdit(s); });
       skip.addEventListener('click', function () {
@@ -548,12 +632,32 @@
   $('reply').addEventListener('keydown', function (e) {
     if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) { e.preventDefault(); sendReply($('reply').value, S.editing, false); }
   });
-  $('resolve').addEventListener('click', function () {
+  /* resolve; the desk answers 409 when the shopper's last message has no answer yet: the
+   * agent is told so, in words, and resolves anyway or goes back to answer */
+  function resolve(confirm) {
     if (!S.cur) return;
-    api('POST', '/api/agent/conversations/' + encodeURIComponent(S.cur) + '/resolve', {}).then(function (s) {
-      upsertSummary(s); toast(t('resolved')); if (S.detail) { S.detail.conversation = s; renderDetail(); }
-    }).catch(function (e) { toast(t('failed', {e: e.message}), 'bad'); });
-  });
+    var id = S.cur;
+    api('POST', '/api/agent/conversations/' + encodeURIComponent(id) + '/resolve', confirm ? {confirm: true} : {}).then(function (s) {
+      S.resolveAsk = null; renderResolveAsk();
+      upsertSummary(s); toast(t('resolved')); if (S.detail && S.cur === id) { S.detail.conversation = s; renderDetail(); }
+    }).catch(function (e) {
+      if (e.status === 409 && S.cur === id) { S.resolveAsk = {error: e.message, body: e.body || {}}; renderResolveAsk(); return; }
+      toast(t('failed', {e: e.message}), 'bad');
+    });
+  }
+  function renderResolveAsk() {
+    var w = $('resolve-warn'); clear(w);
+    var a = S.resolveAsk; w.hidden = !a;
+    if (!a) return;
+    w.appendChild(el('strong', null, a.body.words || a.error));
+    var row = el('div', 'sug-actions');
+    var go = el('button', 'danger', t('resolveAnyway'), {type: 'button'}), back = el('button', null, t('cancel'), {type: 'button'});
+    go.addEventListener('click', function () { resolve(true); });
+    back.addEventListener('click', function () { S.resolveAsk = null; renderResolveAsk(); $('reply').focus(); });
+    row.appendChild(go); row.appendChild(back); w.appendChild(row);
+    back.focus();
+  }
+  $('resolve').addEventListener('click', function () { resolve(false); });
   $('reassign').addEventListener('submit', function (e) {
     e.preventDefault(); if (!S.cur) return;
     api('POST', '/api/agent/conversations/' + encodeURIComponent(S.cur) + '/reassign',
@@ -653,7 +757,7 @@
 
   /* ---------- live events ---------- */
   function upsertSummary(s) {
-    var id = s.conversation_id;
+    var id = s.conversation_id; stamp(s);
     if (s.state === 'queued') { upsert(S.queue, s); S.mine = drop(S.mine, id); }
     else {
       S.queue = drop(S.queue, id);
@@ -704,9 +808,13 @@
         if (ev.conversation) upsertSummary(ev.conversation);
         if (ev.conversation_id === S.cur) appendMessage(m);
         var s = S.mine.concat(S.queue).filter(function (x) { return x.conversation_id === ev.conversation_id; })[0];
-        if (s) {
+        if (s && !ev.conversation) {     // no fresh summary with the event: keep the row true
           s.last_message = m;
-          if (ev.conversation_id !== S.cur && m.sender === 'shopper' && !ev.conversation) s.unread = (s.unread || 0) + 1;
+          if (m.sender === 'shopper') {
+            s.preview = m;
+            if (s.waiting_s == null) { s.waiting_s = 0; stamp(s); }
+            if (ev.conversation_id !== S.cur) s.unread = (s.unread || 0) + 1;
+          } else if (m.sender === 'agent') s.waiting_s = null;
           renderLists();
         }
         if (m.sender === 'shopper' && (ev.conversation_id !== S.cur || !document.hasFocus() || document.hidden)) notify(t('newMsg', {text: (m.text || '').slice(0, 40)}));
@@ -723,7 +831,7 @@
         }
         break;
       case 'queue':
-        S.queue = ev.queue || []; renderLists(); break;
+        S.queue = (ev.queue || []).map(stamp); renderLists(); break;
       case 'typing':
         if (ev.conversation_id === S.cur) {
           $('shopper-typing').hidden = !ev.on;
@@ -734,7 +842,7 @@
         upsertSummary(ev.conversation); break;
       case 'hello':
         if (ev.agent) { S.me = ev.agent; renderMe(); }
-        if (ev.queue) { S.queue = ev.queue; renderLists(); }
+        if (ev.queue) { S.queue = ev.queue.map(stamp); renderLists(); }
         break;
       case 'agent':
         if (ev.agent && S.me && ev.agent.agent_id === S.me.agent_id) { S.me = ev.agent; renderMe(); }
@@ -764,9 +872,146 @@
       }, Math.min(30000, 500 * Math.pow(2, S.wsTries)) * (0.75 + Math.random() / 2));
     };
   }
+
+  /* ---------- keyboard: one table, shown in the help overlay ("?") ----------
+   * Outside a text field the letter alone works; in one, Alt with the letter (matched by
+   * the key's position, so it works on any layout). Ctrl/⌘+Enter sends from the reply box. */
+  var KEYS = [
+    {code: 'KeyN', key: 'n', does: 'key_next', run: function () { nextWaiting(); }},
+    {code: 'KeyS', key: 's', does: 'key_send', run: function () { firstSuggestion('send'); }},
+    {code: 'KeyE', key: 'e', does: 'key_edit', run: function () { firstSuggestion('edit'); }},
+    {code: 'KeyX', key: 'x', does: 'key_skip', run: function () { firstSuggestion('skip'); }},
+    {code: 'Slash', key: '/', does: 'key_search', run: function () { openCannedSearch(); }},
+    {code: 'KeyR', key: 'r', does: 'key_resolve', run: function () { if (!$('resolve').disabled) $('resolve').click(); }},
+    {key: '?', does: 'key_help', run: function () { toggleHelp(); }}
+  ];
+  function keyNames(k) {
+    if (k.key === '?') return ['?'];
+    return [k.key.toUpperCase(), 'Alt+' + k.key.toUpperCase()];
+  }
+  function renderHelp() {
+    var tb = $('help-keys'); clear(tb);
+    KEYS.concat([{names: ['Ctrl+Enter', '⌘+Enter'], does: 'key_reply'}]).forEach(function (k) {
+      var tr = el('tr'), th = el('th', null, null, {scope: 'row'});
+      (k.names || keyNames(k)).forEach(function (nm, i) {
+        if (i) th.appendChild(document.createTextNode(' ' + t('key_or') + ' '));
+        th.appendChild(el('kbd', null, nm));
+      });
+      tr.appendChild(th); tr.appendChild(el('td', null, t(k.does))); tb.appendChild(tr);
+    });
+  }
+  function toggleHelp(show) {
+    var h = $('help'), on = show == null ? h.hidden : show;
+    if (on === !h.hidden) return;
+    h.hidden = !on;
+    if (on) { S.helpFrom = document.activeElement; renderHelp(); $('help-close').focus(); }
+    else if (S.helpFrom && S.helpFrom.focus) S.helpFrom.focus();
+  }
+  $('help-open').addEventListener('click', function () { toggleHelp(true); });
+  $('help-close').addEventListener('click', function () { toggleHelp(false); });
+  $('help').addEventListener('click', function (e) { if (e.target === this) toggleHelp(false); });
+  function isField(n) {
+    return n && (n.tagName === 'TEXTAREA' || n.tagName === 'SELECT' || n.isContentEditable ||
+      (n.tagName === 'INPUT' && !/^(button|submit|checkbox|radio|reset)$/i.test(n.type)));
+  }
   document.addEventListener('keydown', function (e) {
-    if (e.key === 'Escape' && S.conflict) { S.conflict = null; renderConflict(); }
+    if (e.defaultPrevented || !S.me || $('app').hidden) return;
+    if (e.key === 'Escape') {
+      if (!$('help').hidden) { e.preventDefault(); toggleHelp(false); return; }
+      if (!$('canned-search').hidden) { e.preventDefault(); closeCannedSearch(true); return; }
+      if (S.conflict) { S.conflict = null; renderConflict(); return; }
+      if (S.resolveAsk) { S.resolveAsk = null; renderResolveAsk(); return; }
+      return;
+    }
+    if (e.ctrlKey || e.metaKey) return;
+    var k = null;
+    if (e.altKey) k = KEYS.filter(function (x) { return x.code && x.code === e.code; })[0];
+    else if (!isField(e.target)) k = KEYS.filter(function (x) { return x.key === e.key; })[0];
+    if (!k || (!$('help').hidden && k.does !== 'key_help')) return;
+    e.preventDefault();
+    k.run();
   });
+  function nextWaiting() {
+    var list = sortedMine().filter(function (s) { return waitedNow(s) != null && s.conversation_id !== S.cur; });
+    if (!list.length) { toast(t('noWaiting')); return; }
+    openConv(list[0].conversation_id).then(function () { $('transcript').focus(); });
+  }
+  function firstSuggestion(what) {
+    var card = document.querySelector('#suggestions .sug');
+    var b = card && card.querySelector('button[data-act="' + what + '"]');
+    if (!b || b.disabled) { toast(t('noSugNow')); return; }
+    b.click();
+  }
+
+  /* ---------- canned replies: search by title and text, in both languages ("/") ---------- */
+  function cannedAll() {
+    return Promise.all(['zh', 'en'].map(function (loc) {
+      if (S.canned[loc]) return S.canned[loc];
+      return api('GET', '/api/agent/canned?locale=' + loc).then(function (l) { return (S.canned[loc] = l || []); });
+    })).then(function (lists) {
+      var first = S.detail && S.detail.conversation.locale === 'en' ? 1 : 0;   // the conversation's language first
+      return lists[first].concat(lists[1 - first]);
+    });
+  }
+  function cannedMatches(list, q) {
+    var terms = q.toLowerCase().split(/\s+/).filter(Boolean);
+    return list.filter(function (c) {
+      var hay = (c.title + '\n' + c.text).toLowerCase();
+      return terms.every(function (w) { return hay.indexOf(w) >= 0; });
+    });
+  }
+  function openCannedSearch() {
+    if (!canWrite()) { toast(t('noConv')); return; }
+    $('canned-search').hidden = false; $('canned-q').value = ''; S.cannedPick = 0;
+    $('canned-q').focus(); searchCanned();
+  }
+  function closeCannedSearch(back) {
+    $('canned-search').hidden = true;
+    if (back) $('reply').focus();
+  }
+  function searchCanned() {
+    var q = $('canned-q').value;
+    cannedAll().then(function (list) {
+      if ($('canned-q').value !== q) return;
+      S.cannedFound = cannedMatches(list, q);
+      if (S.cannedPick >= S.cannedFound.length) S.cannedPick = 0;
+      renderCannedResults();
+    }).catch(function (e) { toast(t('failed', {e: e.message}), 'bad'); });
+  }
+  function renderCannedResults() {
+    var ul = $('canned-results'); clear(ul);
+    var found = S.cannedFound || [];
+    if (!found.length) ul.appendChild(el('li', 'empty', t('cannedNone')));
+    found.forEach(function (c, i) {
+      var li = el('li', 'canned-hit' + (i === S.cannedPick ? ' on' : ''), null,
+        {role: 'option', id: 'canned-hit-' + i, 'aria-selected': String(i === S.cannedPick)});
+      li.appendChild(el('b', null, c.title)); li.appendChild(el('span', null, c.text));
+      li.addEventListener('mousedown', function (e) { e.preventDefault(); insertCanned(c); });
+      ul.appendChild(li);
+    });
+    if (found.length) $('canned-q').setAttribute('aria-activedescendant', 'canned-hit-' + S.cannedPick);
+    else $('canned-q').removeAttribute('aria-activedescendant');
+    var on = ul.querySelector('.on'); if (on && on.scrollIntoView) on.scrollIntoView({block: 'nearest'});
+  }
+  function insertCanned(c) {
+    var r = $('reply'), txt = fillVars(c.text), at = r.selectionStart || r.value.length;
+    r.value = r.value.slice(0, at) + txt + r.value.slice(r.selectionEnd || at);
+    closeCannedSearch(false);
+    r.focus(); r.setSelectionRange(at + txt.length, at + txt.length);
+  }
+  $('canned-search-open').addEventListener('click', openCannedSearch);
+  $('canned-q').addEventListener('input', function () { S.cannedPick = 0; searchCanned(); });
+  $('canned-q').addEventListener('keydown', function (e) {
+    var n = (S.cannedFound || []).length;
+    if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
+      e.preventDefault(); if (!n) return;
+      S.cannedPick = (S.cannedPick + (e.key === 'ArrowDown' ? 1 : n - 1)) % n; renderCannedResults();
+    } else if (e.key === 'Enter') {
+      e.preventDefault(); if (n) insertCanned(S.cannedFound[S.cannedPick]);
+    }
+  });
+  $('canned-q').addEventListener('blur', function () { setTimeout(function () {
+    if (document.activeElement !== $('canned-q')) closeCannedSearch(false); }, 150); });
 
   /* ---------- start: maybe already logged in ---------- */
   applyLang();
