@@ -50,9 +50,10 @@ ENV = {"SHOPASSIST_NOW": "2026-11-20T10:00:00+08:00",    # a Friday, 10:00 shop 
        "SHOPASSIST_RASA_URL": f"http://127.0.0.1:{RASA_PORT}", "SHOPASSIST_DESK_DEMO_AGENTS": "1"}
 
 
-@pytest.fixture(scope="module")
-def rasa(demo_db, tmp_path_factory):
-    """Rasa + action server: the project's Supervisor on test ports."""
+@contextmanager
+def rasa_servers(demo_db, log_dir: Path, rasa_port: int, action_port: int, now: str):
+    """Rasa + action server: the project's Supervisor on test ports, on the demo catalog,
+    with the shop's clock pinned at `now` ("" for the real time)."""
     from bot.runner import Supervisor
 
     if not Path(CHROMIUM).exists():
@@ -60,12 +61,21 @@ def rasa(demo_db, tmp_path_factory):
                     "(apt-get install chromium; .ci/run does it)")
     if not model_path().exists():
         pytest.fail("no trained model: run `make train` (make test does it)")
-    settings = replace(get_settings(), rasa_port=RASA_PORT, action_port=ACTION_PORT,
+    settings = replace(get_settings(), rasa_port=rasa_port, action_port=action_port,
                        rasa_workers=1)
-    sup = Supervisor(settings, log_dir=tmp_path_factory.mktemp("browser-logs"))
-    sup.start(env={"SHOPASSIST_CATALOG": str(demo_db), "SHOPASSIST_NOW": ENV["SHOPASSIST_NOW"]})
-    yield
-    sup.stop()
+    sup = Supervisor(settings, log_dir=log_dir)
+    sup.start(env={"SHOPASSIST_CATALOG": str(demo_db), "SHOPASSIST_NOW": now})
+    try:
+        yield
+    finally:
+        sup.stop()
+
+
+@pytest.fixture(scope="module")
+def rasa(demo_db, tmp_path_factory):
+    with rasa_servers(demo_db, tmp_path_factory.mktemp("browser-logs"), RASA_PORT,
+                      ACTION_PORT, ENV["SHOPASSIST_NOW"]):
+        yield
 
 
 @dataclass
@@ -76,16 +86,17 @@ class Desk:
 
 
 @contextmanager
-def desk_process(demo_db, folder: Path, port: int, hours: str):
+def desk_process(demo_db, folder: Path, port: int, hours: str, env: dict | None = None):
     """`python -m desk` on its own temporary database and its own copy of the catalog
-    (which a test may change behind the bot's back); yields a Desk."""
+    (which a test may change behind the bot's back); yields a Desk. `env` overrides ENV
+    (another Rasa, the real clock)."""
     log_path = folder / f"desk-{port}.log"
     log = open(log_path, "ab")
     db, catalog = folder / f"desk-{port}.db", copy_db(demo_db, folder / f"catalog-{port}.db")
     proc = subprocess.Popen(
         [sys.executable, "-m", "desk", "--port", str(port), "--db", str(db)],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        env={**os.environ, **ENV, "SHOPASSIST_CATALOG": str(catalog),
+        env={**os.environ, **ENV, **(env or {}), "SHOPASSIST_CATALOG": str(catalog),
              "SHOPASSIST_DESK_DB": str(db), "SHOPASSIST_DESK_HOURS": hours})
     url = f"http://127.0.0.1:{port}"
     try:
