@@ -31,7 +31,9 @@
       more: '了解更多', add: '加入购物车', addAsk: '加入购物车：{name}', moreText: '介绍一下{name}',
       cartAdding: '正在加入购物车…', cartDone: '已加入购物车：{item}', cartTotal: '（购物车里共{n}件）',
       cartFailed: '没能加入购物车：{why}。可以在商品页上直接加购，或在这里告诉我们～',
-      cartNoHook: '本店的购物车不支持从聊天里加购', cartUnchanged: '购物车没有确认加购', cartError: '购物车出错了',
+      cartNoHook: '本店的购物车不支持从聊天里加购',
+      rateTitle: '亲，给本次服务打个分吧～', rateStars: '{n}分', rateComment: '还有什么想说的（选填）', rateSend: '提交评价',
+      rateThanks: '感谢您的评价！我们会继续努力的～', rateErr: '评价没提交成功，请再试一次', rateScale: '1分很不满意，5分非常满意', cartUnchanged: '购物车没有确认加购', cartError: '购物车出错了',
       leaveTitle: '客服暂时不在线（服务时间 {hours}）。请留言，我们上班后会尽快联系您。',
       contact: '联系方式（手机或邮箱）', question: '留言内容', leaveSend: '提交留言',
       leaveDone: '留言已收到，客服会尽快联系您～', leaveErr: '提交失败，请稍后再试',
@@ -59,7 +61,10 @@
       more: 'Tell me more', add: 'Add to cart', addAsk: 'Add to cart: {name}', moreText: 'Tell me about {name}',
       cartAdding: 'Adding to your cart…', cartDone: 'Added to your cart: {item}', cartTotal: ' ({n} in your cart now)',
       cartFailed: "Couldn't add it to your cart: {why}. You can add it on the product page, or tell us here.",
-      cartNoHook: "this shop's cart can't be reached from the chat", cartUnchanged: "the cart didn't confirm it", cartError: 'the cart reported an error',
+      cartNoHook: "this shop's cart can't be reached from the chat",
+      rateTitle: 'How did we do? Please rate this chat.', rateStars: '{n} out of 5', rateComment: 'Anything else to tell us? (optional)',
+      rateSend: 'Send rating', rateThanks: 'Thank you for your rating!', rateErr: "Your rating wasn't sent, please try again",
+      rateScale: '1 is very unhappy, 5 is very happy', cartUnchanged: "the cart didn't confirm it", cartError: 'the cart reported an error',
       leaveTitle: "Our team is offline now (hours {hours}). Leave a message and we'll get back to you.",
       contact: 'Your phone or email', question: 'Your message', leaveSend: 'Send message',
       leaveDone: "Thanks, we got your message and will contact you soon.", leaveErr: 'Could not send, please try again',
@@ -78,12 +83,12 @@
       (/^zh/i.test(navigator.language || '') ? 'zh' : 'en')),
     id: saved.id || null, token: saved.token || null, state: 'bot', agent: null, queue: null,
     msgs: {}, lastId: 0, titles: {}, busy: 0, typing: null, ws: null, wsTries: 0, open: false,
-    unread: 0, leaveShown: false, retrying: [], unseen: [], carts: saved.carts || {}
+    unread: 0, leaveShown: false, retrying: [], unseen: [], carts: saved.carts || {}, rated: saved.rated || {}
   };
   function load() { try { return JSON.parse(localStorage.getItem(KEY)) || {}; } catch (e) { return {}; } }
   function save() {
     try {
-      localStorage.setItem(KEY, JSON.stringify({id: S.id, token: S.token, locale: S.locale, page: ds.locale, carts: S.carts}));
+      localStorage.setItem(KEY, JSON.stringify({id: S.id, token: S.token, locale: S.locale, page: ds.locale, carts: S.carts, rated: S.rated}));
     } catch (e) { /* private mode */ }
   }
   function t(k, v) {
@@ -183,6 +188,12 @@
     '.sa-send:hover,.sa-launch:hover{background:var(--sa-c-dark)!important}' +
     '.sa-leave{background:#fff;border:1px solid #fed7aa;border-radius:10px;padding:10px;display:flex;flex-direction:column;gap:6px;font-size:13px}' +
     '.sa-leave label{display:flex;flex-direction:column;gap:2px;color:var(--sa-mute)}' +
+    '.sa-rate{background:#fff;border:1px solid #e5e7eb;border-radius:10px;padding:10px;display:flex;flex-direction:column;gap:8px;font-size:13px}' +
+    '.sa-rate p{margin:0}.sa-stars{display:flex;gap:6px}.sa-stars button{border:1px solid #d1d5db!important;border-radius:8px!important;' +
+    'min-width:40px;min-height:40px;font-size:15px!important;font-weight:700!important;color:var(--sa-ink)!important;background:#fff!important}' +
+    '.sa-stars button[aria-checked=true]{background:var(--sa-c)!important;color:#fff!important;border-color:var(--sa-c)!important}' +
+    '.sa-rate textarea{border:1px solid #d1d5db;border-radius:8px;padding:6px 8px;width:100%;resize:vertical;color:inherit;background:#fff}' +
+    '.sa-rate label{display:flex;flex-direction:column;gap:2px;color:var(--sa-mute)}.sa-rate .sa-send{align-self:flex-start}' +
     '.sa-sr{position:absolute!important;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}' +
     '@media (max-width:480px){.sa-root{right:12px;bottom:12px}.sa-root.sa-on{inset:0}' +
     '.sa-on .sa-panel{position:fixed;inset:0;width:100%;height:100%;border-radius:0}.sa-form input{font-size:16px}}' +
@@ -456,7 +467,8 @@
       var grew = after !== null && before !== null && after > before;
       if (r === false || (!grew && (r === undefined || r === null))) { finish({ok: false, why: t('cartUnchanged')}); return; }
       var total = cartUnits(null, null);
-      finish({ok: true, item: [item.name, item.variant].filter(Boolean).join(' ') + ' ×' + item.quantity,
+      var zh = S.locale === 'zh';
+      finish({ok: true, item: [item.name, item.variant].filter(Boolean).join(zh ? '' : ', ') + (zh ? '×' : ' ×') + item.quantity,
         n: total !== null ? total : (r && r.count != null ? r.count : null)});
     }, function (e) {
       finish({ok: false, why: (e && e.message) || t('cartError')});
@@ -506,6 +518,7 @@
       if (c.type === 'handoff') checkHours();
       if (c.type === 'offline' && c.contact_form !== false) leaveForm(c.hours);
       if (c.type === 'add_to_cart') addToCart(c, m.id, node);
+      if (c.type === 'resolved') rateForm(m.id);
     } else if (c.type === 'add_to_cart') cartOutcome(node, S.carts[m.id]);
     if (m.sender !== 'shopper' && !S.replay) {
       if (!S.open) { S.unread++; badge.textContent = S.unread; badge.hidden = false; labels(); }
@@ -581,7 +594,7 @@
     }
     return creating;
   }
-  function forget() { S.id = S.token = null; S.lastId = 0; S.carts = {}; if (S.ws) { S.ws.onclose = null; S.ws.close(); S.ws = null; } save(); }
+  function forget() { S.id = S.token = null; S.lastId = 0; S.carts = {}; S.rated = {}; if (S.ws) { S.ws.onclose = null; S.ws.close(); S.ws = null; } save(); }
   function send(text, shown) {
     var cid = uuid();
     var w = el('div', 'sa-msg sa-shopper sa-pending');
@@ -640,6 +653,10 @@
     }).then(function (c) {
       setState(c.state, c.agent ? c.agent.display_name : null, c.queue);
       if (S.offAt > (S.ackAt || 0) && c.state === 'bot') leaveForm();
+      if (c.state === 'resolved') {           // resolved while the page was away: still ask
+        var ids = Object.keys(S.msgs).map(Number).filter(function (i) { return (S.msgs[i].custom || {}).type === 'resolved'; });
+        if (ids.length) rateForm(Math.max.apply(null, ids));
+      }
     }).catch(function (e) { S.replay = false; if (e.status === 401 || e.status === 404) forget(); });
   }
   function connect() {
@@ -715,6 +732,57 @@
     };
     log.appendChild(f); scroll(true);
     if (S.open) c.focus();
+  }
+
+  /* ---------- satisfaction, asked after resolve ----------
+   * 1–5 (a radio group of five buttons, arrow keys move) and an optional comment, posted
+   * once per resolved cycle to POST /api/conversations/{id}/rating; the resolved notice's
+   * id marks the cycle, kept with the conversation so a reload does not ask again. */
+  var RATE_PATH = '/rating';
+  function rateForm(resolvedId) {
+    if (S.rated[resolvedId] || log.querySelector('.sa-rate')) return;
+    var f = el('form', 'sa-rate', null, {'aria-label': t('rateTitle')}), score = 0;
+    f.appendChild(el('p', null, t('rateTitle')));
+    var stars = el('div', 'sa-stars', null, {role: 'radiogroup', 'aria-label': t('rateTitle') + ' ' + t('rateScale')});
+    var btns = [1, 2, 3, 4, 5].map(function (n) {
+      var b = el('button', null, String(n), {type: 'button', role: 'radio', 'aria-checked': 'false',
+        'aria-label': t('rateStars', {n: n}), tabindex: n === 1 ? '0' : '-1'});
+      b.onclick = function () { pick(n); };
+      b.onkeydown = function (e) {
+        var d = e.key === 'ArrowRight' || e.key === 'ArrowUp' ? 1 : e.key === 'ArrowLeft' || e.key === 'ArrowDown' ? -1 : 0;
+        if (d) { e.preventDefault(); pick(Math.min(5, Math.max(1, (score || n) + d))); btns[score - 1].focus(); }
+      };
+      stars.appendChild(b); return b;
+    });
+    function pick(n) {
+      score = n;
+      btns.forEach(function (b, i) { b.setAttribute('aria-checked', String(i + 1 === n)); b.tabIndex = i + 1 === n ? 0 : -1; });
+      send.disabled = false;
+    }
+    f.appendChild(stars);
+    f.appendChild(el('small', null, t('rateScale')));
+    var lab = el('label', null, t('rateComment')), note = el('textarea', null, null, {rows: '2', maxlength: '1000'});
+    lab.appendChild(note); f.appendChild(lab);
+    var send = el('button', 'sa-send', t('rateSend'), {type: 'submit'}), err = el('span', 'sa-state', '', {role: 'alert'});
+    send.disabled = true;
+    f.appendChild(send); f.appendChild(err);
+    f.onsubmit = function (e) {
+      e.preventDefault();
+      if (!score) return;
+      send.disabled = true; err.textContent = '';
+      var body = {score: score};
+      if (note.value.trim()) body.comment = note.value.trim();
+      api('POST', '/api/conversations/' + encodeURIComponent(S.id) + RATE_PATH, body, true).then(function () {
+        S.rated[resolvedId] = score; save();
+        var done = el('div', 'sa-note', t('rateThanks'));
+        f.replaceWith(done); live.textContent = t('rateThanks');
+      }, function (x) {
+        if (x.status === 409) { S.rated[resolvedId] = true; save(); f.remove(); return; }
+        send.disabled = false; err.textContent = t('rateErr');
+      });
+    };
+    var follow = atBottom();
+    log.appendChild(f); arrived(f, follow);
   }
 
   /* ---------- start ---------- */
