@@ -149,6 +149,7 @@ def _agent_console(browser, base: str, user: str, lang: str, errors: list):
     page.fill("#login-pass", f"demo-{user}")
     page.click("#login-form button[type=submit]")
     page.wait_for_selector("#app:not([hidden])")
+    page.wait_for_selector("#conn.ok")     # online shows only with the socket connected
     if page.get_attribute("#status-toggle", "aria-pressed") != "true":
         page.click("#status-toggle")
     page.wait_for_selector("#status-toggle[aria-pressed=true]")

@@ -44,6 +44,7 @@
       why_requested: '顾客要求人工', why_complaint: '投诉', why_repeated_fallback: '机器人连续没听懂',
       why_action_failure: '机器人查询出错', why_cart_value: '大额购物车', why_discount: '要求优惠',
       why_rasa_unavailable: '机器人暂时不可用', why_contact: '非工作时间留言',
+      awayNoLink: '离开（连接中断，重连后恢复在线）',
       noSugNow: '没有可用的建议回复', resolveAnyway: '仍然结束', cancel: '取消', useNew: '用新数据发送'
     },
     en: {
@@ -88,6 +89,7 @@
       why_requested: 'asked for a person', why_complaint: 'complaint', why_repeated_fallback: 'the bot did not understand twice',
       why_action_failure: 'a bot look-up failed', why_cart_value: 'large cart', why_discount: 'discount',
       why_rasa_unavailable: 'the bot was unavailable', why_contact: 'message left out of hours',
+      awayNoLink: 'Away (connection lost; online again once reconnected)',
       noSugNow: 'No suggestion to use', resolveAnyway: 'Resolve anyway', cancel: 'Cancel', useNew: 'Use the new figure'
     }
   };
@@ -236,10 +238,13 @@
   function renderMe() {
     var m = S.me; if (!m) return;
     $('me').textContent = m.display_name + ' · ' + t('role_' + m.role) + ' · ' + (m.active || 0) + '/' + (m.cap || '-');
-    var b = $('status-toggle'), on = m.status === 'online';
-    b.textContent = on ? t('goAway') : t('goOnline');
+    // honest: the desk counts an agent online only while this page's socket is connected
+    // (and beating); with the socket down the toggle says away, whatever was chosen
+    var b = $('status-toggle'), chosen = m.status === 'online', up = S.conn === 'connected', on = chosen && up;
+    b.textContent = on ? t('goAway') : chosen ? t('awayNoLink') : t('goOnline');
     b.setAttribute('aria-pressed', String(on));
     b.classList.toggle('on', on);
+    b.classList.toggle('lost', chosen && !up);
   }
   $('status-toggle').addEventListener('click', function () {
     var next = S.me.status === 'online' ? 'away' : 'online';
@@ -841,6 +846,7 @@
       case 'conversation':
         upsertSummary(ev.conversation); break;
       case 'hello':
+        if (ev.heartbeat_s && ev.heartbeat_s !== S.heartbeatS) { S.heartbeatS = ev.heartbeat_s; if (S.ws) heartbeat(S.ws); }
         if (ev.agent) { S.me = ev.agent; renderMe(); }
         if (ev.queue) { S.queue = ev.queue.map(stamp); renderLists(); }
         break;
@@ -849,13 +855,23 @@
         break;
     }
   }
+  // presence: a heartbeat over the socket every HEARTBEAT_S (the desk's own period when its
+  // hello names one), so the desk keeps this session online only while the page is alive
+  var HEARTBEAT_S = 15;
+  function heartbeat(ws) {
+    clearInterval(S.beat);
+    S.beat = setInterval(function () {
+      if (S.ws !== ws || ws.readyState !== 1) { clearInterval(S.beat); return; }
+      try { ws.send(JSON.stringify({type: 'heartbeat'})); } catch (e) { /* closing */ }
+    }, (S.heartbeatS || HEARTBEAT_S) * 1000);
+  }
   function connect() {
     if (!S.me || S.ws) return;
     var ws = new WebSocket(location.origin.replace(/^http/, 'ws') + '/api/agent/ws');
     S.ws = ws;
     ws.onopen = function () {
       var again = S.wsTries > 0; S.wsTries = 0;
-      S.conn = 'connected'; renderConn();
+      S.conn = 'connected'; renderConn(); renderMe(); heartbeat(ws);
       if (again) { refreshLists(); if (S.cur) openConv(S.cur); }
     };
     ws.onmessage = function (e) { var d; try { d = JSON.parse(e.data); } catch (x) { return; } onEvent(d); };
@@ -864,7 +880,7 @@
       S.ws = null;
       if (!S.me) return;
       S.wsTries++;
-      S.conn = 'reconnecting'; renderConn();
+      S.conn = 'reconnecting'; renderConn(); renderMe();
       setTimeout(function () {
         api('GET', '/api/agent/me').then(function (r) { S.csrf = r.csrf_token; S.me = r.agent; renderMe(); connect(); }, function (e) {
           if (e.status === 401) authFail(e); else { S.wsTries++; setTimeout(connect, 2000); }
