@@ -7,6 +7,7 @@
  * ancestor's opacity mixing everything inside it with what is behind. An element whose
  * background cannot be known this way (a background image on the way) is reported apart.
  * Large text (24 px, or 18.66 px bold; WCAG's 18 pt / 14 pt) needs 3:1, other text 4.5:1.
+ * SVG text (the dashboard's charts) is taken with its fill, against the chart's box. 
  * Returns {checked, failures: [{text, ratio, need, fg, bg, where}], unknown: [...]}. */
 (() => {
   const parse = (c) => {
@@ -46,7 +47,11 @@
     const o = parseFloat(cs.opacity);
     const bg = over(parse(cs.backgroundColor) || {r: 0, g: 0, b: 0, a: 0}, backdrop);
     let inner;
-    if (i === chain.length - 1) inner = {bg: bg, fg: over(parse(cs.color), bg)};
+    if (i === chain.length - 1) {
+      // SVG text is painted with `fill`; other text with `color`
+      const ink = e instanceof SVGElement && cs.fill.startsWith('rgb') ? cs.fill : cs.color;
+      inner = {bg: bg, fg: over(parse(ink), bg)};
+    }
     else inner = paint(chain, i + 1, bg);
     return o < 1 ? {bg: mix(inner.bg, backdrop, o), fg: mix(inner.fg, backdrop, o)} : inner;
   }

@@ -45,6 +45,11 @@
       why_action_failure: '机器人查询出错', why_cart_value: '大额购物车', why_discount: '要求优惠',
       why_rasa_unavailable: '机器人暂时不可用', why_contact: '非工作时间留言',
       awayNoLink: '离开（连接中断，重连后恢复在线）',
+      dashOpen: '数据看板', dashClose: '回到对话', dashTitle: '数据看板', dashByHour: '每小时对话数', dashRespByHour: '每小时平均响应时间（秒）',
+      dashHour: '时', dashSeconds: '秒', dashDist: '响应时间分布', dashLoad: '客服今日接待量与负荷区间', dashFunnel: '关联推荐转化漏斗',
+      csv: '导出CSV', mxRespAvg: '平均响应时间', mxOver30: '超过30秒的占比', mxConversion: '询单转化率', mxAccept: '建议回复采纳率',
+      mxSat: '满意度', mxN: '{n}条评价', band_normal: '正常', band_full: '饱和', band_strained: '吃紧', band_hire: '需招人',
+      fShown: '展示', fClicked: '点击', fAdded: '加购', fBought: '购买',
       noSugNow: '没有可用的建议回复', resolveAnyway: '仍然结束', cancel: '取消', useNew: '用新数据发送'
     },
     en: {
@@ -90,6 +95,12 @@
       why_action_failure: 'a bot look-up failed', why_cart_value: 'large cart', why_discount: 'discount',
       why_rasa_unavailable: 'the bot was unavailable', why_contact: 'message left out of hours',
       awayNoLink: 'Away (connection lost; online again once reconnected)',
+      dashOpen: 'Dashboard', dashClose: 'Back to chats', dashTitle: 'Dashboard', dashByHour: 'Conversations by hour',
+      dashRespByHour: 'Average response time by hour (s)', dashHour: 'hour', dashSeconds: 'seconds', dashDist: 'Response times',
+      dashLoad: "Conversations per agent today, against the load bands", dashFunnel: 'Cross-sell funnel', csv: 'CSV',
+      mxRespAvg: 'Response time, average', mxOver30: 'Answered after 30 s', mxConversion: 'Inquiry conversion',
+      mxAccept: 'Suggestions accepted', mxSat: 'Satisfaction', mxN: '{n} ratings', band_normal: 'normal', band_full: 'full',
+      band_strained: 'strained', band_hire: 'hire', fShown: 'shown', fClicked: 'clicked', fAdded: 'added', fBought: 'bought',
       noSugNow: 'No suggestion to use', resolveAnyway: 'Resolve anyway', cancel: 'Cancel', useNew: 'Use the new figure'
     }
   };
@@ -227,6 +238,7 @@
     $('reassign-box').hidden = S.me.role !== 'supervisor';
     $('open-form').hidden = S.me.role !== 'supervisor';
     $('metrics-box').hidden = S.me.role !== 'supervisor';
+    $('dash-toggle').hidden = S.me.role !== 'supervisor';
     if (S.me.role === 'supervisor') loadMetrics();
     renderMe(); refreshLists(); connect();
     if (S.me.role === 'supervisor') loadAgents();
@@ -716,6 +728,87 @@
     var g = m.suggestions;
     pairs(t('mxSug'), [[t('mxShown'), g.shown], [t('mxAccepted'), g.accepted + ' · ' + pct(g.accepted_rate)],
       [t('mxEdited'), g.edited + ' · ' + pct(g.edited_rate)], [t('mxRejected'), g.rejected + ' · ' + pct(g.rejected_rate)]]);
+  }
+
+  /* ---------- the supervisor's dashboard: GET /api/agent/metrics, drawn by charts.js ---------- */
+  function two(x) { return x == null ? t('mxNone') : Number(x).toFixed(2); }
+  function openDash(on) {
+    $('dash').hidden = !on; document.querySelector('main.cols').hidden = on;
+    $('dash-toggle').setAttribute('aria-pressed', String(on));
+    $('dash-toggle').textContent = on ? t('dashClose') : t('dashOpen');
+    if (on) loadDash();
+  }
+  $('dash-toggle').addEventListener('click', function () { openDash($('dash').hidden); });
+  $('dash-form').addEventListener('submit', function (e) { e.preventDefault(); loadDash(); });
+  function loadDash() {
+    var day = $('dash-day').value;
+    return api('GET', '/api/agent/metrics' + (day ? '?day=' + encodeURIComponent(day) : '')).then(function (m) {
+      S.dash = m; if (!$('dash-day').value) $('dash-day').value = m.day; renderDash();
+    }).catch(function (e) { toast(t('mxErr', {e: e.message}), 'bad'); });
+  }
+  function renderDash() {
+    var box = $('dash-body'), m = S.dash, C = window.ShopAssistCharts; clear(box);
+    if (!m || !C) return;
+    var d = dashModel(m);
+    var heads = el('dl', 'figures');
+    d.headline.forEach(function (h) {
+      var f = el('div', 'figure');
+      f.appendChild(el('dt', null, h.label)); f.appendChild(el('dd', null, h.value));
+      if (h.note) f.appendChild(el('dd', 'note', h.note));
+      heads.appendChild(f);
+    });
+    box.appendChild(heads);
+    var grid = el('div', 'charts');
+    function panel(title, chart, csv) {
+      var sec = el('section', 'chart-box'), head = el('div', 'chart-head');
+      head.appendChild(el('h3', null, title));
+      if (csv) {
+        var a = el('a', 'csv', t('csv'), {href: csv, download: ''});
+        a.setAttribute('aria-label', t('csv') + ': ' + title); head.appendChild(a);
+      }
+      sec.appendChild(head); sec.appendChild(chart); grid.appendChild(sec);
+    }
+    var marks = [{value: 20, label: '20 s', color: '#b54708'}, {value: 30, label: '30 s', color: '#b42318'}];
+    if (d.byHour) {
+      panel(t('dashByHour'), C.bars(d.byHour.map(function (h) { return {label: h.hour, value: h.conversations}; }),
+        {title: t('dashByHour'), xTitle: t('dashHour')}), d.csv.by_hour);
+      panel(t('dashRespByHour'), C.bars(d.byHour.map(function (h) { return {label: h.hour, value: h.response_s}; }),
+        {title: t('dashRespByHour'), unit: ' s', color: '#7a5af8', marks: marks, xTitle: t('dashHour')}), d.csv.by_hour);
+    }
+    if (d.histogram) panel(t('dashDist'), C.histogram(d.histogram, {title: t('dashDist'), unit: ' s', marks: marks, xTitle: t('dashSeconds')}), d.csv.response_times);
+    if (d.agents) panel(t('dashLoad'), C.bands(d.agents, d.bands, {title: t('dashLoad')}), d.csv.agents);
+    if (d.funnel) panel(t('dashFunnel'), C.funnel(d.funnel, {title: t('dashFunnel')}), d.csv.funnel);
+    box.appendChild(grid);
+  }
+  /* the metrics document, turned into what the dashboard shows (one place for its shape) */
+  function dashModel(m) {
+    var c = m.conversations || {}, g = m.suggestions || {}, msg = m.messages || {}, rt = m.response_time || {};
+    var headline = [
+      {label: t('mxRespAvg'), value: secs(rt.avg_s), note: rt.p90_s != null ? 'p90 ' + secs(rt.p90_s) : ''},
+      {label: t('mxOver30'), value: pct(rt.share_over_30s)},
+      {label: t('mxFirst'), value: secs((m.first_response || {}).p50_s), note: (m.first_response || {}).p90_s != null ? 'p90 ' + secs(m.first_response.p90_s) : ''},
+      {label: t('mxConversion'), value: pct((m.conversion || {}).rate)},
+      {label: t('mxQa'), value: two(msg.qa_ratio)},
+      {label: t('mxRate'), value: pct(c.bot_resolution_rate)},
+      {label: t('mxAccept'), value: pct(g.accepted_rate)},
+      {label: t('mxSat'), value: (m.satisfaction || {}).average != null ? two(m.satisfaction.average) + ' / 5' : t('mxNone'),
+        note: (m.satisfaction || {}).count != null ? t('mxN', {n: m.satisfaction.count}) : ''}
+    ];
+    var bands = [{from: 0, to: 60, label: t('band_idle'), color: '#f2f4f7'}, {from: 60, to: 80, label: t('band_normal'), color: '#d1fadf'},
+      {from: 80, to: 100, label: t('band_full'), color: '#fef0c7'}, {from: 100, to: 120, label: t('band_strained'), color: '#fee4e2'},
+      {from: 120, to: null, label: t('band_hire'), color: '#fecdca'}];
+    return {
+      headline: headline,
+      byHour: m.by_hour ? m.by_hour.map(function (h) { return {hour: h.hour, conversations: h.conversations, response_s: h.response_avg_s}; }) : null,
+      histogram: m.response_histogram || null,
+      agents: (m.agents || []).map(function (a) {
+        return {label: a.display_name, value: a.received, band: t('band_' + a.load_band)};
+      }),
+      bands: bands,
+      funnel: m.crosssell ? [{label: t('fShown'), value: m.crosssell.shown}, {label: t('fClicked'), value: m.crosssell.clicked},
+        {label: t('fAdded'), value: m.crosssell.added}, {label: t('fBought'), value: m.crosssell.bought}] : null,
+      csv: m.csv || {}
+    };
   }
 
   function loadAgents() {
