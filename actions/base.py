@@ -3,7 +3,8 @@
 - the catalog (opened lazily, never at import) and the shop's clock;
 - the shopper's language, the latest message, the page they are on;
 - the conversation's context (`Context`, `context_of`): the language they write in, the
-  product they are talking about (named, or the product page they are on), and a size or
+  product they are talking about (named in the message, else the product page they are
+  on, else the one talked of before), and a size or
   colour that no longer applies because the product changed. Every action computes it
   itself (a pure function of the conversation so far and the latest message) and returns
   it as slot events, so no extra round trip to the action server is needed per message;
@@ -324,9 +325,10 @@ def context_of(tracker: Tracker) -> Context:
         current = catalog.product(page or prev_product)
         product = current.product_id if current and current.category in categories \
             else None
-    elif page and page != prev_page:
-        product = page          # the shopper moved to another product page
-    elif not prev_product and page:
+    elif page:
+        # the page they are on, not a product talked of before: after "tell me more" on a
+        # cross-sell (which fills the product slot), "42码黑色还有吗" on the shoe page is
+        # about the shoes; a carried-over product counts only off product pages
         product = page
 
     size, color = tracker.get_slot("size"), tracker.get_slot("color")

@@ -26,6 +26,8 @@ VARIABLES = {
     "desk_agent_cap": "SHOPASSIST_DESK_AGENT_CAP",
     "desk_daily_cap": "SHOPASSIST_DESK_DAILY_CAP", "desk_hours": "SHOPASSIST_DESK_HOURS",
     "desk_default_handle_s": "SHOPASSIST_DESK_DEFAULT_HANDLE_S",
+    "desk_presence_grace_s": "SHOPASSIST_DESK_PRESENCE_GRACE_S",
+    "desk_tick_s": "SHOPASSIST_DESK_TICK_S",
     "desk_demo_agents": "SHOPASSIST_DESK_DEMO_AGENTS",
     "desk_handoff_cart_above": "SHOPASSIST_DESK_HANDOFF_CART_ABOVE",
     "desk_handoff_discount": "SHOPASSIST_DESK_HANDOFF_DISCOUNT",
@@ -53,6 +55,8 @@ READ = [
     ("SHOPASSIST_DESK_ORIGINS", "https://shop.example/, https://m.shop.example",
      "desk_origins", ("https://shop.example", "https://m.shop.example")),
     ("SHOPASSIST_DESK_DB", "/tmp/d.db", "desk_db", Path("/tmp/d.db")),
+    ("SHOPASSIST_DESK_PRESENCE_GRACE_S", "20", "desk_presence_grace_s", 20.0),
+    ("SHOPASSIST_DESK_TICK_S", "0", "desk_tick_s", 0.0),
 ]
 
 
@@ -79,9 +83,10 @@ def test_unset_variables_keep_the_defaults(monkeypatch):
         (ROOT / "var" / "catalog.db", "Asia/Shanghai", None, "zh")
     assert (s.desk_db, s.desk_port, s.desk_hours, s.desk_agent_cap, s.desk_daily_cap,
             s.desk_rasa_timeout, s.desk_handoff_cart_above, s.desk_handoff_discount,
-            s.desk_demo_agents, s.desk_origins, s.desk_secure_cookie) == \
+            s.desk_demo_agents, s.desk_origins, s.desk_secure_cookie,
+            s.desk_presence_grace_s, s.desk_tick_s) == \
         (ROOT / "var" / "desk.db", 8000, "09:00-22:00", 8, 120, 5.0, 5000.0, "over_max",
-         True, (), False)
+         True, (), False, 45.0, 5.0)
     assert 1 <= s.rasa_workers <= 4
 
 
