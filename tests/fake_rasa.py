@@ -49,6 +49,8 @@ class FakeRasa:
         self.slow_s = 30.0
         self.calls: list[dict] = []
         self.latest: dict[str, dict] = {}
+        self.latency_by_text: dict[str, float] = {}      # a slower answer to some words
+        self.timeline: list[tuple[str, str, str]] = []   # (sender, "start"|"end", text)
 
     def reply(self, text: str, metadata: dict) -> tuple[str, list[dict]]:
         """(intent, replies) for one message."""
@@ -148,14 +150,16 @@ class FakeRasa:
     async def webhook(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.calls.append(body)
+        sender, text = str(body.get("sender")), str(body.get("message") or "")
         if self.mode == "down":
             return web.json_response({"error": "down"}, status=503)
+        self.timeline.append((sender, "start", text))
         if self.mode == "slow":
             await asyncio.sleep(self.slow_s)
-        elif self.latency_s:
-            await asyncio.sleep(self.latency_s)
-        intent, replies = self.reply(str(body.get("message") or ""),
-                                     body.get("metadata") or {})
+        elif self.latency_by_text.get(text, self.latency_s):
+            await asyncio.sleep(self.latency_by_text.get(text, self.latency_s))
+        intent, replies = self.reply(text, body.get("metadata") or {})
+        self.timeline.append((sender, "end", text))
         self.latest[str(body.get("sender"))] = {
             "text": body.get("message"), "intent": {"name": intent, "confidence": 0.97},
             "entities": [{"entity": "product", "value": (body.get("metadata") or {})
