@@ -218,6 +218,14 @@ def _changed_facts(catalog: Path, facts: dict) -> dict:
         conn.close()
 
 
+def _catalog_rows(catalog: Path, query: str, *params) -> list:
+    conn = sqlite3.connect(f"file:{catalog}?mode=ro", uri=True)
+    try:
+        return conn.execute(query, params).fetchall()
+    finally:
+        conn.close()
+
+
 @contextmanager
 def _sold_out(catalog: Path, sku: str):
     """A SKU sold out in every warehouse of the desk's catalog, then put back."""
@@ -315,9 +323,14 @@ def test_chinese_shopper_stock_handoff_agent_suggestion(desk, browser):
         sug.locator("button.primary").click()
         console.wait_for_selector("#warn:not([hidden])", timeout=WAIT)
         warning = console.inner_text("#warn")
-        assert f"stock:{sku}" in warning and "→ 0" in warning
+        # in words, in the agent's language: the SKU's colour and size from the catalog
+        [v] = _catalog_rows(desk.catalog, "SELECT c.name_zh, v.size FROM variants v JOIN"
+                            " colors c ON c.color = v.color WHERE v.sku = ?", sku)
+        was = drafted["facts"][f"stock:{sku}"]
+        assert f"{v[0]}{v[1]}码库存现在是0（起草时是{was}）" in warning, warning
+        assert "stock:" not in warning
         assert console.locator("#transcript .msg.agent").count() == 1   # nothing sent yet
-        console.click("#warn button.danger")
+        console.click("#warn button[data-choice=send_anyway]")
         console.wait_for_function(
             "() => document.querySelectorAll('#transcript .msg.agent').length === 2",
             timeout=WAIT)
@@ -465,15 +478,15 @@ def test_console_notices_languages_canned_reassign_and_offline_widget(desk, brow
     wang.wait_for_selector("#toasts .toast:has-text('已转给 Lily')", timeout=WAIT)
     assert wang.is_disabled("#reply") and wang.is_disabled("#send")
 
-    # the supervisor's metrics panel, in both languages
-    boss.click("#metrics-form button[type=submit]")
-    boss.wait_for_selector("#metrics dt:has-text('Bot resolution rate')", timeout=WAIT)
-    assert boss.input_value("#mx-day") == "2026-11-20"
-    assert "小王" in boss.inner_text("#metrics table")
+    # the supervisor's dashboard, in both languages
+    boss.click("#dash-toggle")
+    boss.wait_for_selector("#dash-body dt:has-text('Bot resolution rate')", timeout=WAIT)
+    assert boss.input_value("#dash-day") == "2026-11-20"
+    assert "小王" in boss.inner_text("#dash-body table")
     boss.click("#app [data-lang-toggle]")
-    boss.wait_for_selector("#metrics dt:has-text('机器人解决率')")
-    assert "今日接待" in boss.inner_text("#metrics table")
-    assert not wang.is_visible("#metrics-box")
+    boss.wait_for_selector("#dash-body dt:has-text('机器人解决率')")
+    assert "今日接待" in boss.inner_text("#dash-body table")
+    assert not wang.is_visible("#dash-toggle")
     assert not errors, errors
     for ctx in (shop_ctx, wang_ctx, boss_ctx):
         ctx.close()

@@ -59,30 +59,35 @@
     return s;
   }
 
-  /* A histogram over buckets [{from, to, count}] (seconds) with vertical marks at given
-   * values (20 s, 30 s). opts: {title, marks: [{value, label, color}], unit} */
+  /* A histogram over buckets [{from, to, label, count}] (to null: open-ended), drawn as
+   * equal columns, with a mark at each bucket boundary named in opts.marks [{value,
+   * label, color}] (20 s, 30 s); buckets from a mark on are coloured as late. */
   function histogram(buckets, opts) {
     opts = opts || {};
-    var W = 560, H = 200, L = 40, R = 10, T = 18, B = 34;
-    var top = Math.max.apply(null, buckets.map(function (b) { return b.to; }).concat([1]));
+    var W = 560, H = 200, L = 40, R = 10, T = 22, B = 34;
     var max = niceMax(Math.max.apply(null, buckets.map(function (b) { return b.count; }).concat([0])));
-    var label = opts.title + ': ' + buckets.map(function (b) { return b.from + '–' + b.to + (opts.unit || '') + ' ' + b.count; }).join(', ');
-    var s = svg(W, H, label);
-    var x = function (v) { return L + (W - L - R) * Math.min(v, top) / top; }, y = function (v) { return T + (H - T - B) * (1 - v / max); };
+    var label = opts.title + ': ' + buckets.map(function (b) { return b.label + (opts.unit || '') + ' ' + b.count; }).join(', ');
+    var s = svg(W, H, label), n = Math.max(1, buckets.length), slot = (W - L - R) / n;
+    var y = function (v) { return T + (H - T - B) * (1 - v / max); };
+    var marks = (opts.marks || []).slice().sort(function (a, b) { return a.value - b.value; });
     [0, 0.5, 1].forEach(function (f) {
       s.appendChild(node('line', {x1: L, x2: W - R, y1: y(max * f), y2: y(max * f), stroke: GRID}));
       s.appendChild(node('text', {x: L - 6, y: y(max * f) + 4, 'text-anchor': 'end', 'font-size': 11, fill: MUTE}, fmt(max * f)));
     });
-    buckets.forEach(function (b) {
-      var r = node('rect', {x: x(b.from) + 1, y: y(b.count), width: Math.max(1, x(b.to) - x(b.from) - 2), height: Math.max(0, y(0) - y(b.count)),
-        fill: b.from >= 30 ? '#b42318' : b.from >= 20 ? '#b54708' : BAR, rx: 2});
-      r.appendChild(node('title', {}, b.from + '–' + b.to + (opts.unit || '') + ': ' + b.count));
+    buckets.forEach(function (b, i) {
+      var late = marks.filter(function (m) { return b.from >= m.value; }).pop();
+      var x = L + i * slot;
+      var r = node('rect', {x: x + 3, y: y(b.count), width: slot - 6, height: Math.max(0, y(0) - y(b.count)),
+        fill: late ? late.color : BAR, rx: 2});
+      r.appendChild(node('title', {}, b.label + (opts.unit || '') + ': ' + b.count));
       s.appendChild(r);
-      s.appendChild(node('text', {x: x(b.from), y: H - B + 16, 'text-anchor': 'middle', 'font-size': 11, fill: MUTE}, b.from));
-    });
-    (opts.marks || []).forEach(function (m) {
-      s.appendChild(node('line', {x1: x(m.value), x2: x(m.value), y1: T - 6, y2: y(0), stroke: m.color || INK, 'stroke-dasharray': '5 4', 'stroke-width': 1.5}));
-      s.appendChild(node('text', {x: x(m.value) + 4, y: T, 'font-size': 11, fill: m.color || INK}, m.label));
+      s.appendChild(node('text', {x: x + slot / 2, y: H - B + 16, 'text-anchor': 'middle', 'font-size': 11, fill: MUTE}, b.label));
+      if (b.count) s.appendChild(node('text', {x: x + slot / 2, y: y(b.count) - 3, 'text-anchor': 'middle', 'font-size': 11, fill: INK}, b.count));
+      marks.forEach(function (m) {
+        if (b.from !== m.value) return;
+        s.appendChild(node('line', {x1: x, x2: x, y1: T - 8, y2: y(0), stroke: m.color, 'stroke-dasharray': '5 4', 'stroke-width': 1.5}));
+        s.appendChild(node('text', {x: x + 3, y: T - 10, 'font-size': 11, fill: m.color}, m.label));
+      });
     });
     if (opts.xTitle) s.appendChild(node('text', {x: (L + W - R) / 2, y: H - 4, 'text-anchor': 'middle', 'font-size': 11, fill: MUTE}, opts.xTitle));
     return s;

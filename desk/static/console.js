@@ -19,7 +19,7 @@
       s_shopper: '顾客', s_bot: '机器人', s_agent: '客服', s_system: '系统',
       noMsgs: '暂无消息', noSug: '暂无建议（顾客下一条消息后生成）', kind_answer: '回答', kind_crosssell: '关联推荐',
       useSend: '发送', useEdit: '编辑', useSkip: '跳过', facts: '依据', editing: '正在编辑建议 #{id}', cancelEdit: '取消编辑',
-      changed: '建议起草后数据有变化：', sendAnyway: '仍然发送', editIt: '编辑', sent: '已发送', skipped: '已跳过',
+      changed: '这条建议起草后，数据变了：', sendAnyway: '仍然发送', editIt: '编辑', sent: '已发送', skipped: '已跳过',
       page: '商品页', cart: '购物车', language: '语言', intent: '识别意图', entities: '实体', customer: '顾客编号',
       orders: '历史订单', cartValue: '购物车金额', contact: '留言联系方式', none: '无', handoff: '转人工原因', askedPct: '顾客要求优惠{n}%', unread: '{n}条未读',
       newAssign: '新对话分配给您：{who}', newMsg: '新消息：{text}', titleNew: '【新消息】', shopper: '顾客',
@@ -45,11 +45,16 @@
       why_action_failure: '机器人查询出错', why_cart_value: '大额购物车', why_discount: '要求优惠',
       why_rasa_unavailable: '机器人暂时不可用', why_contact: '非工作时间留言',
       awayNoLink: '离开（连接中断，重连后恢复在线）',
+      dashFigures: '主要指标', mxOf: '共{n}条顾客消息', mxBought: '{m}位转人工的顾客中{n}位3天内下单', mxBotOf: '{m}个对话中{n}个', mxEditedNote: '另有{n}编辑后发送',
+      cap_available: '有空位', cap_full: '已满', cap_away: '离开',
       dashOpen: '数据看板', dashClose: '回到对话', dashTitle: '数据看板', dashByHour: '每小时对话数', dashRespByHour: '每小时平均响应时间（秒）',
       dashHour: '时', dashSeconds: '秒', dashDist: '响应时间分布', dashLoad: '客服今日接待量与负荷区间', dashFunnel: '关联推荐转化漏斗',
       csv: '导出CSV', mxRespAvg: '平均响应时间', mxOver30: '超过30秒的占比', mxConversion: '询单转化率', mxAccept: '建议回复采纳率',
       mxSat: '满意度', mxN: '{n}条评价', band_normal: '正常', band_full: '饱和', band_strained: '吃紧', band_hire: '需招人',
       fShown: '展示', fClicked: '点击', fAdded: '加购', fBought: '购买',
+      notes: '备注与标签（仅客服可见）', labelAdd: '加标签', labelRemove: '去掉标签“{x}”', noteAdd: '添加备注',
+      notePh: '写一条备注，顾客看不到', noNotes: '还没有备注', labelPh: '例如：VIP、退货',
+      redraft: '按新数据改好的草稿：', sugFor: '回复“{text}”',
       noSugNow: '没有可用的建议回复', resolveAnyway: '仍然结束', cancel: '取消', useNew: '用新数据发送'
     },
     en: {
@@ -95,12 +100,18 @@
       why_action_failure: 'a bot look-up failed', why_cart_value: 'large cart', why_discount: 'discount',
       why_rasa_unavailable: 'the bot was unavailable', why_contact: 'message left out of hours',
       awayNoLink: 'Away (connection lost; online again once reconnected)',
+      dashFigures: 'Figures', mxOf: 'of {n} shopper messages', mxBought: '{n} of {m} handed-off customers ordered within 3 days',
+      mxBotOf: '{n} of {m} conversations', mxEditedNote: '{n} more sent edited', cap_available: 'free', cap_full: 'full', cap_away: 'away',
       dashOpen: 'Dashboard', dashClose: 'Back to chats', dashTitle: 'Dashboard', dashByHour: 'Conversations by hour',
       dashRespByHour: 'Average response time by hour (s)', dashHour: 'hour', dashSeconds: 'seconds', dashDist: 'Response times',
       dashLoad: "Conversations per agent today, against the load bands", dashFunnel: 'Cross-sell funnel', csv: 'CSV',
       mxRespAvg: 'Response time, average', mxOver30: 'Answered after 30 s', mxConversion: 'Inquiry conversion',
       mxAccept: 'Suggestions accepted', mxSat: 'Satisfaction', mxN: '{n} ratings', band_normal: 'normal', band_full: 'full',
       band_strained: 'strained', band_hire: 'hire', fShown: 'shown', fClicked: 'clicked', fAdded: 'added', fBought: 'bought',
+      notes: 'Notes and labels (agents only)', labelAdd: 'Add a label', labelRemove: 'Remove label “{x}”', noteAdd: 'Add note',
+      notePh: 'Write a note; the shopper never sees it', noNotes: 'No notes yet', labelPh: 'e.g. VIP, return',
+      redraft: 'The draft with the new figures:', sugFor: 'For “{text}”',
+
       noSugNow: 'No suggestion to use', resolveAnyway: 'Resolve anyway', cancel: 'Cancel', useNew: 'Use the new figure'
     }
   };
@@ -144,7 +155,8 @@
       b.textContent = S.lang === 'zh' ? 'EN' : '中';
       b.setAttribute('aria-label', S.lang === 'zh' ? 'Switch to English' : '切换到中文');
     });
-    if (S.me) { renderMe(); renderLists(); renderDetail(); renderConn(); renderMetrics(); }
+    if (S.me) { renderMe(); renderLists(); renderDetail(); renderConn(); renderDash(); }
+    if (!$('dash-toggle').hidden) $('dash-toggle').textContent = $('dash').hidden ? t('dashOpen') : t('dashClose');
   }
   function renderConn() {
     if (!S.conn) return;
@@ -237,9 +249,7 @@
     $('login').hidden = true; $('app').hidden = false;
     $('reassign-box').hidden = S.me.role !== 'supervisor';
     $('open-form').hidden = S.me.role !== 'supervisor';
-    $('metrics-box').hidden = S.me.role !== 'supervisor';
     $('dash-toggle').hidden = S.me.role !== 'supervisor';
-    if (S.me.role === 'supervisor') loadMetrics();
     renderMe(); refreshLists(); connect();
     if (S.me.role === 'supervisor') loadAgents();
     var first = document.querySelector('#mine button, #queue button');
@@ -344,7 +354,7 @@
     sub.appendChild(el('span', 'conv-where', where));
     if (s.state !== 'assigned') sub.appendChild(el('span', 'pill st-' + s.state, t('st_' + s.state)));
     b.appendChild(sub);
-    var pv = s.preview !== undefined ? s.preview : (s.last_message && s.last_message.sender === 'shopper' ? s.last_message : null);
+    var pv = s.last_shopper_message;
     b.appendChild(el('span', 'conv-last', pv ? msgText(pv) : t('noMsgs')));
     if (s.labels && s.labels.length) {
       var lb = el('span', 'conv-labels');
@@ -378,6 +388,7 @@
     return api('GET', '/api/agent/conversations/' + encodeURIComponent(id)).then(function (d) {
       if (S.cur !== id) return;
       S.detail = d; S.msgIds = {};
+      d.pendingIds = (d.pending || []).map(function (p) { return p.message.id; });
       d.messages.forEach(function (m) { S.msgIds[m.id] = true; });
       loadCanned(d.conversation.locale || d.context.locale || 'zh');
       renderDetail();
@@ -395,7 +406,7 @@
     var tr = $('transcript'); clear(tr);
     if (!d.messages.length) tr.appendChild(el('p', 'empty', t('noMsgs')));
     d.messages.forEach(function (m) { tr.appendChild(msgNode(m)); });
-    renderContext(); renderSuggestions(); renderEditing(); renderConflict(); renderResolveAsk();
+    renderContext(); renderSuggestions(); renderNotes(); renderEditing(); renderConflict(); renderResolveAsk();
   }
   function canWrite() {          // only the owner of an assigned conversation writes in it
     var c = S.detail && S.detail.conversation;
@@ -428,8 +439,23 @@
     var empty = tr.querySelector('.empty'); if (empty) empty.remove();
     tr.appendChild(msgNode(m));
     if (near || m.sender === 'agent') tr.scrollTop = tr.scrollHeight;
-    if (m.sender === 'shopper') { $('shopper-typing').hidden = true; renderSuggestions(); }
+    var pend = S.detail.pendingIds || (S.detail.pendingIds = []);
+    if (m.sender === 'shopper') { pend.push(m.id); $('shopper-typing').hidden = true; markRead(m.id); }
+    if (m.sender === 'agent') S.detail.pendingIds = [];
+    if (m.sender === 'shopper' || m.sender === 'agent') renderSuggestions();
   }
+
+  // the owner has seen the open conversation up to this message (unread counts follow)
+  function markRead(upto) {
+    var c = S.detail && S.detail.conversation;
+    if (!c || !S.me || c.agent_id !== S.me.agent_id || !document.hasFocus()) return;
+    api('POST', '/api/agent/conversations/' + encodeURIComponent(c.conversation_id) + '/read', {upto: upto})
+      .then(upsertSummary).catch(function () { /* the next open marks it */ });
+  }
+  window.addEventListener('focus', function () {
+    var ms = S.detail ? S.detail.messages : [];
+    if (ms.length) markRead(ms[ms.length - 1].id);
+  });
 
   /* why a conversation left the bot: "discount · asked for 15% off" */
   function handoffText(reason, pct) {
@@ -518,27 +544,80 @@
     row('orders', po.length ? ol : '');
   }
 
-  /* ---------- suggestions ---------- */
-  function latestShopperId() {
-    var ms = S.detail ? S.detail.messages : [];
-    for (var i = ms.length - 1; i >= 0; i--) if (ms[i].sender === 'shopper') return ms[i].id;
-    return null;
+  /* ---------- private notes and labels (agents only; never shown to the shopper) ---------- */
+  function renderNotes() {
+    var d = S.detail, box = $('notes'), lb = $('labels'); clear(box); clear(lb);
+    $('notes-box').hidden = !d;
+    if (!d) return;
+    var labels = d.conversation.labels || [];
+    labels.forEach(function (x) {
+      var chip = el('span', 'label');
+      chip.appendChild(document.createTextNode(x));
+      var rm = el('button', 'link', '×', {type: 'button', 'aria-label': t('labelRemove', {x: x}), title: t('labelRemove', {x: x})});
+      rm.addEventListener('click', function () { setLabels(labels.filter(function (y) { return y !== x; })); });
+      chip.appendChild(rm); lb.appendChild(chip);
+    });
+    (d.notes || []).forEach(function (n) {
+      var li = el('li', 'note-item');
+      var meta = el('span', 'meta', (n.agent_name || '') + ' · ' + fmtTime(n.created_at));
+      li.appendChild(meta); li.appendChild(el('span', 'note-text', n.text)); box.appendChild(li);
+    });
+    if (!(d.notes || []).length) box.appendChild(el('li', 'empty', t('noNotes')));
   }
+  function setLabels(list) {
+    var id = S.cur;
+    api('POST', '/api/agent/conversations/' + encodeURIComponent(id) + '/labels', {labels: list}).then(function (sm) {
+      upsertSummary(sm);
+    }).catch(function (e) { toast(t('failed', {e: e.message}), 'bad'); });
+  }
+  $('label-form').addEventListener('submit', function (e) {
+    e.preventDefault();
+    var v = $('label-in').value.trim(), d = S.detail;
+    if (!v || !d) return;
+    var list = (d.conversation.labels || []).concat([v]);
+    $('label-in').value = ''; setLabels(list);
+  });
+  $('note-form').addEventListener('submit', function (e) {
+    e.preventDefault();
+    var v = $('note-in').value.trim(), id = S.cur;
+    if (!v || !id) return;
+    api('POST', '/api/agent/conversations/' + encodeURIComponent(id) + '/notes', {text: v}).then(function (n) {
+      $('note-in').value = ''; addNote(n);
+    }).catch(function (err) { toast(t('failed', {e: err.message}), 'bad'); });
+  });
+  function addNote(n) {
+    var d = S.detail;
+    if (!d || d.conversation.conversation_id !== n.conversation_id) return;
+    var l = d.notes || (d.notes = []);
+    if (l.some(function (x) { return x.id === n.id; })) return;
+    l.push(n); renderNotes();
+  }
+
+  /* ---------- suggestions ---------- */
   function renderSuggestions() {
     var box = $('suggestions'); clear(box);
     if (!S.detail) return;
-    var last = latestShopperId();
-    var list = (S.detail.suggestions || []).filter(function (s) { return s.message_id === last && !s.outcome; });
+    // drafts for every shopper message still waiting for an answer (the desk's `pending`,
+    // kept live: a shopper message joins it, an agent message empties it), oldest first
+    var pend = S.detail.pendingIds || [];
+    var list = (S.detail.suggestions || []).filter(function (s) { return pend.indexOf(s.message_id) >= 0 && !s.outcome; })
+      .sort(function (a, b) { return a.message_id - b.message_id || a.id - b.id; });
     if (!list.length) { box.appendChild(el('p', 'empty', t('noSug'))); return; }
     // Rasa sends a text and its facts as two replies: a facts-only suggestion joins the text before it
     var groups = [];
     list.forEach(function (s) {
       var prev = groups[groups.length - 1];
-      if (!(s.text || '').trim() && s.custom && prev && prev.s.kind === s.kind) prev.more.push(s);
+      if (!(s.text || '').trim() && s.custom && prev && prev.s.kind === s.kind && prev.s.message_id === s.message_id) prev.more.push(s);
       else groups.push({s: s, more: []});
     });
+    var byId = {}; S.detail.messages.forEach(function (m) { byId[m.id] = m; });
+    var shownFor = null;
     groups.forEach(function (g) {
       var s = g.s, all = [s].concat(g.more);
+      if (pend.length > 1 && s.message_id !== shownFor) {      // which question these answer
+        shownFor = s.message_id;
+        box.appendChild(el('p', 'sug-for', t('sugFor', {text: ((byId[s.message_id] || {}).text || '').slice(0, 60)})));
+      }
       var card = el('article', 'sug', null, {'data-sid': s.id, 'aria-label': t('kind_' + s.kind) + ' #' + s.id});
       card.appendChild(el('span', 'pill kind-' + s.kind, t('kind_' + s.kind)));
       if ((s.text || '').trim()) card.appendChild(el('p', 'sug-text', s.text));
@@ -593,11 +672,14 @@
   }
 
   /* ---------- sending ---------- */
-  function sendReply(text, sid, confirm) {
+  /* send a reply (a suggestion's when `sid`); `choice` answers the desk's warning that the
+   * draft's facts changed: "send_anyway" (confirm) or "use_new" (the redrafted text) */
+  function sendReply(text, sid, choice) {
     if (!S.cur || !text.trim()) return Promise.resolve();
-    var id = S.cur, body = {text: text};
+    var id = S.cur, body = {text: text, lang: S.lang};
     if (sid) body.suggestion_id = sid;
-    if (confirm) body.confirm = true;
+    if (choice === 'send_anyway') body.confirm = true;
+    if (choice === 'use_new') body.use_new = true;
     $('send').disabled = true; typing(false);
     return api('POST', '/api/agent/conversations/' + encodeURIComponent(id) + '/messages', body).then(function (r) {
       renderComposer();
@@ -608,30 +690,38 @@
       toast(t('sent'));
     }).catch(function (e) {
       renderComposer();
-      if (e.status === 409 && e.body && e.body.changes) { S.conflict = {text: text, sid: sid, changes: e.body.changes, error: e.body.error}; renderConflict(); return; }
+      if (e.status === 409 && e.body && e.body.changes) { S.conflict = {text: text, sid: sid, body: e.body}; renderConflict(); return; }
       toast(t('sendErr', {e: e.message}), 'bad');
     });
   }
+  // the desk's words for each change ("黑色42码库存现在是0（起草时是3）"), the draft with
+  // the new figures when it could redo it, and its choices
   function renderConflict() {
     var w = $('warn'); clear(w);
     var c = S.conflict; w.hidden = !c;
     if (!c) return;
+    var b = c.body;
     w.appendChild(el('strong', null, t('changed')));
     var ul = el('ul');
-    c.changes.forEach(function (ch) {
-      var li = el('li'); li.appendChild(el('span', 'field', ch.field + ': '));
-      li.appendChild(el('del', null, fmtVal(ch.old))); li.appendChild(document.createTextNode(' → '));
-      li.appendChild(el('ins', null, fmtVal(ch.new))); ul.appendChild(li);
-    });
+    b.changes.forEach(function (ch) { ul.appendChild(el('li', 'change', ch.text || (ch.field + ': ' + fmtVal(ch.old) + ' → ' + fmtVal(ch.new)))); });
     w.appendChild(ul);
-    var row = el('div', 'sug-actions');
-    var any = el('button', 'danger', t('sendAnyway'), {type: 'button'}), ed = el('button', null, t('editIt'), {type: 'button'});
-    any.addEventListener('click', function () { sendReply(c.text, c.sid, true); });
-    ed.addEventListener('click', function () {
-      S.editing = c.sid; $('reply').value = c.text; S.conflict = null; renderConflict(); renderEditing(); $('reply').focus();
+    if (b.redrafted && b.redrafted.text) {
+      var nd = el('p', 'redraft'); nd.appendChild(el('span', 'muted', t('redraft') + ' '));
+      nd.appendChild(el('span', null, b.redrafted.text)); w.appendChild(nd);
+    }
+    var row = el('div', 'sug-actions'), focus = null;
+    (b.choices || [{action: 'send_anyway', label: t('sendAnyway')}, {action: 'cancel', label: t('cancel')}]).forEach(function (ch) {
+      var btn = el('button', ch.action === 'send_anyway' ? 'danger' : ch.action === 'use_new' ? 'primary' : null, ch.label,
+        {type: 'button', 'data-choice': ch.action});
+      btn.addEventListener('click', function () {
+        if (ch.action === 'cancel') { S.conflict = null; renderConflict(); return; }
+        sendReply(c.text, c.sid, ch.action);
+      });
+      row.appendChild(btn);
+      if (ch.action === 'use_new' || (ch.action === 'cancel' && !focus)) focus = btn;
     });
-    row.appendChild(any); row.appendChild(ed); w.appendChild(row);
-    any.focus();
+    w.appendChild(row);
+    if (focus) focus.focus();
   }
   function fmtVal(v) { return v == null ? '—' : typeof v === 'object' ? JSON.stringify(v) : String(v); }
   $('composer').addEventListener('submit', function (e) {
@@ -654,7 +744,7 @@
   function resolve(confirm) {
     if (!S.cur) return;
     var id = S.cur;
-    api('POST', '/api/agent/conversations/' + encodeURIComponent(id) + '/resolve', confirm ? {confirm: true} : {}).then(function (s) {
+    api('POST', '/api/agent/conversations/' + encodeURIComponent(id) + '/resolve', {confirm: !!confirm, lang: S.lang}).then(function (s) {
       S.resolveAsk = null; renderResolveAsk();
       upsertSummary(s); toast(t('resolved')); if (S.detail && S.cur === id) { S.detail.conversation = s; renderDetail(); }
     }).catch(function (e) {
@@ -666,7 +756,7 @@
     var w = $('resolve-warn'); clear(w);
     var a = S.resolveAsk; w.hidden = !a;
     if (!a) return;
-    w.appendChild(el('strong', null, a.body.words || a.error));
+    w.appendChild(el('strong', null, a.body.text || a.error));
     var row = el('div', 'sug-actions');
     var go = el('button', 'danger', t('resolveAnyway'), {type: 'button'}), back = el('button', null, t('cancel'), {type: 'button'});
     go.addEventListener('click', function () { resolve(true); });
@@ -683,54 +773,16 @@
     }).catch(function (err) { toast(t('failed', {e: err.message}), 'bad'); });
   });
 
-  /* ---------- metrics (supervisors): GET /api/agent/metrics ---------- */
-  function loadMetrics() {
-    var day = $('mx-day').value;
-    return api('GET', '/api/agent/metrics' + (day ? '?day=' + encodeURIComponent(day) : '')).then(function (m) {
-      S.metrics = m; if (!$('mx-day').value) $('mx-day').value = m.day; renderMetrics();
-    }).catch(function (e) { toast(t('mxErr', {e: e.message}), 'bad'); });
-  }
-  $('metrics-form').addEventListener('submit', function (e) { e.preventDefault(); loadMetrics(); });
+  /* ---------- the supervisor's dashboard: GET /api/agent/metrics, drawn by charts.js ----------
+   * Headline figures, conversations and response time by hour, the response-time
+   * distribution with the 20 s and 30 s marks, conversations per agent against the load
+   * bands (with active/cap now: 8 of 8 is full), the cross-sell funnel; each with its CSV
+   * (GET /api/agent/metrics/{table}.csv). Definitions: docs/desk.md "Metrics". */
   function secs(s) {
     if (s == null) return t('mxNone');
     return s < 60 ? Math.round(s) + ' s' : s < 3600 ? (s / 60).toFixed(1) + ' min' : (s / 3600).toFixed(1) + ' h';
   }
   function pct(r) { return r == null ? t('mxNone') : Math.round(r * 1000) / 10 + '%'; }
-  function renderMetrics() {
-    var box = $('metrics'), m = S.metrics; clear(box);
-    if (!m) return;
-    function pairs(title, rows) {
-      box.appendChild(el('h3', null, title));
-      var dl = el('dl');
-      rows.forEach(function (r) { dl.appendChild(el('dt', null, r[0])); dl.appendChild(el('dd', null, r[1])); });
-      box.appendChild(dl);
-    }
-    var c = m.conversations;
-    pairs(t('mxConv'), [[t('mxStarted'), c.started], [t('mxBotOnly'), c.bot_only], [t('mxHanded'), c.handed_off],
-      [t('mxRate'), pct(c.bot_resolution_rate)], [t('mxQa'), m.messages.qa_ratio == null ? t('mxNone') : m.messages.qa_ratio]]);
-    var reasons = Object.keys(m.handoffs.by_reason || {});
-    pairs(t('mxReasons') + ' (' + m.handoffs.total + ')', reasons.length ? reasons.map(function (k) { return [k, m.handoffs.by_reason[k]]; }) : [[t('mxNone'), '']]);
-    function spread(x) { return secs(x.p50_s) + ' / ' + secs(x.p90_s) + ' (n=' + x.count + ')'; }
-    pairs(t('mxTimes'), [[t('mxWait'), spread(m.queue_wait)], [t('mxFirst'), spread(m.first_response)], [t('mxResolve'), spread(m.resolution)]]);
-    box.appendChild(el('h3', null, t('mxAgents')));
-    var tb = el('table'), hr = el('tr');
-    ['mxAgent', 'mxReceived', 'mxBand', 'mxActive', 'mxSent'].forEach(function (k) { hr.appendChild(el('th', null, t(k), {scope: 'col'})); });
-    tb.appendChild(hr);
-    (m.agents || []).forEach(function (a) {
-      var tr = el('tr');
-      tr.appendChild(el('th', null, a.display_name, {scope: 'row'}));
-      tr.appendChild(el('td', null, a.received));
-      tr.appendChild(el('td', 'band-' + a.load_band, t('band_' + a.load_band)));
-      tr.appendChild(el('td', null, a.active_now)); tr.appendChild(el('td', null, a.messages_sent));
-      tb.appendChild(tr);
-    });
-    box.appendChild(tb);
-    var g = m.suggestions;
-    pairs(t('mxSug'), [[t('mxShown'), g.shown], [t('mxAccepted'), g.accepted + ' · ' + pct(g.accepted_rate)],
-      [t('mxEdited'), g.edited + ' · ' + pct(g.edited_rate)], [t('mxRejected'), g.rejected + ' · ' + pct(g.rejected_rate)]]);
-  }
-
-  /* ---------- the supervisor's dashboard: GET /api/agent/metrics, drawn by charts.js ---------- */
   function two(x) { return x == null ? t('mxNone') : Number(x).toFixed(2); }
   function openDash(on) {
     $('dash').hidden = !on; document.querySelector('main.cols').hidden = on;
@@ -740,74 +792,100 @@
   }
   $('dash-toggle').addEventListener('click', function () { openDash($('dash').hidden); });
   $('dash-form').addEventListener('submit', function (e) { e.preventDefault(); loadDash(); });
+  function dayQuery() { var d = $('dash-day').value; return d ? '?day=' + encodeURIComponent(d) : ''; }
   function loadDash() {
-    var day = $('dash-day').value;
-    return api('GET', '/api/agent/metrics' + (day ? '?day=' + encodeURIComponent(day) : '')).then(function (m) {
-      S.dash = m; if (!$('dash-day').value) $('dash-day').value = m.day; renderDash();
+    return api('GET', '/api/agent/metrics' + dayQuery()).then(function (m) {
+      S.dash = m; if (!$('dash-day').value && m.day) $('dash-day').value = m.day; renderDash();
     }).catch(function (e) { toast(t('mxErr', {e: e.message}), 'bad'); });
+  }
+  function csvHref(table) { return '/api/agent/metrics/' + table + '.csv' + dayQuery(); }
+  function csvLink(table, title) {
+    return el('a', 'csv', t('csv'), {href: csvHref(table), download: '', 'aria-label': t('csv') + ': ' + title});
   }
   function renderDash() {
     var box = $('dash-body'), m = S.dash, C = window.ShopAssistCharts; clear(box);
     if (!m || !C) return;
     var d = dashModel(m);
+    var figs = el('section', 'figures-box'), fh = el('div', 'chart-head');
+    fh.appendChild(el('h3', null, t('dashFigures'))); fh.appendChild(csvLink('summary', t('dashFigures')));
+    figs.appendChild(fh);
     var heads = el('dl', 'figures');
     d.headline.forEach(function (h) {
-      var f = el('div', 'figure');
-      f.appendChild(el('dt', null, h.label)); f.appendChild(el('dd', null, h.value));
+      var f = el('div', 'figure', null, {'data-figure': h.key});
+      f.appendChild(el('dt', null, h.label)); f.appendChild(el('dd', 'value', h.value));
       if (h.note) f.appendChild(el('dd', 'note', h.note));
       heads.appendChild(f);
     });
-    box.appendChild(heads);
+    figs.appendChild(heads); box.appendChild(figs);
     var grid = el('div', 'charts');
-    function panel(title, chart, csv) {
-      var sec = el('section', 'chart-box'), head = el('div', 'chart-head');
-      head.appendChild(el('h3', null, title));
-      if (csv) {
-        var a = el('a', 'csv', t('csv'), {href: csv, download: ''});
-        a.setAttribute('aria-label', t('csv') + ': ' + title); head.appendChild(a);
-      }
-      sec.appendChild(head); sec.appendChild(chart); grid.appendChild(sec);
+    function panel(key, title, chart, table, extra) {
+      var sec = el('section', 'chart-box', null, {'data-chart': key}), head = el('div', 'chart-head');
+      head.appendChild(el('h3', null, title)); head.appendChild(csvLink(table, title));
+      sec.appendChild(head); sec.appendChild(chart); if (extra) sec.appendChild(extra); grid.appendChild(sec);
     }
     var marks = [{value: 20, label: '20 s', color: '#b54708'}, {value: 30, label: '30 s', color: '#b42318'}];
-    if (d.byHour) {
-      panel(t('dashByHour'), C.bars(d.byHour.map(function (h) { return {label: h.hour, value: h.conversations}; }),
-        {title: t('dashByHour'), xTitle: t('dashHour')}), d.csv.by_hour);
-      panel(t('dashRespByHour'), C.bars(d.byHour.map(function (h) { return {label: h.hour, value: h.response_s}; }),
-        {title: t('dashRespByHour'), unit: ' s', color: '#7a5af8', marks: marks, xTitle: t('dashHour')}), d.csv.by_hour);
-    }
-    if (d.histogram) panel(t('dashDist'), C.histogram(d.histogram, {title: t('dashDist'), unit: ' s', marks: marks, xTitle: t('dashSeconds')}), d.csv.response_times);
-    if (d.agents) panel(t('dashLoad'), C.bands(d.agents, d.bands, {title: t('dashLoad')}), d.csv.agents);
-    if (d.funnel) panel(t('dashFunnel'), C.funnel(d.funnel, {title: t('dashFunnel')}), d.csv.funnel);
+    panel('hours', t('dashByHour'), C.bars(d.hours.map(function (h) { return {label: String(h.hour), value: h.conversations}; }),
+      {title: t('dashByHour'), xTitle: t('dashHour')}), 'hours');
+    panel('response-hours', t('dashRespByHour'), C.bars(d.hours.map(function (h) { return {label: String(h.hour), value: h.response_s}; }),
+      {title: t('dashRespByHour'), unit: ' s', color: '#6941c6', marks: marks, xTitle: t('dashHour')}), 'hours');
+    panel('distribution', t('dashDist'), C.histogram(d.buckets, {title: t('dashDist'), unit: ' s', marks: marks, xTitle: t('dashSeconds')}),
+      'response_distribution');
+    panel('load', t('dashLoad'), C.bands(d.agents, d.bands, {title: t('dashLoad')}), 'agents', agentsTable(m.agents || []));
+    panel('funnel', t('dashFunnel'), C.funnel(d.funnel, {title: t('dashFunnel')}), 'summary');
     box.appendChild(grid);
+  }
+  function agentsTable(agents) {
+    var tb = el('table', 'agents'), hr = el('tr');
+    ['mxAgent', 'mxReceived', 'mxBand', 'mxActive', 'mxRespAvg', 'mxQa', 'mxSat'].forEach(function (k) {
+      hr.appendChild(el('th', null, t(k), {scope: 'col'}));
+    });
+    tb.appendChild(hr);
+    agents.forEach(function (a) {
+      var tr = el('tr');
+      tr.appendChild(el('th', null, a.display_name, {scope: 'row'}));
+      tr.appendChild(el('td', null, a.received));
+      tr.appendChild(el('td', 'band-' + a.load_band, t('band_' + a.load_band)));
+      tr.appendChild(el('td', 'cap-' + a.capacity_now, a.active_now + '/' + a.cap + ' · ' + t('cap_' + a.capacity_now)));
+      tr.appendChild(el('td', null, secs((a.response || {}).avg_s)));
+      tr.appendChild(el('td', null, two(a.qa_ratio)));
+      tr.appendChild(el('td', null, (a.satisfaction || {}).average != null ? two(a.satisfaction.average) : t('mxNone')));
+      tb.appendChild(tr);
+    });
+    return tb;
   }
   /* the metrics document, turned into what the dashboard shows (one place for its shape) */
   function dashModel(m) {
-    var c = m.conversations || {}, g = m.suggestions || {}, msg = m.messages || {}, rt = m.response_time || {};
-    var headline = [
-      {label: t('mxRespAvg'), value: secs(rt.avg_s), note: rt.p90_s != null ? 'p90 ' + secs(rt.p90_s) : ''},
-      {label: t('mxOver30'), value: pct(rt.share_over_30s)},
-      {label: t('mxFirst'), value: secs((m.first_response || {}).p50_s), note: (m.first_response || {}).p90_s != null ? 'p90 ' + secs(m.first_response.p90_s) : ''},
-      {label: t('mxConversion'), value: pct((m.conversion || {}).rate)},
-      {label: t('mxQa'), value: two(msg.qa_ratio)},
-      {label: t('mxRate'), value: pct(c.bot_resolution_rate)},
-      {label: t('mxAccept'), value: pct(g.accepted_rate)},
-      {label: t('mxSat'), value: (m.satisfaction || {}).average != null ? two(m.satisfaction.average) + ' / 5' : t('mxNone'),
-        note: (m.satisfaction || {}).count != null ? t('mxN', {n: m.satisfaction.count}) : ''}
-    ];
-    var bands = [{from: 0, to: 60, label: t('band_idle'), color: '#f2f4f7'}, {from: 60, to: 80, label: t('band_normal'), color: '#d1fadf'},
-      {from: 80, to: 100, label: t('band_full'), color: '#fef0c7'}, {from: 100, to: 120, label: t('band_strained'), color: '#fee4e2'},
-      {from: 120, to: null, label: t('band_hire'), color: '#fecdca'}];
+    var c = m.conversations || {}, g = m.suggestions || {}, msg = m.messages || {}, rt = m.response || {},
+      fr = m.first_response || {}, cv = m.conversion || {}, sat = m.satisfaction || {}, x = m.crosssell || {};
+    var p90 = function (v) { return v != null ? 'p90 ' + secs(v) : ''; };
     return {
-      headline: headline,
-      byHour: m.by_hour ? m.by_hour.map(function (h) { return {hour: h.hour, conversations: h.conversations, response_s: h.response_avg_s}; }) : null,
-      histogram: m.response_histogram || null,
-      agents: (m.agents || []).map(function (a) {
-        return {label: a.display_name, value: a.received, band: t('band_' + a.load_band)};
+      headline: [
+        {key: 'response', label: t('mxRespAvg'), value: secs(rt.avg_s), note: p90(rt.p90_s)},
+        {key: 'over30', label: t('mxOver30'), value: pct(rt.over_30s_share), note: rt.count != null ? t('mxOf', {n: rt.count}) : ''},
+        {key: 'first', label: t('mxFirst'), value: secs(fr.avg_s), note: p90(fr.p90_s)},
+        {key: 'conversion', label: t('mxConversion'), value: pct(cv.rate),
+          note: cv.customers != null ? t('mxBought', {n: cv.ordered, m: cv.customers}) : ''},
+        {key: 'qa', label: t('mxQa'), value: two(msg.qa_ratio)},
+        {key: 'bot', label: t('mxRate'), value: pct(c.bot_resolution_rate),
+          note: c.started != null ? t('mxBotOf', {n: c.bot_only, m: c.started}) : ''},
+        {key: 'accepted', label: t('mxAccept'), value: pct(g.accepted_rate),
+          note: g.shown ? t('mxEditedNote', {n: pct(g.edited_rate)}) : ''},
+        {key: 'satisfaction', label: t('mxSat'), value: sat.average != null ? two(sat.average) + ' / 5' : t('mxNone'),
+          note: t('mxN', {n: sat.count || 0})}
+      ],
+      hours: (m.hours || []).map(function (h) { return {hour: h.hour, conversations: h.conversations, response_s: (h.response || {}).avg_s}; }),
+      buckets: ((m.response_distribution || {}).buckets || []).map(function (b) {
+        return {from: b.from_s, to: b.to_s, label: b.to_s == null ? b.from_s + '+' : b.from_s + '–' + b.to_s, count: b.count};
       }),
-      bands: bands,
-      funnel: m.crosssell ? [{label: t('fShown'), value: m.crosssell.shown}, {label: t('fClicked'), value: m.crosssell.clicked},
-        {label: t('fAdded'), value: m.crosssell.added}, {label: t('fBought'), value: m.crosssell.bought}] : null,
-      csv: m.csv || {}
+      agents: (m.agents || []).map(function (a) {
+        return {label: a.display_name, value: a.per_day != null ? a.per_day : a.received, band: t('band_' + a.load_band)};
+      }),
+      bands: (m.load_bands || []).map(function (b, i) {
+        return {from: b.from_per_day, to: b.below_per_day, label: t('band_' + b.band),
+          color: ['#f2f4f7', '#d1fadf', '#fef0c7', '#fee4e2', '#fecdca'][i] || '#f2f4f7'};
+      }),
+      funnel: [{label: t('fShown'), value: x.shown || 0}, {label: t('fClicked'), value: x.clicked || 0},
+        {label: t('fAdded'), value: x.added_to_cart || 0}, {label: t('fBought'), value: x.bought || 0}]
     };
   }
 
@@ -867,7 +945,7 @@
     if (id === S.cur) s.unread = 0;
     if (S.detail && S.detail.conversation.conversation_id === s.conversation_id) {
       var was = S.detail.conversation;
-      S.detail.conversation = s; $('conv-state').textContent = t('st_' + s.state) + (s.agent_name ? ' · ' + s.agent_name : '');
+      S.detail.conversation = s; renderNotes(); $('conv-state').textContent = t('st_' + s.state) + (s.agent_name ? ' · ' + s.agent_name : '');
       $('conv-state').className = 'state pill st-' + s.state;
       renderComposer();
       if (S.me && was.agent_id === S.me.agent_id && s.agent_id !== S.me.agent_id && s.state === 'assigned')
@@ -909,7 +987,7 @@
         if (s && !ev.conversation) {     // no fresh summary with the event: keep the row true
           s.last_message = m;
           if (m.sender === 'shopper') {
-            s.preview = m;
+            s.last_shopper_message = m;
             if (s.waiting_s == null) { s.waiting_s = 0; stamp(s); }
             if (ev.conversation_id !== S.cur) s.unread = (s.unread || 0) + 1;
           } else if (m.sender === 'agent') s.waiting_s = null;
@@ -927,6 +1005,14 @@
           renderSuggestions();
           refreshContext(ev.conversation_id);
         }
+        break;
+      case 'note':
+        addNote(ev.note); break;
+      case 'heartbeat':             // the desk's view of this agent: away after a gap
+        if (S.me && ev.status && ev.status !== S.me.status) { S.me.status = ev.status; renderMe(); }
+        break;
+      case 'presence':
+        if (ev.agent && S.me && ev.agent.agent_id === S.me.agent_id) { S.me = ev.agent; renderMe(); }
         break;
       case 'queue':
         S.queue = (ev.queue || []).map(stamp); renderLists(); break;
@@ -1053,20 +1139,13 @@
   }
 
   /* ---------- canned replies: search by title and text, in both languages ("/") ---------- */
-  function cannedAll() {
-    return Promise.all(['zh', 'en'].map(function (loc) {
-      if (S.canned[loc]) return S.canned[loc];
-      return api('GET', '/api/agent/canned?locale=' + loc).then(function (l) { return (S.canned[loc] = l || []); });
-    })).then(function (lists) {
-      var first = S.detail && S.detail.conversation.locale === 'en' ? 1 : 0;   // the conversation's language first
-      return lists[first].concat(lists[1 - first]);
-    });
-  }
-  function cannedMatches(list, q) {
-    var terms = q.toLowerCase().split(/\s+/).filter(Boolean);
-    return list.filter(function (c) {
-      var hay = (c.title + '\n' + c.text).toLowerCase();
-      return terms.every(function (w) { return hay.indexOf(w) >= 0; });
+  // the desk searches titles and texts in both languages (GET /api/agent/canned?q=);
+  // the conversation's language comes first
+  function cannedFind(q) {
+    var loc = S.detail ? S.detail.conversation.locale : null;
+    return api('GET', '/api/agent/canned?q=' + encodeURIComponent(q)).then(function (list) {
+      return (list || []).map(function (c, i) { return [c.locale === loc ? 0 : 1, i, c]; })
+        .sort(function (a, b) { return a[0] - b[0] || a[1] - b[1]; }).map(function (x) { return x[2]; });
     });
   }
   function openCannedSearch() {
@@ -1080,9 +1159,9 @@
   }
   function searchCanned() {
     var q = $('canned-q').value;
-    cannedAll().then(function (list) {
+    cannedFind(q).then(function (list) {
       if ($('canned-q').value !== q) return;
-      S.cannedFound = cannedMatches(list, q);
+      S.cannedFound = list;
       if (S.cannedPick >= S.cannedFound.length) S.cannedPick = 0;
       renderCannedResults();
     }).catch(function (e) { toast(t('failed', {e: e.message}), 'bad'); });
@@ -1094,7 +1173,9 @@
     found.forEach(function (c, i) {
       var li = el('li', 'canned-hit' + (i === S.cannedPick ? ' on' : ''), null,
         {role: 'option', id: 'canned-hit-' + i, 'aria-selected': String(i === S.cannedPick)});
-      li.appendChild(el('b', null, c.title)); li.appendChild(el('span', null, c.text));
+      var head = el('b', null, c.title);
+      if (c.locale) head.appendChild(el('small', 'pill lang', c.locale.toUpperCase()));
+      li.appendChild(head); li.appendChild(el('span', null, c.text));
       li.addEventListener('mousedown', function (e) { e.preventDefault(); insertCanned(c); });
       ul.appendChild(li);
     });
