@@ -19,7 +19,10 @@ The desk here runs on the real clock and is always open, so waits are real secon
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
+import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -30,7 +33,9 @@ from tests.test_browser import ARGS, CHROMIUM, SHOTS, WAIT, desk_process, rasa_s
 
 pytestmark = pytest.mark.e2e
 
-RASA_PORT, ACTION_PORT, DESK_PORT = free_ports(3)
+# a Rasa server with workers also takes the ports after its own: room between them
+_PORTS = free_ports(8)
+RASA_PORT, ACTION_PORT, DESK_PORT = _PORTS[0], _PORTS[4], _PORTS[6]
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 CONTRAST_JS = (Path(__file__).with_name("wcag_contrast.js")).read_text(encoding="utf-8")
@@ -136,6 +141,76 @@ def _in_view(page, selector: str, container: str) -> list:
             return r.top >= b.top - 1 && r.top < b.bottom - 1;
         });
     }""", [selector, container])
+
+
+def _leave(console) -> None:
+    """The agent goes away (so the next test's agent gets the chats)."""
+    if console.get_attribute("#status-toggle", "aria-pressed") == "true":
+        console.click("#status-toggle")
+        console.wait_for_selector("#status-toggle[aria-pressed=false]")
+
+
+def _http(base: str, method: str, path: str, body=None, headers=None):
+    """(status, parsed body, headers) of one request to the desk."""
+    req = urllib.request.Request(base + path, method=method,
+                                 data=None if body is None else json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json",
+                                          **(headers or {})})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            raw, status, hdrs = r.read(), r.status, dict(r.headers)
+    except urllib.error.HTTPError as e:
+        raw, status, hdrs = e.read(), e.code, dict(e.headers)
+    try:
+        parsed = json.loads(raw) if raw else None
+    except ValueError:
+        parsed = raw.decode()
+    return status, parsed, hdrs
+
+
+class ShopperAPI:
+    """A shopper through the shopper API (docs/desk-api.md), as any storefront would."""
+
+    def __init__(self, base: str, lang: str, product_id: str, title: str):
+        self.base, self.product_id, self.title = base, product_id, title
+        status, body, _ = _http(base, "POST", "/api/conversations", {
+            "locale": lang, "page": {"product_id": product_id, "title": title,
+                                     "url": f"{base}/p/{product_id}?lang={lang}"}})
+        assert status == 201, body
+        self.id, self.token = body["conversation_id"], body["token"]
+        self.said: list[str] = []
+
+    def say(self, text: str) -> list:
+        status, body, _ = _http(self.base, "POST", f"/api/conversations/{self.id}/messages",
+                                {"text": text,
+                                 "metadata": {"page": {"product_id": self.product_id,
+                                                       "title": self.title}}},
+                                {"Authorization": f"Bearer {self.token}"})
+        assert status == 200, body
+        self.said.append(text)
+        return body
+
+    def history(self) -> list:
+        status, body, _ = _http(self.base, "GET", f"/api/conversations/{self.id}/messages",
+                                headers={"Authorization": f"Bearer {self.token}"})
+        assert status == 200
+        return body
+
+
+class AgentAPI:
+    """An agent's session through the agent API (cookie and CSRF token)."""
+
+    def __init__(self, base: str, user: str):
+        self.base = base
+        status, body, hdrs = _http(base, "POST", "/api/agent/login",
+                                   {"username": user, "password": f"demo-{user}"})
+        assert status == 200, body
+        self.cookie = hdrs["Set-Cookie"].split(";")[0]
+        self.csrf = body["csrf_token"]
+
+    def call(self, method: str, path: str, body=None):
+        return _http(self.base, method, path, body,
+                     {"Cookie": self.cookie, "X-CSRF-Token": self.csrf})
 
 
 # -- the widget -------------------------------------------------------------------------------
@@ -253,6 +328,7 @@ def test_new_messages_below_the_fold_on_a_phone(desk, browser, lang, errors):
     sign = shop.locator(".sa-new")
     sign.wait_for(state="visible", timeout=WAIT)
     assert sign.inner_text() == ("↓ 2条新消息" if lang == "zh" else "↓ 2 new messages")
+    shop.screenshot(path=str(SHOTS / f"widget-phone-{lang}.png"))
     assert _in_view(shop, ".sa-msg.sa-agent", ".sa-log") == [False, False]
     # the log is a polite live region: screen readers hear the new messages
     assert shop.get_attribute(".sa-log", "role") == "log"
@@ -279,8 +355,31 @@ def test_new_messages_below_the_fold_on_a_phone(desk, browser, lang, errors):
     shop.wait_for_timeout(200)
     assert _in_view(shop, ".sa-msg.sa-agent", ".sa-log")[2]
     assert shop.is_hidden(".sa-new")
-    shop.screenshot(path=str(SHOTS / f"widget-phone-{lang}.png"))
+
+    # resolved: the shopper is asked to rate it (1-5, from the keyboard) and may comment
     console.click("#resolve")
+    shop.wait_for_selector(".sa-rate", timeout=WAIT)
+    assert _in_view(shop, ".sa-rate", ".sa-log") == [True]       # followed into view
+    shop.locator(".sa-stars button").first.focus()
+    shop.keyboard.press("ArrowRight")          # 1 -> 2
+    shop.keyboard.press("ArrowRight")          # 2 -> 3
+    shop.keyboard.press("ArrowRight")          # 3 -> 4
+    assert shop.eval_on_selector_all(".sa-stars button[aria-checked=true]",
+                                     "b => b.map(x => x.textContent)") == ["4"]
+    comment = "回复很快，谢谢" if lang == "zh" else "Quick answers, thanks"
+    shop.fill(".sa-rate textarea", comment)
+    shop.click(".sa-rate button[type=submit]")
+    shop.wait_for_selector(".sa-note:has-text('%s')" % ("感谢您的评价" if lang == "zh"
+                                                       else "Thank you for your rating"),
+                           timeout=WAIT)
+    cid = shop.evaluate("window.ShopAssist.conversationId")
+    assert _sql(desk.db, "SELECT score, comment FROM ratings WHERE conversation_id = ?",
+                cid) == [{"score": 4, "comment": comment}]
+    shop.reload()
+    shop.wait_for_selector(".sa-msg.sa-agent", timeout=WAIT)
+    shop.wait_for_timeout(500)
+    assert shop.locator(".sa-rate").count() == 0                # asked once
+    _leave(console)
     ctx.close()
     actx.close()
 
@@ -304,7 +403,8 @@ def test_the_contrast_checker_sees_a_low_contrast_text(desk, browser, errors):
         add('<p id="t1" style="background:#e4572e;color:#fff;font-size:14px">白字</p>');
         add('<p id="t2" style="background:#f9fafb;color:#9ca3af;font-size:13px">售罄</p>');
         add('<h1 id="t3" style="background:#e4572e;color:#fff;font-size:24px">大字</h1>');
-        add('<div style="opacity:.5;background:#fff"><p id="t4" style="color:#595959">半透明</p></div>');
+        add('<div style="opacity:.5;background:#fff">'
+            + '<p id="t4" style="color:#595959">半透明</p></div>');
     }""")
     found = {f["where"].split(" > ")[-1]: f["ratio"] for f in _contrast(page)["failures"]}
     # by hand: t4 is #595959 on white at half opacity over the page's #f7f7f8, seen as
@@ -345,3 +445,352 @@ def test_contrast_of_every_visible_text(desk, browser, lang, viewport, errors):
     console.keyboard.press("?")
     _no_failures("console help", _contrast(console), 15)
     ctx.close()
+
+
+# -- the console: eight chats ---------------------------------------------------------------------
+
+ASK = {"zh": "这款42码有货吗", "en": "is this in stock in size 42?"}
+HUMAN = {"zh": "转人工", "en": "I want to talk to a person"}
+HELLO = {"zh": "亲，您好～我来帮您看看", "en": "Hi, let me check that for you."}
+# the order in which the eight shoppers ask their waiting question (an index into the
+# conversations as they were opened); the fourth in that order asks twice
+ASK_ORDER = [3, 0, 6, 1, 7, 2, 5, 4]
+TWICE = 7
+
+
+def _rows(console) -> list[dict]:
+    return console.eval_on_selector_all("#mine .conv", """bs => bs.map(b => ({
+        cid: b.dataset.cid, text: b.innerText,
+        label: b.querySelector('.conv-name').textContent,
+        where: b.querySelector('.conv-where').textContent,
+        last: b.querySelector('.conv-last').textContent,
+        timer: b.querySelector('.timer').hidden ? null : b.querySelector('.timer').textContent,
+        slow: b.querySelector('.timer').classList.contains('slow'),
+        late: b.querySelector('.timer').classList.contains('late'),
+        unread: b.querySelector('.badge') ? +b.querySelector('.badge').textContent : 0}))""")
+
+
+def _secs(timer: str) -> int:
+    parts = [int(x) for x in timer.split(":")]
+    return parts[-1] + 60 * parts[-2] + (3600 * parts[-3] if len(parts) > 2 else 0)
+
+
+def _overlaps(page, a: str, b: str) -> list:
+    """Pairs of elements matching `a` and `b` whose boxes overlap (visible ones)."""
+    return page.evaluate("""([a, b]) => {
+        const box = e => e.getBoundingClientRect();
+        const shown = e => { const r = box(e); return r.width > 0 && r.height > 0; };
+        const out = [];
+        for (const x of [...document.querySelectorAll(a)].filter(shown))
+            for (const y of [...document.querySelectorAll(b)].filter(shown)) {
+                const p = box(x), q = box(y);
+                if (p.left < q.right && q.left < p.right && p.top < q.bottom && q.top < p.bottom)
+                    out.push([x.textContent.slice(0, 30), y.id || y.className]);
+            }
+        return out;
+    }""", [a, b])
+
+
+WORK = "#suggestions, aside.side, #transcript, #composer, .conv-head"
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_eight_chats_sorted_by_wait_and_the_keyboard_flow(desk, browser, lang, errors, sql):
+    agent = AGENT[lang]
+    # the agent's console on a desktop (its clock can be moved: the timers) and on a phone
+    ctx, page = _page(browser, lang, DESKTOP, errors)
+    page.clock.install()
+    page.add_init_script(f"localStorage.setItem('shopassist-console-lang', '{lang}')")
+    page.goto(f"{desk.url}/console")
+    page.fill("#login-user", agent)
+    page.fill("#login-pass", f"demo-{agent}")
+    page.click("#login-form button[type=submit]")
+    page.wait_for_selector("#conn.ok")
+    if page.get_attribute("#status-toggle", "aria-pressed") != "true":
+        page.click("#status-toggle")
+    page.wait_for_selector("#status-toggle[aria-pressed=true]")
+    console = page
+    pctx, phone = _console(browser, desk, agent, lang, errors, viewport=PHONE, online=False)
+
+    # eight shoppers on eight products ask, then ask for a person: all eight are the agent's
+    products = sql("SELECT product_id, name_zh, name_en FROM products WHERE category ="
+                   " 'running_shoes' ORDER BY product_id LIMIT 8")
+    shoppers = []
+    for p in products:
+        s = ShopperAPI(desk.url, lang, p["product_id"], p[f"name_{lang}"])
+        s.say(ASK[lang])
+        s.say(HUMAN[lang])
+        shoppers.append(s)
+    console.wait_for_function("document.querySelectorAll('#mine .conv').length === 8",
+                              timeout=WAIT)
+    # the notices stack in their corner: never over the work area, at most three
+    console.wait_for_selector("#toasts .toast", timeout=WAIT)
+    assert console.locator("#toasts .toast").count() <= 3
+    assert _overlaps(console, "#toasts .toast", WORK) == []
+    phone.wait_for_selector("#toasts .toast", timeout=WAIT)
+    assert _overlaps(phone, "#toasts .toast", WORK) == []
+    assert phone.locator("#toasts .toast").count() <= 3
+    pctx.close()
+    owners = sql_desk(desk, "SELECT DISTINCT a.username FROM conversations c JOIN agents a"
+                      " ON a.agent_id = c.agent_id WHERE c.conversation_id IN (%s)"
+                      % ",".join("?" * 8), *[s.id for s in shoppers])
+    assert owners == [{"username": agent}]
+
+    # the agent answers each once; then they ask again, one by one, a second apart
+    api = AgentAPI(desk.url, agent)
+    for s in shoppers:
+        status, body, _ = api.call("POST", f"/api/agent/conversations/{s.id}/messages",
+                                   {"text": HELLO[lang]})
+        assert status == 200, body
+    for i in ASK_ORDER:
+        shoppers[i].say(ASK[lang])
+        if i == TWICE:
+            shoppers[i].say(ASK[lang] + ("？" if lang == "zh" else " please"))
+        time.sleep(1.1)
+    order = [shoppers[i].id for i in ASK_ORDER]
+    console.wait_for_function(
+        "() => [...document.querySelectorAll('#mine .timer')]"
+        ".filter(t => !t.hidden).length === 8",
+        timeout=WAIT)
+
+    # longest waiting first; previews are the shopper's words; unread counts only theirs
+    rows = _rows(console)
+    assert [r["cid"] for r in rows] == order
+    opened = console.get_attribute("#mine .conv[aria-current=true]", "data-cid")
+    for r in rows:
+        s = next(x for x in shoppers if x.id == r["cid"])
+        assert r["last"] == s.said[-1]
+        # the open conversation (the first assigned, opened by itself) is read as it comes
+        assert r["unread"] == (0 if s.id == opened else 2 if s is shoppers[TWICE] else 1), r
+        assert r["where"].startswith(s.title), r          # the product's name, not its id
+    assert len({(r["label"], r["where"]) for r in rows}) == 8          # told apart
+    # the timers are the desk's waits: from the waiting message's time in the desk's record
+    top = rows[0]
+    [w] = sql_desk(desk, "SELECT m.created_at FROM messages m WHERE m.conversation_id = ?"
+                   " AND m.sender = 'shopper' ORDER BY m.id DESC LIMIT 1", top["cid"])
+    from datetime import datetime
+    waited = (datetime.now().astimezone()
+              - datetime.fromisoformat(w["created_at"])).total_seconds()
+    assert abs(_secs(_rows(console)[0]["timer"]) - waited) <= 3, (top, waited)
+    console.screenshot(path=str(SHOTS / f"console-8-chats-{lang}.png"))
+    # amber from 20 s, red from 30 s (this page's clock moved on; the order stays)
+    for target, flag in ((21, "slow"), (31, "late")):
+        now = _secs(_rows(console)[-1]["timer"])
+        if now < target:
+            console.clock.fast_forward((target - now) * 1000)
+        console.wait_for_timeout(1100)
+        rows = _rows(console)
+        assert [r["cid"] for r in rows] == order
+        for r in rows:
+            n = _secs(r["timer"])
+            assert (r["slow"], r["late"]) == (20 <= n < 30, n >= 30), r
+        assert rows[-1][flag]
+
+    # the keyboard: n opens the longest waiting chat, s sends its first suggestion
+    console.locator("#transcript").focus()
+    console.keyboard.press("n")
+    console.wait_for_selector(f"#mine .conv[aria-current=true][data-cid='{order[0]}']")
+    sid = _first_sid(console)
+    agent_msgs = console.locator("#transcript .msg.agent").count()
+    console.keyboard.press("s")
+    console.wait_for_function(
+        "n => document.querySelectorAll('#transcript .msg.agent').length > n",
+        arg=agent_msgs, timeout=WAIT)
+    [drafted] = sql_desk(desk, "SELECT text, outcome FROM suggestions WHERE id = ?", sid)
+    assert drafted["outcome"] == "accepted"
+    assert shoppers[ASK_ORDER[0]].history()[-1]["text"] == drafted["text"]
+    # answered: its timer is gone and it moved below the seven still waiting
+    console.wait_for_function(
+        "cid => [...document.querySelectorAll('#mine .conv')].pop().dataset.cid === cid",
+        arg=order[0], timeout=WAIT)
+    assert _rows(console)[-1]["timer"] is None
+    assert _overlaps(console, "#toasts .toast", WORK) == []
+
+    # n: the next; its draft's stock changes before it is sent: explained in words
+    console.locator("#transcript").focus()
+    console.keyboard.press("n")
+    console.wait_for_selector(f"#mine .conv[aria-current=true][data-cid='{order[1]}']")
+    sid = _first_sid(console)
+    [d] = sql_desk(desk, "SELECT text, facts FROM suggestions WHERE id = ?", sid)
+    facts = json.loads(d["facts"])
+    sku, old = next((k[6:], v) for k, v in facts.items() if k.startswith("stock:") and v)
+    new = old + 5
+    [(color, size)] = _catalog(desk, f"SELECT c.name_{lang}, v.size FROM variants v JOIN"
+                               " colors c ON c.color = v.color WHERE v.sku = ?", sku)
+    words = (f"{color}{size}码库存现在是{new}（起草时是{old}）" if lang == "zh"
+             else f"Stock of {color} EU {size} is now {new} (was {old})")
+    with _stock_set(desk.catalog, sku, new):
+        sent_before = len(shoppers[ASK_ORDER[1]].history())
+        console.locator("#transcript").focus()
+        console.keyboard.press("s")
+        console.wait_for_selector("#warn:not([hidden])", timeout=WAIT)
+        warning = console.inner_text("#warn")
+        assert words in warning, (words, warning)
+        assert "stock:" not in warning
+        choices = console.eval_on_selector_all("#warn button",
+                                               "b => b.map(x => x.dataset.choice)")
+        # the old figure at most once in the draft's words: it can be redone with the new
+        # one (a figure written twice could be either; one not written leaves the words)
+        once = len(re.findall(rf"(?<!\d){old}(?!\d)", d["text"])) <= 1
+        assert choices == (["send_anyway", "use_new", "cancel"] if once
+                           else ["send_anyway", "cancel"])
+        console.click("#warn button[data-choice=cancel]")
+        assert console.is_hidden("#warn")
+        assert len(shoppers[ASK_ORDER[1]].history()) == sent_before      # nothing sent
+        console.locator("#transcript").focus()
+        console.keyboard.press("s")
+        console.wait_for_selector("#warn:not([hidden])", timeout=WAIT)
+        console.click("#warn button[data-choice=%s]" % ("use_new" if once else "send_anyway"))
+        console.wait_for_selector("#warn", state="hidden", timeout=WAIT)
+        console.wait_for_function(
+            "n => document.querySelectorAll('#transcript .msg.agent').length > n",
+            arg=agent_msgs, timeout=WAIT)
+        sent = shoppers[ASK_ORDER[1]].history()[-1]
+        assert sent["sender"] == "agent"
+        assert sent["text"] == (re.sub(rf"(?<!\d){old}(?!\d)", str(new), d["text"]) if once
+                                else d["text"])
+
+    # n, then e: the draft in the composer, edited and sent
+    console.locator("#transcript").focus()
+    console.keyboard.press("n")
+    console.wait_for_selector(f"#mine .conv[aria-current=true][data-cid='{order[2]}']")
+    sid = _first_sid(console)
+    console.keyboard.press("e")
+    assert console.evaluate("document.activeElement.id") == "reply"
+    assert console.is_visible("#editing")
+    [d] = sql_desk(desk, "SELECT text FROM suggestions WHERE id = ?", sid)
+    assert console.input_value("#reply") == d["text"]
+    console.keyboard.type("～" if lang == "zh" else " :)")
+    console.keyboard.press("Control+Enter")
+    console.wait_for_function("() => document.getElementById('reply').value === ''")
+    [d2] = sql_desk(desk, "SELECT outcome, final_text FROM suggestions WHERE id = ?", sid)
+    assert d2 == {"outcome": "edited", "final_text": d["text"] + ("～" if lang == "zh" else " :)")}
+
+    # n, then x: skipped (every draft of that card), nothing sent
+    console.locator("#transcript").focus()
+    console.keyboard.press("n")
+    skipped = order[3]
+    console.wait_for_selector(f"#mine .conv[aria-current=true][data-cid='{skipped}']")
+    sid = _first_sid(console)
+    history_len = len(shoppers[ASK_ORDER[3]].history())
+    console.keyboard.press("x")
+    console.wait_for_selector(f"#suggestions .sug[data-sid='{sid}']", state="detached",
+                              timeout=WAIT)
+    [d] = sql_desk(desk, "SELECT outcome FROM suggestions WHERE id = ?", sid)
+    assert d["outcome"] == "rejected"
+    assert len(shoppers[ASK_ORDER[3]].history()) == history_len
+
+    # /: canned replies searched by title and text, in both languages
+    console.keyboard.press("/")
+    console.wait_for_selector("#canned-search:not([hidden])")
+    assert console.evaluate("document.activeElement.id") == "canned-q"
+    other = "Greeting" if lang == "zh" else "问候"
+    console.keyboard.type(other)
+    console.wait_for_selector("#canned-results .canned-hit", timeout=WAIT)
+    hits = console.eval_on_selector_all("#canned-results .canned-hit b",
+                                        "b => b.map(x => x.firstChild.textContent)")
+    assert hits == [other], hits
+    console.keyboard.press("Enter")
+    assert console.is_hidden("#canned-search")
+    filled = console.input_value("#reply")
+    me = "Lily" if agent == "lily" else "Tom"
+    assert me in filled and "{{" not in filled, filled
+    console.fill("#reply", "")
+
+    # ?: the help names every key; Escape closes it
+    console.locator("#transcript").focus()
+    console.keyboard.press("?")
+    console.wait_for_selector("#help:not([hidden])")
+    keys = console.inner_text("#help-keys")
+    for k in ("N", "S", "E", "X", "/", "R", "?", "Ctrl+Enter"):
+        assert k in keys
+    console.keyboard.press("Escape")
+    assert console.is_hidden("#help")
+
+    # private notes and labels: kept by the desk, never shown to the shopper
+    note = "顾客很着急，今天要发货" if lang == "zh" else "In a hurry: needs it shipped today"
+    console.fill("#label-in", "VIP")
+    console.press("#label-in", "Enter")
+    console.wait_for_selector(f"#mine .conv[data-cid='{skipped}'] .label:has-text('VIP')",
+                              timeout=WAIT)
+    console.fill("#note-in", note)
+    console.click("#note-form button[type=submit]")
+    console.wait_for_selector(f"#notes .note-item:has-text('{note[:6]}')", timeout=WAIT)
+    assert sql_desk(desk, "SELECT label FROM conversation_labels WHERE conversation_id = ?",
+                    skipped) == [{"label": "VIP"}]
+    assert sql_desk(desk, "SELECT text FROM notes WHERE conversation_id = ?", skipped) == \
+        [{"text": note}]
+    assert all(note not in (m["text"] or "") for m in shoppers[ASK_ORDER[3]].history())
+
+    # r on a chat whose last question has no answer: the desk's words, then a choice
+    console.locator("#transcript").focus()
+    console.keyboard.press("r")
+    console.wait_for_selector("#resolve-warn:not([hidden])", timeout=WAIT)
+    said = shoppers[ASK_ORDER[3]].said[-1]
+    assert said in console.inner_text("#resolve-warn")
+    console.click("#resolve-warn button:not(.danger)")
+    assert console.is_hidden("#resolve-warn")
+    assert sql_desk(desk, "SELECT state FROM conversations WHERE conversation_id = ?",
+                    skipped) == [{"state": "assigned"}]
+    console.locator("#transcript").focus()
+    console.keyboard.press("r")
+    console.wait_for_selector("#resolve-warn:not([hidden])", timeout=WAIT)
+    console.click("#resolve-warn button.danger")
+    console.wait_for_selector("#resolve-warn", state="hidden", timeout=WAIT)
+    console.wait_for_function(
+        "() => document.getElementById('conv-state').classList.contains('st-resolved')",
+        timeout=WAIT)
+    assert sql_desk(desk, "SELECT state FROM conversations WHERE conversation_id = ?",
+                    skipped) == [{"state": "resolved"}]
+
+    # the rest resolved (so the next test's agent has places), the agent goes away
+    for s in shoppers:
+        api.call("POST", f"/api/agent/conversations/{s.id}/resolve", {"confirm": True})
+    _leave(console)
+    ctx.close()
+
+
+def _first_sid(console) -> int:
+    """The first suggestion card's id, once the drafts have stopped arriving."""
+    console.wait_for_selector("#suggestions .sug", timeout=WAIT)
+    last = None
+    for _ in range(40):
+        now = console.eval_on_selector_all("#suggestions .sug", "s => s.map(x => x.dataset.sid)")
+        if now == last:
+            return int(now[0])
+        last = now
+        console.wait_for_timeout(500)
+    raise AssertionError("the suggestions kept changing")
+
+
+def sql_desk(desk, query: str, *params) -> list:
+    return _sql(desk.db, query, *params)
+
+
+def _catalog(desk, query: str, *params) -> list:
+    return [tuple(r.values()) for r in _sql(desk.catalog, query, *params)]
+
+
+class _stock_set:
+    """A SKU's stock set to `n` in the desk's catalog (all in its first warehouse), then
+    put back."""
+
+    def __init__(self, catalog: Path, sku: str, n: int):
+        self.catalog, self.sku, self.n = catalog, sku, n
+
+    def __enter__(self):
+        conn = sqlite3.connect(self.catalog)
+        self.before = conn.execute("SELECT warehouse_id, quantity FROM stock WHERE sku = ?"
+                                   " ORDER BY warehouse_id", (self.sku,)).fetchall()
+        with conn:
+            conn.execute("UPDATE stock SET quantity = 0 WHERE sku = ?", (self.sku,))
+            conn.execute("UPDATE stock SET quantity = ? WHERE sku = ? AND warehouse_id = ?",
+                         (self.n, self.sku, self.before[0][0]))
+        conn.close()
+
+    def __exit__(self, *exc):
+        conn = sqlite3.connect(self.catalog)
+        with conn:
+            conn.executemany("UPDATE stock SET quantity = ? WHERE sku = ? AND"
+                             " warehouse_id = ?", [(q, self.sku, w) for w, q in self.before])
+        conn.close()

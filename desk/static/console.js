@@ -446,9 +446,11 @@
   }
 
   // the owner has seen the open conversation up to this message (unread counts follow)
-  function markRead(upto) {
+  // (answered with the conversation's fresh summary: after a send, the row's wait and
+  // order follow from it)
+  function markRead(upto, evenUnfocused) {
     var c = S.detail && S.detail.conversation;
-    if (!c || !S.me || c.agent_id !== S.me.agent_id || !document.hasFocus()) return;
+    if (!c || !S.me || c.agent_id !== S.me.agent_id || !(evenUnfocused || document.hasFocus())) return;
     api('POST', '/api/agent/conversations/' + encodeURIComponent(c.conversation_id) + '/read', {upto: upto})
       .then(upsertSummary).catch(function () { /* the next open marks it */ });
   }
@@ -686,7 +688,7 @@
       S.conflict = null; renderConflict();
       if (S.editing === sid || !sid) { if ($('reply').value === text || S.editing === sid) $('reply').value = ''; }
       if (S.editing === sid) { S.editing = null; renderEditing(); }
-      if (S.cur === id) { appendMessage(r.message); if (r.suggestion) updateSuggestion(r.suggestion); }
+      if (S.cur === id) { appendMessage(r.message); if (r.suggestion) updateSuggestion(r.suggestion); markRead(r.message.id, true); }
       toast(t('sent'));
     }).catch(function (e) {
       renderComposer();
