@@ -794,3 +794,64 @@ class _stock_set:
             conn.executemany("UPDATE stock SET quantity = ? WHERE sku = ? AND"
                              " warehouse_id = ?", [(q, self.sku, w) for w, q in self.before])
         conn.close()
+
+
+# -- the supervisor's dashboard -------------------------------------------------------------------
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_dashboard(desk, browser, lang, errors):
+    """The day's figures as charts and headline numbers, each with its CSV; an agent at
+    their cap is shown full (not idle); the conversations by hour add up to the desk's
+    record of the day."""
+    agent = AGENT[lang]
+    boss = AgentAPI(desk.url, "boss")
+    [me] = sql_desk(desk, "SELECT agent_id FROM agents WHERE username = ?", agent)
+    # one place only, and one chat: the agent is at their cap
+    assert boss.call("POST", f"/api/agent/agents/{me['agent_id']}/caps", {"cap": 1})[0] == 200
+    actx, console = _console(browser, desk, agent, lang, errors)
+    shopper = ShopperAPI(desk.url, lang, "P009", "P009")
+    shopper.say(HUMAN[lang])
+    console.wait_for_selector("#mine .conv", timeout=WAIT)
+
+    ctx, page = _console(browser, desk, "boss", lang, errors, online=False)
+    page.click("#dash-toggle")
+    page.wait_for_selector("#dash-body svg[role=img]", timeout=WAIT)
+    status, figures, _ = boss.call("GET", "/api/agent/metrics")
+    assert status == 200
+    assert len(page.locator("#dash-body .figure").all()) == 8
+    assert len(page.locator("#dash-body svg[role=img]").all()) == 5
+    # the Q&A ratio with two digits; the bot resolution rate as a percentage
+    qa = page.inner_text("[data-figure=qa] .value")
+    assert qa == ("—" if figures["messages"]["qa_ratio"] is None
+                  else f"{figures['messages']['qa_ratio']:.2f}"), qa
+    assert re.fullmatch(r"\d+(\.\d)?%", page.inner_text("[data-figure=bot] .value"))
+    # conversations by hour: every bar's figure, adding up to the day's conversations
+    label = page.get_attribute("[data-chart=hours] svg", "aria-label")
+    counts = [float(x) for x in re.findall(r"(?:^|, )\d+ (\d+(?:\.\d)?)", label.split(": ", 1)[1])]
+    assert len(counts) == 24
+    [n] = sql_desk(desk, "SELECT COUNT(*) AS n FROM conversations WHERE substr(created_at, 1,"
+                   " 10) = ?", figures["day"])
+    assert sum(counts) == n["n"] > 0
+    # the response-time distribution with the 20 s and 30 s marks
+    dist = page.text_content("[data-chart=distribution] svg")
+    assert "20 s" in dist and "30 s" in dist
+    # at 1 of 1 the agent is full, whatever the day's load band says
+    row = page.locator("#dash-body table.agents tr", has_text="Lily" if agent == "lily"
+                       else "Tom")
+    assert ("1/1 · 已满" if lang == "zh" else "1/1 · full") in row.inner_text()
+    # each CSV link answers a CSV table
+    hrefs = page.eval_on_selector_all("#dash-body a.csv", "a => a.map(x => x.href)")
+    assert len(hrefs) == 6
+    for href in set(hrefs):
+        r = page.request.get(href)
+        assert r.status == 200 and r.headers["content-type"].startswith("text/csv"), href
+        assert "," in r.text().splitlines()[0]
+    _no_failures("dashboard", _contrast(page), 40)
+    page.screenshot(path=str(SHOTS / f"dashboard-{lang}.png"), full_page=True)
+    ctx.close()
+
+    api = AgentAPI(desk.url, agent)
+    api.call("POST", f"/api/agent/conversations/{shopper.id}/resolve", {"confirm": True})
+    assert boss.call("POST", f"/api/agent/agents/{me['agent_id']}/caps", {"cap": 8})[0] == 200
+    _leave(console)
+    actx.close()
