@@ -1,38 +1,150 @@
-"""Fail (exit 1) when a held-out example also appears in the training data, after
-lower-casing and removing spaces and punctuation, and print the overlaps.
+"""Keep the evaluation sets apart from the training data: fail (exit 1) when a line of an
+evaluation set (the held-out sets in bench/heldout/, the real-shopper sets in
+bench/realshop/ and, when there are any, var/realshop/) has a near-duplicate in data/nlu,
+and print the pairs. Two lines are near-duplicates when, after NFKC, lower-casing and
+removing spaces and punctuation, their difflib similarity ratio is at least 0.9 (identical
+lines included).
 
-    .venv/bin/python bench/heldout_overlap.py
+    .venv/bin/python bench/heldout_overlap.py            # report
+    .venv/bin/python bench/heldout_overlap.py --remove   # delete those lines from data/nlu
+
+Only training lines are ever removed: the evaluation sets are never edited. The pairs are
+found in a few seconds: a cheap upper bound on the ratio (the characters two lines share,
+from one sparse product) leaves few candidates for difflib to score.
 """
 
 from __future__ import annotations
 
+import argparse
+import re
 import sys
 import unicodedata
+from difflib import SequenceMatcher
+from pathlib import Path
 
 from common import ROOT
 
+SIMILARITY = 0.9
+TRAINING_DIR = ROOT / "data" / "nlu"
+# var/realshop/ holds real-shopper sets whose licence does not allow committing them.
+EVALUATION_DIRS = (ROOT / "bench" / "heldout", ROOT / "bench" / "realshop",
+                   ROOT / "var" / "realshop")
+
 
 def key(text: str) -> str:
+    """The form two lines are compared in: NFKC, lower case, no spaces, punctuation or
+    symbols (emoji-only messages keep their emoji)."""
     text = unicodedata.normalize("NFKC", text).lower()
     stripped = "".join(ch for ch in text if not (ch.isspace()
                                                   or unicodedata.category(ch)[0] in "PS"))
-    return stripped or text.strip()   # emoji-only messages keep their emoji
+    return stripped or text.strip()
+
+
+def similarity(a: str, b: str) -> float:
+    """difflib's ratio of the two lines' keys (1.0 for lines equal after normalising)."""
+    return SequenceMatcher(None, key(a), key(b), autojunk=False).ratio()
+
+
+def near_duplicates(queries: list[str], pool: list[str],
+                    threshold: float = SIMILARITY) -> list[tuple[int, int, float]]:
+    """(i, j, ratio) for every queries[i] and pool[j] whose similarity is >= threshold.
+
+    difflib's ratio is 2·M / (len(a) + len(b)), where M (the characters in its matching
+    blocks) is at most the characters a and b share, counted with multiplicity:
+    sum over c of min(count_a(c), count_b(c)) (difflib's quick_ratio). With one binary
+    feature per (character c, k) for k = 1..count(c), that sum is a dot product, so one
+    sparse product bounds every pair at once and only the pairs it does not rule out are
+    scored by difflib.
+    """
+    import numpy as np
+    from scipy.sparse import csr_matrix
+
+    qkeys = [key(t) for t in queries]
+    pkeys = [key(t) for t in pool]
+    features: dict[tuple[str, int], int] = {}
+
+    def layers(keys: list[str]) -> csr_matrix:
+        rows, cols = [], []
+        for r, k in enumerate(keys):
+            for ch in set(k):
+                for n in range(1, k.count(ch) + 1):
+                    rows.append(r)
+                    cols.append(features.setdefault((ch, n), len(features)))
+        return csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)),
+                          shape=(len(keys), 1 << 22))
+
+    shared = (layers(qkeys) @ layers(pkeys).T).tocoo()
+    qlen = np.array([len(k) for k in qkeys], dtype=np.float32)
+    plen = np.array([len(k) for k in pkeys], dtype=np.float32)
+    ceiling = 2 * shared.data / (qlen[shared.row] + plen[shared.col])
+    keep = ceiling >= threshold - 1e-6
+    pairs = []
+    for i, j in zip(shared.row[keep], shared.col[keep]):
+        ratio = SequenceMatcher(None, qkeys[i], pkeys[j], autojunk=False).ratio()
+        if ratio >= threshold:
+            pairs.append((int(i), int(j), round(ratio, 3)))
+    return sorted(pairs)
+
+
+def texts(path: Path) -> list[str]:
+    """The example texts of a Rasa NLU file or directory, entity annotations removed."""
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    return [e.get("text") for e in load_data(str(path)).training_examples]
+
+
+def evaluation_files() -> list[Path]:
+    return sorted(p for d in EVALUATION_DIRS for p in d.glob("*.yml"))
+
+
+def overlaps() -> list[tuple[str, str, str, float]]:
+    """(evaluation file, evaluation line, training line, ratio) for every near-duplicate."""
+    train = texts(TRAINING_DIR)
+    held = [(str(path.relative_to(ROOT)), text)
+            for path in evaluation_files() for text in texts(path)]
+    return [(held[i][0], held[i][1], train[j], ratio)
+            for i, j, ratio in near_duplicates([t for _, t in held], train)]
+
+
+EXAMPLE_LINE = re.compile(r"^\s*- (.*?)\s*$")
+BLOCK_START = re.compile(r"^- (intent|lookup|regex|synonym):")
+
+
+def remove_from_training(lines_to_drop: set[str]) -> int:
+    """Delete from data/nlu every intent example whose text is in lines_to_drop; returns the
+    number of lines deleted."""
+    from rasa.shared.nlu.training_data.entities_parser import replace_entities
+
+    removed = 0
+    for path in sorted(TRAINING_DIR.rglob("*.yml")):
+        kept, block = [], None
+        for line in path.read_text(encoding="utf-8").splitlines(keepends=True):
+            start = BLOCK_START.match(line)
+            if start:
+                block = start.group(1)
+            example = EXAMPLE_LINE.match(line) if block == "intent" and not start else None
+            if example and replace_entities(example.group(1)) in lines_to_drop:
+                removed += 1
+                continue
+            kept.append(line)
+        path.write_text("".join(kept), encoding="utf-8")
+    return removed
 
 
 def main() -> int:
-    from rasa.shared.nlu.training_data.loading import load_data
-
-    train = {key(e.get("text")): e.get("text") for e in
-             load_data(str(ROOT / "data" / "nlu")).training_examples}
-    overlaps = 0
-    for path in sorted((ROOT / "bench" / "heldout").glob("*.yml")):
-        for e in load_data(str(path)).training_examples:
-            if key(e.get("text")) in train:
-                overlaps += 1
-                print(f"overlap ({path.name}): {e.get('text')!r} ~ "
-                      f"{train[key(e.get('text'))]!r}")
-    print(f"{overlaps} overlapping examples")
-    return 1 if overlaps else 0
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--remove", action="store_true",
+                    help="delete the near-duplicate lines from data/nlu")
+    args = ap.parse_args()
+    found = overlaps()
+    for path, held, train, ratio in found:
+        print(f"{path}: {held!r} ~ {train!r} ({ratio:.2f})")
+    print(f"{len(found)} near-duplicate pairs (similarity >= {SIMILARITY})")
+    if args.remove and found:
+        n = remove_from_training({train for _, _, train, _ in found})
+        print(f"removed {n} lines from {TRAINING_DIR.relative_to(ROOT)}")
+        return 0
+    return 1 if found else 0
 
 
 if __name__ == "__main__":

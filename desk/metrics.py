@@ -19,8 +19,8 @@ Definitions (docs/desk.md "Metrics"):
   about 20 s; past 30 s shoppers buy less). The distribution has those two marks.
 - load: conversations received per day (assign + reassign, as the daily cap counts them;
   over a range, the average per day) against the bands: under 60 idle, 60–79 normal,
-  80–99 full, 100–120 strained, over 120 hire; and now, active conversations against the cap: away, full (at the cap) or
-  available.
+  80–99 full, 100–120 strained, over 120 hire; and now, active conversations against
+  the cap: away, full (at the cap) or available.
 - Q&A ratio (答问比): agent answers (messages) per shopper question, ≥ 0, two digits.
 - inquiry conversion: of the handed-off shoppers with a customer id (distinct customers,
   from their first handoff in the period), the share who ordered within 3 days.
@@ -86,7 +86,7 @@ def load_band(per_day: float) -> str:
     full, 100–120 strained, over 120 hire (LOAD_BANDS)."""
     if per_day > 120:
         return "hire"
-    for name, lower, below in LOAD_BANDS[:-1]:
+    for name, _lower, below in LOAD_BANDS[:-1]:
         if per_day < below or (name == "strained" and per_day <= below):
             return name
     return "hire"

@@ -917,26 +917,58 @@ async def test_desk_with_the_real_rasa(tmp_path, demo_db):
     fake.url = f"http://127.0.0.1:{settings.rasa_port}"
     desk = await make_desk(tmp_path, fake, demo_db, desk_rasa_timeout=30.0)
     try:
+        page = {"page": {"product_id": "P001"}}
         cid, auth = await desk.new("zh", page={"product_id": "P001"})
-        out = await desk.say(cid, auth, "黑色42码有货吗",
-                             metadata={"page": {"product_id": "P001"}})
+        out = await desk.say(cid, auth, "42码有货吗", metadata=page)
         card = next(r["custom"] for r in out["replies"]
                     if (r["custom"] or {}).get("type") == "stock")
         assert card["product_id"] == "P001"
-        out = await desk.say(cid, auth, "转人工")
+        offer = next(r for r in out["replies"]
+                     if (r["custom"] or {}).get("type") == "recommendations")
+        offered = offer["custom"]["items"][0]["product_id"]
+        assert offered != "P001"
+        out = await desk.say(cid, auth, "转人工", metadata=page)
         assert out["state"] == "queued"
         assert (await desk.conversation(cid))["handoff_reason"] == "requested"
-        out = await desk.say(cid, auth, "疾风跑鞋多少钱")
+        # queued: the assistant answers the price itself, and says it is the assistant
+        out = await desk.say(cid, auth, "疾风跑鞋多少钱", metadata=page)
+        assert [(m["sender"], (m["custom"] or {}).get("type")) for m in out["replies"]] \
+            == [("bot", "price"), ("system", "queued")]
+        assert "智能助手" in out["replies"][1]["text"]
+
+        lily = await desk.login("lily")
+        await lily.online()
+        assert (await desk.conversation(cid))["state"] == "assigned"
+
+        async def drafts_for(message_id):
+            for _ in range(300):
+                found = [d for d in await desk.suggestions(cid)
+                         if d["message_id"] == message_id]
+                if found:
+                    await asyncio.sleep(0.3)
+                    return [d for d in await desk.suggestions(cid)
+                            if d["message_id"] == message_id]
+                await asyncio.sleep(0.1)
+            raise AssertionError("no drafts")
+
+        # "tell me more" on the cross-sell: that draft is about the item picked ...
+        click = next(b["payload"] for b in offer["buttons"]
+                     if b["payload"].startswith("/product_details") and offered in
+                     b["payload"])
+        out = await desk.say(cid, auth, click, metadata=page)
+        assert {d["custom"].get("product_id") for d in await drafts_for(out["message_id"])
+                if d["custom"]} == {offered}
+        # ... and the next question, on the shoe page, naming no product, is about the shoes
+        out = await desk.say(cid, auth, "42码黑色还有吗", metadata=page)
+        stock = next(d for d in await drafts_for(out["message_id"])
+                     if (d["custom"] or {}).get("type") == "stock")
+        assert stock["custom"]["product_id"] == "P001"
+        assert all(k.startswith("stock:P001-") for k in stock["facts"])
+        out = await desk.say(cid, auth, "疾风跑鞋多少钱", metadata=page)
         assert out["replies"] == []
-        for _ in range(300):
-            if await desk.suggestions(cid):
-                break
-            await asyncio.sleep(0.1)
-        await asyncio.sleep(0.3)
-        drafts = await desk.suggestions(cid)
-        s = next(d for d in drafts if (d["custom"] or {}).get("type") == "price")
+        s = next(d for d in await drafts_for(out["message_id"])
+                 if (d["custom"] or {}).get("type") == "price")
         assert s["kind"] == "answer" and s["facts"] == {"price:P001": 359.0}
-        assert all(d["message_id"] == out["message_id"] for d in drafts)
         assert all(m["sender"] != "bot" for m in await desk.history(cid)
                    if m["id"] > out["message_id"])
         parse = await desk.app[RASA].latest_parse(cid)

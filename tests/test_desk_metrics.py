@@ -10,6 +10,7 @@ import io
 import sqlite3
 from datetime import datetime, timedelta
 
+import pytest
 
 from desk.app import SERVICE
 from desk.metrics import load_band, percentile

@@ -8,8 +8,6 @@ worked out by hand in each test."""
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
-
 import pytest
 
 from desk.app import SERVICE
@@ -148,7 +146,8 @@ async def test_the_desks_timer_refreshes_the_estimate(tmp_path, fake_rasa, demo_
     """With the timer on (every 50 ms here), a stale estimate is replaced on its own."""
     desk = await make_desk(tmp_path, fake_rasa, demo_db, desk_tick_s=0.05)
     try:
-        await busy_agent(desk, "en")
+        tom, _ = await busy_agent(desk, "en")
+        console = await tom.ws()                    # his open console keeps him present
         cid, auth = await desk.new("en")
         shopper = await desk.client.ws_connect(f"/api/conversations/{cid}/ws",
                                                params={"token": auth["Authorization"][7:]})
@@ -156,12 +155,11 @@ async def test_the_desks_timer_refreshes_the_estimate(tmp_path, fake_rasa, demo_
         await desk.say(cid, auth, "human please")
         assert (await next_event(shopper, "status"))["queue"]["estimated_wait_s"] == 300
         desk.clock.advance(seconds=130)
-        tom = next(a for a in await desk.store.accounts.agents() if a["username"] == "tom")
-        await desk.store.accounts.seen([tom["agent_id"]])
         status = await next_event(shopper, "status", timeout=2.0)
         assert status["queue"]["estimated_wait_s"] == 170
         assert "about 3 min" in status["text"]
         await shopper.close()
+        await console.close()
     finally:
         await desk.client.close()
 

@@ -323,7 +323,9 @@
   function noticeText(m) {
     var c = m.custom || {};
     if (c.type === 'agent_joined') return t('joined', {name: c.agent_name || m.agent_name || t('agent')});
-    if (c.type === 'queued') return (c.position || 1) <= 1 ? t('queuedNext') : t('queued', {n: c.position, m: mins(c.estimated_wait_s)});
+    // the desk words the queue notice (place, wait, "you're next", nobody online)
+    if (c.type === 'queued') return m.text || ((c.position || 1) <= 1 ? t('queuedNext') :
+      t('queued', {n: c.position, m: mins(c.estimated_wait_s)}));
     if (c.type === 'resolved') return t('resolved');
     return m.text || '';
   }
@@ -516,7 +518,7 @@
     if (c.type === 'contact_ack') S.ackAt = m.id;
     if (!S.replay) {
       if (c.type === 'handoff') checkHours();
-      if (c.type === 'offline' && c.contact_form !== false) leaveForm(c.hours);
+      if ((c.type === 'offline' && c.contact_form !== false) || (c.type === 'queued' && c.contact_form)) leaveForm(c.hours);
       if (c.type === 'add_to_cart') addToCart(c, m.id, node);
       if (c.type === 'resolved') rateForm(m.id);
     } else if (c.type === 'add_to_cart') cartOutcome(node, S.carts[m.id]);

@@ -8,6 +8,7 @@ import asyncio
 import functools
 import hashlib
 import hmac
+import re
 import secrets
 from datetime import datetime, timedelta
 from typing import Iterable, Optional
@@ -73,6 +74,9 @@ def demo_canned_replies() -> list[tuple[str, str, str]]:
             out.append((lang, TEXTS.render(f"{key}_title", lang),
                         TEXTS.render(key, lang, **markers)))
     return out
+
+
+_VARIABLE = re.compile(r"\{\{\w+\}\}")     # a canned reply's {{variable}}
 
 
 # -- rows ----------------------------------------------------------------------------------
@@ -298,11 +302,12 @@ class Accounts:
     # -- canned replies --------------------------------------------------------------------
     async def canned(self, locale: Optional[str], query: str = "") -> list[dict]:
         """Canned replies in a language (both when None), those whose title or text
-        contains `query` (any case) when one is given; each with its locale."""
+        contains `query` (any case; the {{variables}} are not words) when one is given;
+        each with its locale."""
         needle = query.strip().casefold()
         rows = await self.db.read(lambda c: [dict(r) for r in c.execute(
             "SELECT id, locale, title, text FROM canned_replies ORDER BY locale = ? DESC,"
             " id", (locale or "",))])
         return [r for r in rows if (locale is None or r["locale"] == locale)
                 and (not needle or needle in r["title"].casefold()
-                     or needle in r["text"].casefold())]
+                     or needle in _VARIABLE.sub(" ", r["text"]).casefold())]
