@@ -22,7 +22,7 @@
       joined: '{name}已加入对话，将为您服务', you: '我', bot: '小助手', agent: '客服',
       queued: '正在为您转接人工客服，您现在排第{n}位，预计等待约{m}分钟',
       queuedNext: '正在为您转接人工客服，下一位就是您～',
-      queuedShort: '排队中：第{n}位，约{m}分钟', queuedShortNext: '排队中：下一位就是您', serving: '{name}正在为您服务',
+      queuedShort: '排队中：第{n}位，约{m}分钟', queuedShortNext: '排队中：下一位就是您', queuedShortNobody: '排队中：第{n}位，客服暂时都不在线', serving: '{name}正在为您服务',
       resolved: '本次对话已结束，有问题可以继续发消息哦～', unread: '{n}条新消息', newBelow: '{n}条新消息',
       newBelowLabel: '下面有{n}条新消息，点击查看',
       stock: '库存', soldOut: '售罄', inStock: '有货', units: '{n}件', color: '颜色', size: '尺码',
@@ -52,7 +52,7 @@
       you: 'You', bot: 'Assistant', agent: 'Agent',
       queued: "Connecting you to our team: you're number {n} in the queue, about {m} min wait",
       queuedNext: "Connecting you to our team: you're next",
-      queuedShort: 'In queue: #{n}, about {m} min', queuedShortNext: "In queue: you're next", serving: '{name} is helping you',
+      queuedShort: 'In queue: #{n}, about {m} min', queuedShortNext: "In queue: you're next", queuedShortNobody: 'In queue: #{n}; nobody from our team is online right now', serving: '{name} is helping you',
       resolved: 'This conversation is resolved. Write again any time.', unread: '{n} new messages',
       newBelow: '{n} new messages', newBelow1: '1 new message', newBelowLabel: '{n} new below: show them',
       stock: 'Stock', soldOut: 'sold out', inStock: 'in stock', units: '{n} left', color: 'Colour',
@@ -553,7 +553,9 @@
     if (!bar) return;
     var txt = '', ok = false;
     if (S.offline) txt = t('offline');
+    else if (S.state === 'queued' && S.queueText && S.queueText.locale === S.locale) txt = S.queueText.text;   // the desk's words
     else if (S.state === 'queued' && S.queue) txt = (S.queue.position || 1) <= 1 ? t('queuedShortNext') :
+      S.queue.estimated_wait_s == null ? t('queuedShortNobody', {n: S.queue.position}) :
       t('queuedShort', {n: S.queue.position, m: mins(S.queue.estimated_wait_s)});
     else if (S.state === 'assigned' && S.agent) { txt = t('serving', {name: S.agent}); ok = true; }
     bar.textContent = txt; bar.hidden = !txt; bar.classList.toggle('sa-ok', ok);
@@ -675,7 +677,7 @@
       var d; try { d = JSON.parse(ev.data); } catch (e) { return; }
       if (d.type === 'message') merge(d.message);
       else if (d.type === 'typing') setTyping(d.on ? (d.sender || 'bot') : null);
-      else if (d.type === 'status') setState(d.state, d.agent_name, d.queue);
+      else if (d.type === 'status') { S.queueText = d.state === 'queued' && d.text ? {text: d.text, locale: S.locale} : null; setState(d.state, d.agent_name, d.queue); }
     };
     ws.onclose = function () {
       if (S.ws !== ws) return;
