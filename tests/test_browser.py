@@ -464,10 +464,16 @@ def test_console_notices_languages_canned_reassign_and_offline_widget(desk, brow
     ids = shop.eval_on_selector_all(".sa-log [data-id]", "n => n.map(e => e.dataset.id)")
     assert len(ids) == len(set(ids))
 
-    # the supervisor reassigns with a reason; the former owner can no longer write
+    # the supervisor reassigns with a reason; the former owner can no longer write. Only an
+    # agent who can take it is offered: Lily, away, cannot; once online, she can
     boss.wait_for_selector("#mine .conv", timeout=WAIT)
     boss.click("#mine .conv")
     boss.wait_for_selector("#transcript .msg", timeout=WAIT)
+    boss.wait_for_selector("#ra-agent option[disabled]:has-text('Lily')", state="attached")
+    lily_ctx, lily_console = _agent_console(browser, desk.url, "lily", "zh", errors)
+    boss.click("#mine .conv")
+    boss.wait_for_selector("#ra-agent option:not([disabled]):has-text('Lily')",
+                           state="attached", timeout=WAIT)
     lily = next(o for o in boss.eval_on_selector_all("#ra-agent option",
                                                      "o => o.map(x => x.textContent)")
                 if o.startswith("Lily"))
@@ -488,5 +494,7 @@ def test_console_notices_languages_canned_reassign_and_offline_widget(desk, brow
     assert "今日接待" in boss.inner_text("#dash-body table")
     assert not wang.is_visible("#dash-toggle")
     assert not errors, errors
-    for ctx in (shop_ctx, wang_ctx, boss_ctx):
+    lily_console.click("#status-toggle")      # away again
+    lily_console.wait_for_selector("#status-toggle[aria-pressed=false]")
+    for ctx in (shop_ctx, wang_ctx, boss_ctx, lily_ctx):
         ctx.close()

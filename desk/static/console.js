@@ -44,8 +44,9 @@
       why_requested: '顾客要求人工', why_complaint: '投诉', why_repeated_fallback: '机器人连续没听懂',
       why_action_failure: '机器人查询出错', why_cart_value: '大额购物车', why_discount: '要求优惠',
       why_rasa_unavailable: '机器人暂时不可用', why_contact: '非工作时间留言',
-      awayNoLink: '离开（连接中断，重连后恢复在线）',
-      dashFigures: '主要指标', mxOf: '共{n}条顾客消息', mxBought: '{m}位转人工的顾客中{n}位3天内下单', mxBotOf: '{m}个对话中{n}个', mxEditedNote: '另有{n}编辑后发送',
+      awayNoLink: '离开（连接中断，重连后恢复在线）', why_not_away: '不在线', why_not_at_cap: '已满', why_not_daily_cap: '今日已满',
+      why_not_language: '语言不符', why_not_owner: '当前负责人',
+      dashFigures: '主要指标', mxOf: '共{n}条顾客消息', mxBought: '{m}位转人工的顾客中{n}位3天内下单', mxBotOf: '{m}个对话中{n}个由机器人独立解决', mxEditedNote: '另有{n}编辑后发送',
       cap_available: '有空位', cap_full: '已满', cap_away: '离开',
       dashOpen: '数据看板', dashClose: '回到对话', dashTitle: '数据看板', dashByHour: '每小时对话数', dashRespByHour: '每小时平均响应时间（秒）',
       dashHour: '时', dashSeconds: '秒', dashDist: '响应时间分布', dashLoad: '客服今日接待量与负荷区间', dashFunnel: '关联推荐转化漏斗',
@@ -99,9 +100,10 @@
       why_requested: 'asked for a person', why_complaint: 'complaint', why_repeated_fallback: 'the bot did not understand twice',
       why_action_failure: 'a bot look-up failed', why_cart_value: 'large cart', why_discount: 'discount',
       why_rasa_unavailable: 'the bot was unavailable', why_contact: 'message left out of hours',
-      awayNoLink: 'Away (connection lost; online again once reconnected)',
+      awayNoLink: 'Away (connection lost; online again once reconnected)', why_not_away: 'away', why_not_at_cap: 'full',
+      why_not_daily_cap: 'full for today', why_not_language: 'other language', why_not_owner: 'the owner',
       dashFigures: 'Figures', mxOf: 'of {n} shopper messages', mxBought: '{n} of {m} handed-off customers ordered within 3 days',
-      mxBotOf: '{n} of {m} conversations', mxEditedNote: '{n} more sent edited', cap_available: 'free', cap_full: 'full', cap_away: 'away',
+      mxBotOf: '{n} of {m} conversations by the bot alone', mxEditedNote: '{n} more sent edited', cap_available: 'free', cap_full: 'full', cap_away: 'away',
       dashOpen: 'Dashboard', dashClose: 'Back to chats', dashTitle: 'Dashboard', dashByHour: 'Conversations by hour',
       dashRespByHour: 'Average response time by hour (s)', dashHour: 'hour', dashSeconds: 'seconds', dashDist: 'Response times',
       dashLoad: "Conversations per agent today, against the load bands", dashFunnel: 'Cross-sell funnel', csv: 'CSV',
@@ -251,7 +253,6 @@
     $('open-form').hidden = S.me.role !== 'supervisor';
     $('dash-toggle').hidden = S.me.role !== 'supervisor';
     renderMe(); refreshLists(); connect();
-    if (S.me.role === 'supervisor') loadAgents();
     var first = document.querySelector('#mine button, #queue button');
     (first || $('status-toggle')).focus();
   }
@@ -388,6 +389,7 @@
     return api('GET', '/api/agent/conversations/' + encodeURIComponent(id)).then(function (d) {
       if (S.cur !== id) return;
       S.detail = d; S.msgIds = {};
+      if (S.me && S.me.role === 'supervisor') loadAgents(id);
       d.pendingIds = (d.pending || []).map(function (p) { return p.message.id; });
       d.messages.forEach(function (m) { S.msgIds[m.id] = true; });
       loadCanned(d.conversation.locale || d.context.locale || 'zh');
@@ -891,14 +893,18 @@
     };
   }
 
-  function loadAgents() {
-    api('GET', '/api/agent/agents').then(function (list) {
+  // the agents a supervisor may give the open conversation to: the desk says who can take
+  // it (online, a free place, the shopper's language) and why not; the others are disabled
+  function loadAgents(cid) {
+    api('GET', '/api/agent/agents' + (cid ? '?conversation_id=' + encodeURIComponent(cid) : '')).then(function (list) {
+      if (cid && cid !== S.cur) return;
       var sel = $('ra-agent'); clear(sel);
       (list || []).forEach(function (a) {
         if (!a) return;
-        var o = el('option', null, a.display_name + ' (#' + a.agent_id + ', ' + a.role + ', ' + (a.languages || []).join('/') + ', ' +
-          (a.status === 'online' ? t('online') : t('away')) + ', ' + a.active + '/' + a.cap + ')');
-        o.value = String(a.agent_id); sel.appendChild(o);
+        var o = el('option', null, a.display_name + ' (' + (a.languages || []).join('/') + ', ' +
+          (a.status === 'online' ? t('online') : t('away')) + ', ' + a.active + '/' + a.cap +
+          (a.can_take === false ? ' · ' + t('why_not_' + a.why_not) : '') + ')');
+        o.value = String(a.agent_id); o.disabled = a.can_take === false; sel.appendChild(o);
       });
     }).catch(function () {});
   }
