@@ -481,7 +481,7 @@ def test_console_notices_languages_canned_reassign_and_offline_widget(desk, brow
     boss.fill("#ra-reason", "wang's shift ends")
     boss.click("#reassign button[type=submit]")
     shop.wait_for_selector(".sa-note:has-text('Lily')", timeout=WAIT)
-    wang.wait_for_selector("#toasts .toast:has-text('已转给 Lily')", timeout=WAIT)
+    wang.wait_for_selector("#toasts .toast:has-text('已转给Lily')", timeout=WAIT)
     assert wang.is_disabled("#reply") and wang.is_disabled("#send")
 
     # the supervisor's dashboard, in both languages
