@@ -73,6 +73,23 @@ def browser(rasa):
         b.close()
 
 
+@pytest.fixture(autouse=True)
+def _desk_left_clean(desk):
+    """After each test, whatever it did or failed to do: every agent away with nothing
+    open and the usual cap, so the next test's agent gets its chats."""
+    yield
+    boss = AgentAPI(desk.url, "boss")
+    for user in ("lily", "tom", "wang"):
+        api = AgentAPI(desk.url, user)
+        api.call("POST", "/api/agent/status", {"status": "away"})
+        _, lists, _ = api.call("GET", "/api/agent/conversations")
+        for c in lists["mine"]:
+            api.call("POST", f"/api/agent/conversations/{c['conversation_id']}/resolve",
+                     {"confirm": True})
+        [me] = sql_desk(desk, "SELECT agent_id FROM agents WHERE username = ?", user)
+        boss.call("POST", f"/api/agent/agents/{me['agent_id']}/caps", {"cap": 8})
+
+
 @pytest.fixture()
 def errors():
     """Script errors of every page a test opens: none allowed."""
