@@ -44,7 +44,6 @@ from datetime import datetime, timedelta
 from typing import Iterable, Optional
 
 from catalog.queries import Catalog, CatalogError
-from catalog.tracking import attribution
 
 from .store.metrics import PeriodRecords
 
@@ -143,6 +142,10 @@ def catalog_outcomes(catalog: Catalog, records: PeriodRecords) -> CatalogOutcome
     """For every handed-off customer (their first handoff in the period), whether they
     ordered within CONVERSION_DAYS; the period's cross-sell funnel. Blocking (the
     service runs it off the event loop)."""
+    # imported here: catalog.tracking brings the catalog's build tools (sqlite-utils),
+    # about 19 MB the desk need not hold until a supervisor asks for the figures
+    from catalog.tracking import attribution
+
     out = CatalogOutcomes()
     try:
         for h in sorted(records.handoffs, key=lambda h: h["queued_at"]):

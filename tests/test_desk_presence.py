@@ -163,6 +163,8 @@ async def test_reassignment_only_to_an_agent_who_qualifies(desk):
     moved = await boss.post(url, {"agent_id": agent_ids["wang"], "reason": "小王熟悉这款"})
     assert moved["agent_id"] == agent_ids["wang"]
     assert (await desk.conversation(waiting))["agent_id"] == agent_ids["lily"]
+    told = [m for m in await desk.history(waiting) if m["sender"] == "system"]
+    assert told[-1]["custom"] == {"type": "agent_joined", "agent_name": "Lily"}
 
 
 async def test_a_supervisor_raises_a_cap_and_the_queue_moves(desk):
