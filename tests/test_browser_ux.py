@@ -251,21 +251,20 @@ def test_add_to_cart_says_added_only_when_the_cart_has_it(desk, browser, lang, e
     shop.wait_for_selector(".sa-card-recommendations", timeout=WAIT)
     item = shop.locator(".sa-rec").first
     name = item.locator("b").inner_text()
+    bots = shop.locator(".sa-msg.sa-bot").count()
     item.locator("button", has_text=w["add"]).click()
-    shopper_said = shop.locator(".sa-msg.sa-shopper").last
-    shopper_said.wait_for(timeout=WAIT)
     assert w["added"] not in shop.inner_text(".sa-log")
     # the bot asks for a size or colour (buttons) until one variant is left, then requests
     # the add; the widget carries it out on the cart
     for _ in range(3):
         shop.wait_for_function(
             "n => document.querySelectorAll('.sa-msg.sa-bot').length > n"
-            " && !document.querySelector('.sa-typing:not([hidden])')",
-            arg=shop.locator(".sa-msg.sa-bot").count(), timeout=WAIT)
+            " && !document.querySelector('.sa-typing:not([hidden])')", arg=bots, timeout=WAIT)
         if shop.locator(".sa-cartst").count():
             break
         choices = shop.locator(".sa-msg.sa-bot").last.locator(".sa-qr button")
         assert choices.count(), shop.locator(".sa-msg.sa-bot").last.inner_text()
+        bots = shop.locator(".sa-msg.sa-bot").count()
         choices.first.click()
     shop.wait_for_selector(f".sa-cartst:has-text('{w['adding']}')", timeout=WAIT)
     assert w["added"] not in shop.inner_text(".sa-log")         # the cart has not answered
@@ -292,14 +291,16 @@ def test_add_to_cart_says_added_only_when_the_cart_has_it(desk, browser, lang, e
     shop.evaluate("""() => { window.shopassistAddToCart =
         () => Promise.reject(new Error('__refused__')); }""")
     rec = shop.locator(".sa-rec").first
+    bots = shop.locator(".sa-msg.sa-bot").count()
     rec.locator("button", has_text=w["add"]).click()
     for _ in range(3):
         shop.wait_for_function(
             "n => document.querySelectorAll('.sa-cartst').length > 1"
-            " || document.querySelectorAll('.sa-msg.sa-bot').length > n",
-            arg=shop.locator(".sa-msg.sa-bot").count(), timeout=WAIT)
+            " || (document.querySelectorAll('.sa-msg.sa-bot').length > n"
+            " && !document.querySelector('.sa-typing:not([hidden])'))", arg=bots, timeout=WAIT)
         if shop.locator(".sa-cartst").count() > 1:
             break
+        bots = shop.locator(".sa-msg.sa-bot").count()
         shop.locator(".sa-msg.sa-bot").last.locator(".sa-qr button").first.click()
     shop.wait_for_selector(".sa-cartst.sa-bad", timeout=WAIT)
     bad = shop.inner_text(".sa-cartst.sa-bad")

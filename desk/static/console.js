@@ -48,6 +48,7 @@
       why_not_language: '语言不符', why_not_owner: '当前负责人',
       dashFigures: '主要指标', mxOf: '共{n}条顾客消息', mxBought: '{m}位转人工的顾客中{n}位3天内下单', mxBotOf: '{m}个对话中{n}个由机器人独立解决', mxEditedNote: '另有{n}编辑后发送',
       cap_available: '有空位', cap_full: '已满', cap_away: '离开',
+      mxRespShort: '平均响应', mxQaShort: '问答比',
       dashOpen: '数据看板', dashClose: '回到对话', dashTitle: '数据看板', dashByHour: '每小时对话数', dashRespByHour: '每小时平均响应时间（秒）',
       dashHour: '时', dashSeconds: '秒', dashDist: '响应时间分布', dashLoad: '客服今日接待量与负荷区间', dashFunnel: '关联推荐转化漏斗',
       csv: '导出CSV', mxRespAvg: '平均响应时间', mxOver30: '超过30秒的占比', mxConversion: '询单转化率', mxAccept: '建议回复采纳率',
@@ -104,6 +105,7 @@
       why_not_daily_cap: 'full for today', why_not_language: 'other language', why_not_owner: 'the owner',
       dashFigures: 'Figures', mxOf: 'of {n} shopper messages', mxBought: '{n} of {m} handed-off customers ordered within 3 days',
       mxBotOf: '{n} of {m} conversations by the bot alone', mxEditedNote: '{n} more sent edited', cap_available: 'free', cap_full: 'full', cap_away: 'away',
+      mxRespShort: 'Response', mxQaShort: 'Q&A',
       dashOpen: 'Dashboard', dashClose: 'Back to chats', dashTitle: 'Dashboard', dashByHour: 'Conversations by hour',
       dashRespByHour: 'Average response time by hour (s)', dashHour: 'hour', dashSeconds: 'seconds', dashDist: 'Response times',
       dashLoad: "Conversations per agent today, against the load bands", dashFunnel: 'Cross-sell funnel', csv: 'CSV',
@@ -192,7 +194,7 @@
   // suggestions); at most TOASTS_SHOWN at once, the oldest goes first
   var TOASTS_SHOWN = 3;
   function toast(text, kind) {
-    var box = $('toasts'), n = el('div', 'toast' + (kind ? ' ' + kind : ''), text);
+    var box = $('toasts'), n = el('div', 'toast' + (kind ? ' ' + kind : ''), text, {title: text});
     box.appendChild(n);
     while (box.children.length > TOASTS_SHOWN) box.removeChild(box.firstChild);
     setTimeout(function () { n.classList.add('out'); setTimeout(function () { n.remove(); }, 400); }, 5000);
@@ -840,7 +842,7 @@
   }
   function agentsTable(agents) {
     var tb = el('table', 'agents'), hr = el('tr');
-    ['mxAgent', 'mxReceived', 'mxBand', 'mxActive', 'mxRespAvg', 'mxQa', 'mxSat'].forEach(function (k) {
+    ['mxAgent', 'mxReceived', 'mxBand', 'mxActive', 'mxRespShort', 'mxQaShort', 'mxSat'].forEach(function (k) {
       hr.appendChild(el('th', null, t(k), {scope: 'col'}));
     });
     tb.appendChild(hr);
