@@ -14,8 +14,8 @@ The intent features are computed on `normalize(text)`:
   您好 打扰一下) and thanks at the end (thanks!, 谢谢亲) are dropped when a request is left:
   "hi, is the blue one in stock? thanks" is read as "is the blue one in stock?";
 - with `chat_speak` (config.yml), common English chat-speak and typos become words
-  (u → you, pls → please, rn → right now, wat → what) and Taobao colloquial Chinese its
-  plain form (木有 → 没有, 咋 → 怎么, 神马 → 什么).
+  (u → you, pls → please, rn → right now; not a bare "wat", which says "huh?") and Taobao
+  colloquial Chinese its plain form (木有 → 没有, 咋 → 怎么, 神马 → 什么).
 
 The shopper's own text is kept on the message under `ORIGINAL_TEXT`, and the catalog
 matcher (bot/nlu/catalog_entities.py) reads that, through `to_simplified`, which converts
@@ -58,8 +58,8 @@ _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 CHAT_SPEAK_EN = {
     "u": "you", "ur": "your", "r": "are", "ya": "you", "yu": "you", "pls": "please",
     "plz": "please", "plsss": "please", "thx": "thanks", "thnx": "thanks", "tnx": "thanks",
-    "ty": "thank you", "tysm": "thank you so much", "wat": "what", "wut": "what",
-    "wot": "what", "whats": "what is", "wheres": "where is", "hows": "how is",
+    "ty": "thank you", "tysm": "thank you so much",
+    "whats": "what is", "wheres": "where is", "hows": "how is",
     "dont": "don't", "doesnt": "doesn't", "didnt": "didn't", "cant": "can't",
     "wont": "won't", "isnt": "isn't", "im": "i'm", "ive": "i've", "idk": "i don't know",
     "rn": "right now", "tmr": "tomorrow", "tmrw": "tomorrow", "tmw": "tomorrow",
