@@ -358,15 +358,25 @@ def crosssell_report(db_path, days):
 
 @main.command()
 @click.option("--force", is_flag=True, help="Train even when nothing changed.")
-def train(force):
-    """Train the Rasa model when its data, config or catalog names changed.
+@click.option("--force-install", is_flag=True,
+              help="Install the new model even when it scores worse on the held-out sets.")
+def train(force, force_install):
+    """Train the Rasa model when its data, config or catalog names changed, and install it
+    unless a held-out set's intent accuracy falls by more than one point (the installed
+    model then stays, the intents that fell are listed, and the exit status is 1).
 
     Example: shopassist train
+
+    Example: shopassist train --force-install
     """
+    from bot.training import TrainingRefused
     from bot.training import train as do_train
 
     try:
-        do_train(force=force)
+        do_train(force=force, force_install=force_install)
+    except TrainingRefused as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
     except Exception as exc:  # noqa: BLE001
         raise click.ClickException(f"training failed: {exc}") from None
 

@@ -58,6 +58,12 @@ class Settings:
     rasa_port: int = 5005
     rasa_workers: int = setting(default_factory=default_workers)   # one per core, at most 4
     models_dir: Path = setting(ROOT / "models", env="MODELS")
+    # -- training (bot/training.py, docs/nlu.md) ----------------------------------------
+    training_data: Path = setting(ROOT / "data", env="DATA")   # what `rasa train` reads
+    heldout_dir: Path = setting(ROOT / "bench" / "heldout", env="HELDOUT")  # the gate's sets
+    # a candidate model is not installed when a held-out set's intent accuracy falls by
+    # more than this many points below the installed model's
+    train_max_drop_points: float = 1.0
     actions_in_process: bool = True          # Rasa servers run actions/ themselves
     # the secret a storefront signs its customer ids with (bot/shop_identity.py); empty:
     # generated once into var/secrets/shop_secret

@@ -18,6 +18,8 @@ VARIABLES = {
     "rasa_url": "SHOPASSIST_RASA_URL", "action_port": "SHOPASSIST_ACTION_PORT",
     "rasa_port": "SHOPASSIST_RASA_PORT", "rasa_workers": "SHOPASSIST_RASA_WORKERS",
     "models_dir": "SHOPASSIST_MODELS",
+    "training_data": "SHOPASSIST_DATA", "heldout_dir": "SHOPASSIST_HELDOUT",
+    "train_max_drop_points": "SHOPASSIST_TRAIN_MAX_DROP_POINTS",
     "actions_in_process": "SHOPASSIST_ACTIONS_IN_PROCESS",
     "shop_secret": "SHOPASSIST_SHOP_SECRET",
     "bind_host": "SHOPASSIST_BIND_HOST",
