@@ -226,6 +226,8 @@ def train(force: bool = False, models_dir: Path | None = None,
         if not decision.install:
             print("--force-install: installing it anyway", flush=True)
         os.replace(candidate, model)
+    # when it was installed: the desk counts the reviews of messages read since then
+    after = {**after, "installed_at": settings.now().isoformat(timespec="milliseconds")}
     _write_atomically(scores_path(model), json.dumps(after, indent=1, ensure_ascii=False))
     _write_atomically(model.with_suffix(".fingerprint"), fp)
     return model
