@@ -92,6 +92,9 @@ class Settings:
     desk_default_handle_s: int = 300         # handling time assumed until measured
     desk_demo_agents: bool = True            # create lily/wang/tom/boss on first start
     desk_handoff_cart_above: float = 5000.0  # cart value that brings in a human (0 = never)
+    # a shopper message the bot read with less confidence than this is put on the review
+    # list (as are nlu_fallback and out_of_scope; desk/store/reviews.py)
+    desk_review_below_confidence: float = 0.5
     desk_handoff_discount: str = "over_max"  # over_max | any | off (see docs/desk.md)
     # extra origins allowed for the agent console (comma-separated)
     desk_origins: tuple = setting((), parse=_origins)

@@ -46,6 +46,7 @@ class FakeRasa:
         self.slow_s = 30.0
         self.calls: list[dict] = []
         self.latest: dict[str, dict] = {}
+        self.languages: dict[str, str] = {}      # the language of each sender's latest message
         self.in_flight = 0               # webhook calls being answered now
         self.max_in_flight = 0           # the most at once so far
 
@@ -118,8 +119,13 @@ class FakeRasa:
             self.in_flight -= 1
         intent, replies = self.reply(str(body.get("message") or ""),
                                      body.get("metadata") or {})
+        confidence = 0.97 if intent != "nlu_fallback" else 0.21
+        self.languages[str(body.get("sender"))] = \
+            "zh" if _CJK.search(str(body.get("message") or "")) else "en"
         self.latest[str(body.get("sender"))] = {
-            "text": body.get("message"), "intent": {"name": intent, "confidence": 0.97},
+            "text": body.get("message"), "intent": {"name": intent, "confidence": confidence},
+            "intent_ranking": [{"name": intent, "confidence": confidence},
+                               {"name": "greet", "confidence": round(1 - confidence, 2)}],
             "entities": [{"entity": "product", "value": (body.get("metadata") or {})
                           .get("page", {}).get("product_id")}]}
         return web.json_response([{"recipient_id": body.get("sender"), **r}
@@ -131,7 +137,7 @@ class FakeRasa:
             return web.json_response({"error": "down"}, status=503)
         return web.json_response({"sender_id": sender,
                                   "latest_message": self.latest.get(sender, {}),
-                                  "slots": {"language": "zh"}})
+                                  "slots": {"language": self.languages.get(sender, "zh")}})
 
     async def status(self, request: web.Request) -> web.Response:
         return web.json_response({"model_file": "fake"})

@@ -36,6 +36,7 @@ VARIABLES = {
     "desk_demo_agents": "SHOPASSIST_DESK_DEMO_AGENTS",
     "desk_handoff_cart_above": "SHOPASSIST_DESK_HANDOFF_CART_ABOVE",
     "desk_handoff_discount": "SHOPASSIST_DESK_HANDOFF_DISCOUNT",
+    "desk_review_below_confidence": "SHOPASSIST_DESK_REVIEW_BELOW_CONFIDENCE",
     "desk_origins": "SHOPASSIST_DESK_ORIGINS",
     "desk_session_hours": "SHOPASSIST_DESK_SESSION_HOURS",
     "desk_secure_cookie": "SHOPASSIST_DESK_SECURE_COOKIE",
