@@ -381,6 +381,44 @@ def train(force, force_install):
         raise click.ClickException(f"training failed: {exc}") from None
 
 
+@main.group()
+def nlu() -> None:
+    """The training data: what the desk's agents reviewed."""
+
+
+@nlu.command("export-reviewed")
+@click.option("--db", "desk_db", type=click.Path(dir_okay=False), default=None,
+              help="The desk's database (default: var/desk.db or $SHOPASSIST_DESK_DB).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Where to write zh.yml and en.yml (default: data/nlu/reviewed/).")
+def export_reviewed(desk_db, out_dir):
+    """Write the messages agents reviewed in the console as Rasa NLU data, one file per
+    language (idempotent; lines that repeat the training data or an evaluation set are
+    left out). `shopassist train` then learns from them.
+
+    Example: shopassist nlu export-reviewed
+
+    Example: shopassist nlu export-reviewed --db var/desk.db --out data/nlu/reviewed/
+    """
+    import subprocess
+
+    from bot.settings import ROOT
+    from bot.training import rasa_env
+
+    settings = get_settings()
+    db = Path(desk_db) if desk_db else settings.desk_db
+    if not db.is_file():
+        raise click.ClickException(f"no desk database at {db}")
+    out = Path(out_dir) if out_dir else settings.training_data / "nlu" / "reviewed"
+    # the desk reads its own database (desk/review_export.py): the bot never imports it
+    done = subprocess.run([sys.executable, "-m", "desk.review_export", "--db",
+                           str(db.resolve()), "--out", str(out.resolve()), "--training",
+                           str((settings.training_data / "nlu").resolve())],
+                          cwd=ROOT, env=rasa_env())
+    if done.returncode:
+        raise click.ClickException("the export failed (its error is above)")
+
+
 @main.command()
 def run():
     """Start the action server, the Rasa server and the desk, restart any that dies;
