@@ -32,7 +32,16 @@
       mxFirst: '首次响应', mxResolve: '解决用时', mxAgents: '客服', mxAgent: '客服', mxReceived: '今日接待', mxBand: '负荷',
       mxActive: '当前', mxSent: '发送', band_idle: '空闲', band_healthy: '正常', band_add_people: '需加人',
       mxSug: '建议回复', mxShown: '展示', mxAccepted: '直接发送', mxEdited: '编辑后发送', mxRejected: '跳过',
-      mxQa: '问答比（每条顾客消息的回复数）', mxNone: '—', mxErr: '指标加载失败：{e}'
+      mxQa: '问答比（每条顾客消息的回复数）', mxNone: '—', mxErr: '指标加载失败：{e}',
+      reviews: '待复核', rvHelp: '选中一条：回车确认机器人的判断，1–9 改选意图',
+      rvWhy_not_understood: '没听懂', rvWhy_before_handoff: '转人工前', rvWhy_draft_edited: '建议被改', rvWhy_draft_skipped: '建议被跳过',
+      rvBot: '机器人：{intent} {conf}', rvOther: '其他意图…', rvDone: '已标为“{intent}”', rvNone: '暂无待复核消息',
+      rvFigures: '已复核 {reviewed} 条，待复核 {pending} 条', rvSince: '当前模型以来机器人判断正确 {share}（{n} 条）',
+      rvWeek: '{week}：{share}（{n} 条）', rvUnknown: '（未识别）',
+      in_greet: '打招呼', in_goodbye: '再见', in_thank: '感谢', in_affirm: '肯定', in_deny: '否定', in_check_stock: '问库存',
+      in_ask_shipping: '问发货', in_ask_price: '问价格', in_ask_discount: '问优惠', in_product_details: '问商品详情',
+      in_ask_recommendation: '求推荐', in_order_status: '查订单', in_return_policy: '退换货', in_request_human: '找人工',
+      in_complaint: '投诉', in_out_of_scope: '无关话题', in_inform: '补充信息', in_add_to_cart: '加购', in_nlu_fallback: '没听懂'
     },
     en: {
       skip: 'Skip to conversation', loginTitle: 'Agent log-in', username: 'User name', password: 'Password', login: 'Log in',
@@ -64,7 +73,18 @@
       mxAgents: 'Agents', mxAgent: 'Agent', mxReceived: 'Received', mxBand: 'Load', mxActive: 'Now', mxSent: 'Sent',
       band_idle: 'idle', band_healthy: 'healthy', band_add_people: 'add people', mxSug: 'Suggestions', mxShown: 'Shown',
       mxAccepted: 'Sent as drafted', mxEdited: 'Edited', mxRejected: 'Skipped',
-      mxQa: 'Q&A ratio (replies per shopper message)', mxNone: '—', mxErr: 'Could not load the figures: {e}'
+      mxQa: 'Q&A ratio (replies per shopper message)', mxNone: '—', mxErr: 'Could not load the figures: {e}',
+      reviews: 'To review', rvHelp: 'On a message: Enter confirms the bot, 1–9 pick another intent',
+      rvWhy_not_understood: 'not understood', rvWhy_before_handoff: 'before a handoff', rvWhy_draft_edited: 'draft edited',
+      rvWhy_draft_skipped: 'draft skipped', rvBot: 'bot: {intent} {conf}', rvOther: 'Other intent…',
+      rvDone: 'Labelled "{intent}"', rvNone: 'Nothing to review', rvFigures: '{reviewed} reviewed, {pending} to review',
+      rvSince: 'since the current model the bot was right in {share} ({n} messages)', rvWeek: '{week}: {share} ({n})',
+      rvUnknown: '(none)',
+      in_greet: 'greeting', in_goodbye: 'goodbye', in_thank: 'thanks', in_affirm: 'yes', in_deny: 'no', in_check_stock: 'stock',
+      in_ask_shipping: 'shipping', in_ask_price: 'price', in_ask_discount: 'discount', in_product_details: 'product details',
+      in_ask_recommendation: 'recommendation', in_order_status: 'order status', in_return_policy: 'returns',
+      in_request_human: 'a person', in_complaint: 'complaint', in_out_of_scope: 'off topic', in_inform: 'more details',
+      in_add_to_cart: 'add to cart', in_nlu_fallback: 'not understood'
     }
   };
   var COLORS = {black: '黑色', white: '白色', grey: '灰色', navy: '藏青色', blue: '蓝色', red: '红色', green: '绿色',
@@ -106,7 +126,7 @@
       b.textContent = S.lang === 'zh' ? 'EN' : '中';
       b.setAttribute('aria-label', S.lang === 'zh' ? 'Switch to English' : '切换到中文');
     });
-    if (S.me) { renderMe(); renderLists(); renderDetail(); renderConn(); renderMetrics(); }
+    if (S.me) { renderMe(); renderLists(); renderDetail(); renderConn(); renderMetrics(); renderReviews(); }
   }
   function renderConn() {
     if (!S.conn) return;
@@ -197,7 +217,7 @@
     $('open-form').hidden = S.me.role !== 'supervisor';
     $('metrics-box').hidden = S.me.role !== 'supervisor';
     if (S.me.role === 'supervisor') loadMetrics();
-    renderMe(); refreshLists(); connect();
+    renderMe(); refreshLists(); connect(); loadReviews();
     if (S.me.role === 'supervisor') loadAgents();
     var first = document.querySelector('#mine button, #queue button');
     (first || $('status-toggle')).focus();
@@ -689,6 +709,7 @@
     }, 300);
   }
   function onEvent(ev) {
+    if (ev.type === 'review') { addReview(ev.review); return; }
     if (ev.type === 'assigned' || ev.type === 'conversation') refreshMe();
     switch (ev.type) {
       case 'assigned':
@@ -767,6 +788,96 @@
   document.addEventListener('keydown', function (e) {
     if (e.key === 'Escape' && S.conflict) { S.conflict = null; renderConflict(); }
   });
+
+  /* ---------- review list: messages the bot may have misunderstood ---------- */
+  // docs/console.md "Review list": Enter confirms the bot's intent, 1-9 pick one of the
+  // choices (the bot's top intents first, then the rest of the domain's), Arrow keys move.
+  S.reviews = []; S.intents = []; S.reviewCounts = null;
+  function intentName(i) { return i ? t('in_' + i) : t('rvUnknown'); }
+  function loadReviews() {
+    return Promise.all([api('GET', '/api/agent/reviews'), api('GET', '/api/agent/reviews/counts')]).then(function (r) {
+      S.reviews = r[0].reviews || []; S.intents = r[0].intents || []; S.reviewCounts = r[1];
+      renderReviews();
+    }).catch(function () {});
+  }
+  function loadReviewCounts() {
+    return api('GET', '/api/agent/reviews/counts').then(function (c) { S.reviewCounts = c; renderReviewFigures(); })
+      .catch(function () {});
+  }
+  function addReview(r) {
+    if (!r || S.reviews.some(function (x) { return x.id === r.id; })) return;
+    S.reviews.push(r); renderReviews(); loadReviewCounts();
+  }
+  function choices(r) {   // the bot's top intents first (those a reviewer may pick), then the others
+    var out = [];
+    (r.bot_ranking || []).forEach(function (x) { if (S.intents.indexOf(x.name) >= 0 && out.indexOf(x.name) < 0) out.push(x.name); });
+    if (S.intents.indexOf(r.bot_intent) >= 0 && out.indexOf(r.bot_intent) < 0) out.unshift(r.bot_intent);
+    S.intents.forEach(function (i) { if (out.indexOf(i) < 0) out.push(i); });
+    return out;
+  }
+  function pct1(x) { return x == null ? t('mxNone') : Math.round(x * 1000) / 10 + '%'; }
+  function renderReviewFigures() {
+    var c = S.reviewCounts, p = $('review-figures'); clear(p);
+    $('review-count').textContent = '(' + S.reviews.length + ')';
+    if (!c) return;
+    p.appendChild(el('span', null, t('rvFigures', {reviewed: c.reviewed, pending: c.pending})));
+    if (c.since_model && c.since_model.reviewed) {
+      p.appendChild(el('br')); p.appendChild(el('span', null, t('rvSince', {share: pct1(c.since_model.share_bot_right), n: c.since_model.reviewed})));
+    }
+    (c.weeks || []).slice(-2).forEach(function (w) {
+      p.appendChild(el('br')); p.appendChild(el('span', null, t('rvWeek', {week: w.week, share: pct1(w.share_bot_right), n: w.reviewed})));
+    });
+  }
+  function renderReviews() {
+    var ol = $('reviews'); if (!ol) return;
+    var had = document.activeElement && document.activeElement.closest && document.activeElement.closest('.review');
+    var focusId = had ? had.getAttribute('data-review') : null;
+    clear(ol); renderReviewFigures();
+    if (!S.reviews.length) { ol.appendChild(el('li', 'empty', t('rvNone'))); return; }
+    S.reviews.forEach(function (r) { ol.appendChild(reviewItem(r)); });
+    var f = focusId && ol.querySelector('[data-review="' + focusId + '"]');
+    if (f) f.focus();
+  }
+  function reviewItem(r) {
+    var li = el('li', 'review', null, {tabindex: '0', 'data-review': String(r.id)});
+    li.appendChild(el('div', 'rv-text', r.text));
+    var conf = r.bot_confidence == null ? '' : Math.round(r.bot_confidence * 100) + '%';
+    li.appendChild(el('div', 'rv-meta', t('rvWhy_' + r.reason) + ' · ' + t('lang_' + r.language) + ' · '
+      + t('rvBot', {intent: intentName(r.bot_intent), conf: conf})
+      + ((r.bot_entities || []).length ? ' · ' + r.bot_entities.map(function (e) { return e.entity + '=' + e.value; }).join(', ') : '')));
+    var box = el('div', 'rv-choices'), list = choices(r);
+    list.slice(0, 9).forEach(function (i, n) {
+      var b = el('button', n === 0 ? 'first' : null, (n + 1) + ' ' + intentName(i), {type: 'button', 'data-intent': i});
+      b.addEventListener('click', function () { label(r, i); });
+      box.appendChild(b);
+    });
+    li.appendChild(box);
+    var sel = el('select', null, null, {'aria-label': t('rvOther')});
+    sel.appendChild(el('option', null, t('rvOther'), {value: ''}));
+    list.slice(9).forEach(function (i) { var o = el('option', null, intentName(i)); o.value = i; sel.appendChild(o); });
+    sel.addEventListener('change', function () { if (sel.value) label(r, sel.value); });
+    if (list.length > 9) li.appendChild(sel);
+    li.addEventListener('keydown', function (e) {
+      if (e.target !== li) return;                      // keys typed in the select are its own
+      if (e.key === 'Enter') { e.preventDefault(); label(r, list[0]); }
+      else if (/^[1-9]$/.test(e.key) && list[+e.key - 1]) { e.preventDefault(); label(r, list[+e.key - 1]); }
+      else if (e.key === 'ArrowDown' && li.nextElementSibling) { e.preventDefault(); li.nextElementSibling.focus(); }
+      else if (e.key === 'ArrowUp' && li.previousElementSibling) { e.preventDefault(); li.previousElementSibling.focus(); }
+    });
+    return li;
+  }
+  function label(r, intent) {
+    var ol = $('reviews'), li = ol.querySelector('[data-review="' + r.id + '"]');
+    var next = li && (li.nextElementSibling || li.previousElementSibling);
+    var nextId = next && next.getAttribute('data-review');
+    return api('POST', '/api/agent/reviews/' + r.id, {intent: intent}).then(function () {
+      S.reviews = S.reviews.filter(function (x) { return x.id !== r.id; });
+      renderReviews(); toast(t('rvDone', {intent: intentName(intent)}));
+      var f = nextId && ol.querySelector('[data-review="' + nextId + '"]');
+      if (f) f.focus();
+      loadReviewCounts();
+    }).catch(function (e) { toast(t('failed', {e: e.message}), 'bad'); });
+  }
 
   /* ---------- start: maybe already logged in ---------- */
   applyLang();
