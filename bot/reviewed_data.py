@@ -14,6 +14,7 @@ bench/realshop/: those are never trained on; tests/test_nlu_data.py checks it).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,10 +36,11 @@ class ExportReport:
 
 
 def language_of(text: str, given: str | None) -> str:
-    """The review's language, else Chinese when the text has a CJK character."""
+    """The language a message was read in when known, else Chinese when the text has a
+    CJK character, else English."""
     if given in LANGUAGES:
         return given
-    return "zh" if any("\u4e00" <= ch <= "\u9fff" for ch in text) else "en"
+    return "zh" if re.search(r"[\u4e00-\u9fff]", text) else "en"
 
 
 def one_line(text: str) -> str:

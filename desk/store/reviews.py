@@ -23,21 +23,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Optional
 
+from bot.reviewed_data import LANGUAGES, language_of
+
 from ..errors import Forbidden, NotFound
 from .db import Database
 from .records import DeskPolicy, from_json, timestamp, to_json
 
 REASONS = ("not_understood", "before_handoff", "draft_edited", "draft_skipped")
 NOT_UNDERSTOOD = ("nlu_fallback", "out_of_scope")
-LANGUAGES = ("zh", "en")
-
-
-def language_of(text: str, read: Optional[str]) -> str:
-    """The message's language: the bot's reading of it, else Chinese when it has a CJK
-    character."""
-    if read in LANGUAGES:
-        return read
-    return "zh" if any("\u4e00" <= ch <= "\u9fff" for ch in text) else "en"
 
 
 def not_understood(parse: dict, below_confidence: float) -> bool:
