@@ -40,7 +40,8 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from bot.settings import get_settings
 from bot.shop_identity import verified_customer
-from bot.texts import Texts
+from bot.dates import day_phrase, short_date, words  # noqa: F401 - the actions' import
+from bot.texts import Texts, money  # noqa: F401 - money: the actions' import
 from catalog.queries import Catalog, Product, Region, StockAnswer
 
 logger = logging.getLogger(__name__)
@@ -125,14 +126,6 @@ def latest_intent(tracker: Tracker) -> str:
 
 
 # -- texts and formatting ------------------------------------------------------------------------
-_LIST_ITEM_SEPARATOR = re.compile(r"\s*[、,]\s*")
-
-
-def words(key: str, lang: str) -> list[str]:
-    """A word list of actions/texts.yml ("一、二、三" / "Mon, Tue, Wed") as a list."""
-    return _LIST_ITEM_SEPARATOR.split(TEXTS.template(key, lang).strip())
-
-
 def join_list(items: Iterable[str], lang: str, *, last: str = "list_last",
               next_: str = "list_next") -> str:
     """"a、b、c" / "a, b and c" (texts `list_next`, `list_last`); `last=next_="clause_next"`
@@ -150,32 +143,11 @@ def join_clauses(items: Iterable[str], lang: str) -> str:
     return join_list(items, lang, last="clause_next", next_="clause_next")
 
 
-def short_date(day: date, lang: str) -> str:
-    """"11月20日" / "20 Nov"."""
-    return TEXTS.render("date", lang, month=words("months", lang)[day.month - 1],
-                        day=day.day)
-
-
-def day_phrase(day: date, today: date, lang: str) -> str:
-    """"today"/"今天", "tomorrow"/"明天" (and "后天"), else the date with its weekday."""
-    delta = (day - today).days
-    relative = words("relative_days", lang)
-    if 0 <= delta < len(relative):
-        return relative[delta]
-    return TEXTS.render("date_with_weekday", lang,
-                        month=words("months", lang)[day.month - 1], day=day.day,
-                        weekday=words("weekdays", lang)[day.weekday()])
-
-
 def date_range(first: date, last: date, lang: str) -> str:
     if first == last:
         return short_date(first, lang)
     return TEXTS.render("date_range", lang, first=short_date(first, lang),
                         last=short_date(last, lang))
-
-
-def money(value: float) -> str:
-    return f"{value:.0f}" if float(value).is_integer() else f"{value:.2f}"
 
 
 def variant_label(catalog: Catalog, color: Optional[str], size: Optional[str],
@@ -375,9 +347,10 @@ def context_of(tracker: Tracker) -> Context:
         current = catalog.product(page or prev_product)
         product = current.product_id if current and (
             current.category in categories or _THIS_ONE.search(text)) else None
-    elif page and page != prev_page:
-        product = page          # the shopper moved to another product page
-    elif not prev_product and page:
+    elif page:
+        # the page they are on, not a product talked of before: after "tell me more" on a
+        # cross-sell (which fills the product slot), "42码黑色还有吗" on the shoe page is
+        # about the shoes; a carried-over product counts only off product pages
         product = page
 
     # the slots hold what this message restated (Rasa fills them from its entities);

@@ -18,6 +18,11 @@ import yaml
 
 LANGUAGES = ("zh", "en")
 
+
+def money(value: float) -> str:
+    """A price as the bot and the desk write it: "359", "359.50"."""
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.2f}"
+
 _CJK = r"\u3400-\u9fff\uf900-\ufaff"
 _ZH_PUNCT = r"，。！？：；、～（）《》“”‘’…·"
 # a space (or several) with a Chinese character or full-width punctuation on either side

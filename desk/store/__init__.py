@@ -7,15 +7,15 @@
 - `store.db` (desk/store/db.py): the `Database` that owns the connections and threads;
   `await db.write(fn, *args)` is one transaction, `await db.read(fn, *args)` one
   snapshot. SQLite today (WAL, `synchronous=FULL`: committed means on disk).
-- `store.accounts` (accounts.py): agents, passwords, log-in sessions, status, canned
-  replies.
+- `store.accounts` (accounts.py): agents, passwords, log-in sessions, status and
+  presence (last seen), caps, canned replies.
 - `store.conversations` (conversations.py): conversations and messages, handoff,
   resolve, reassign, contact, the queue, the ownership log (routing rules in
   desk/routing.py).
 - `store.suggestions` (suggestions.py): the bot's drafts and their outcomes.
 - `store.reviews` (reviews.py): what the bot read in shopper messages, and the review
   list of the messages it may have misunderstood.
-- `store.metrics` (metrics.py): the records desk/metrics.py computes the day's figures
+- `store.metrics` (metrics.py): the records desk/metrics.py computes a period's figures
   from.
 
 Every method of the parts is a coroutine; nothing here runs SQL on the event loop's
@@ -33,14 +33,15 @@ from ..errors import Conflict, DeskError, Forbidden, NotFound
 from .accounts import Accounts, hash_password, verify_password
 from .conversations import Conversations
 from .db import Database, SQLiteDatabase
-from .metrics import DayRecords, MetricsQueries
+from .metrics import MetricsQueries, PeriodRecords
 from .records import DeskPolicy, token_hash
 from .reviews import Reviews
 from .suggestions import Suggestions
 
-__all__ = ["Accounts", "Conflict", "Conversations", "Database", "DayRecords", "DeskError",
-           "DeskPolicy", "DeskStore", "Forbidden", "MetricsQueries", "NotFound", "Reviews",
-           "SQLiteDatabase", "Suggestions", "hash_password", "token_hash",
+__all__ = ["Accounts", "Conflict", "Conversations", "Database", "DeskError",
+           "DeskPolicy", "DeskStore", "Forbidden", "MetricsQueries", "NotFound",
+           "PeriodRecords", "Reviews", "SQLiteDatabase", "Suggestions", "hash_password",
+           "token_hash",
            "verify_password"]
 
 
@@ -50,18 +51,20 @@ class DeskStore:
     def __init__(self, db: Database | str | Path, *,
                  clock: Callable[[], datetime] | None = None, agent_cap: int = 8,
                  daily_cap: int = 120, reopen_minutes: int = 30,
-                 default_handle_s: int = 300, group_commit: bool = True):
+                 default_handle_s: int = 300, presence_grace_s: float = 45,
+                 group_commit: bool = True):
         self.db = db if isinstance(db, Database) else SQLiteDatabase(
             db, group_commit=group_commit)
         self.policy = DeskPolicy(clock or (lambda: datetime.now().astimezone()),
                                  agent_cap=agent_cap, daily_cap=daily_cap,
                                  reopen_minutes=reopen_minutes,
-                                 default_handle_s=default_handle_s)
+                                 default_handle_s=default_handle_s,
+                                 presence_grace_s=presence_grace_s)
         self.accounts = Accounts(self.db, self.policy)
         self.conversations = Conversations(self.db, self.policy)
         self.suggestions = Suggestions(self.db, self.policy)
         self.reviews = Reviews(self.db, self.policy)
-        self.metrics = MetricsQueries(self.db)
+        self.metrics = MetricsQueries(self.db, self.policy.presence)
 
     @classmethod
     def from_settings(cls, settings, clock: Callable[[], datetime] | None = None) \
@@ -70,6 +73,7 @@ class DeskStore:
                    agent_cap=settings.desk_agent_cap, daily_cap=settings.desk_daily_cap,
                    reopen_minutes=settings.desk_reopen_minutes,
                    default_handle_s=settings.desk_default_handle_s,
+                   presence_grace_s=settings.desk_presence_grace_s,
                    group_commit=settings.desk_group_commit)
 
     @property
