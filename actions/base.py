@@ -9,7 +9,9 @@
   product they are talking about (named, or the product page they are on), its size,
   colour, quantity and destination, a place the shop does not deliver to, and the
   question the bot asked last turn. A new question replaces what it restates; what it
-  does not restate is carried over only while the shopper stays on the same product.
+  does not restate is carried over only while the shopper stays on the same product (on
+  a product page, a size or colour the product talked of does not come in but the page's
+  does is about the page's product).
   Every action computes the context itself (a pure function of the conversation so far
   and the latest message) and returns it as slot events, so no extra round trip to the
   action server is needed per message; all actions of one turn compute the same context;
@@ -40,8 +42,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from bot.settings import get_settings
 from bot.shop_identity import verified_customer
-from bot.dates import day_phrase, short_date, words  # noqa: F401 - the actions' import
-from bot.texts import Texts, money  # noqa: F401 - money: the actions' import
+from bot.texts import Texts, money
 from catalog.queries import Catalog, Product, Region, StockAnswer
 
 logger = logging.getLogger(__name__)
@@ -126,6 +127,13 @@ def latest_intent(tracker: Tracker) -> str:
 
 
 # -- texts and formatting ------------------------------------------------------------------------
+
+
+def words(key: str, lang: str) -> list[str]:
+    """A word list of actions/texts.yml ("一、二、三" / "Mon, Tue, Wed") as a list."""
+    return TEXTS.words(key, lang)
+
+
 def join_list(items: Iterable[str], lang: str, *, last: str = "list_last",
               next_: str = "list_next") -> str:
     """"a、b、c" / "a, b and c" (texts `list_next`, `list_last`); `last=next_="clause_next"`
@@ -141,6 +149,16 @@ def join_list(items: Iterable[str], lang: str, *, last: str = "list_last",
 
 def join_clauses(items: Iterable[str], lang: str) -> str:
     return join_list(items, lang, last="clause_next", next_="clause_next")
+
+
+def short_date(day: date, lang: str) -> str:
+    """"11月20日" / "20 Nov"."""
+    return TEXTS.short_date(day, lang)
+
+
+def day_phrase(day: date, today: date, lang: str) -> str:
+    """"today"/"今天", "tomorrow"/"明天" (and "后天"), else the date with its weekday."""
+    return TEXTS.day_phrase(day, today, lang)
 
 
 def date_range(first: date, last: date, lang: str) -> str:
@@ -313,6 +331,16 @@ def page_product_of(tracker: Tracker) -> Optional[str]:
     return None
 
 
+def _comes_in(catalog: Catalog, product_id: str, tracker: Tracker) -> bool:
+    """Whether the product comes in every size and colour the latest message names (False
+    when it names none: then nothing tells one product from another)."""
+    asked = {name: set(latest_entities(tracker, name)) for name in ("size", "color")}
+    if not any(asked.values()):
+        return False
+    variants = catalog.variants(product_id)
+    return all(values <= {str(v[name]) for v in variants} for name, values in asked.items())
+
+
 def context_of(tracker: Tracker) -> Context:
     """The conversation's context after the latest message (see the module docstring)."""
     msg = tracker.latest_message or {}
@@ -347,10 +375,14 @@ def context_of(tracker: Tracker) -> Context:
         current = catalog.product(page or prev_product)
         product = current.product_id if current and (
             current.category in categories or _THIS_ONE.search(text)) else None
-    elif page:
-        # the page they are on, not a product talked of before: after "tell me more" on a
-        # cross-sell (which fills the product slot), "42码黑色还有吗" on the shoe page is
-        # about the shoes; a carried-over product counts only off product pages
+    elif page and page != prev_page:
+        product = page          # the shopper moved to another product page
+    elif page and prev_product and prev_product != page and \
+            _comes_in(catalog, page, tracker) and not _comes_in(catalog, prev_product, tracker):
+        # "42码黑色还有吗" on the shoe page after "tell me more" on the socks offered with
+        # the shoes: the socks come in no 42 or black, the page's shoes do
+        product = page
+    elif not prev_product and page:
         product = page
 
     # the slots hold what this message restated (Rasa fills them from its entities);

@@ -22,9 +22,15 @@ import re
 from datetime import date, datetime
 from typing import Any, Optional
 
+from bot.settings import ROOT
+from bot.texts import Texts
+from bot.texts import money as bot_money
 from catalog.queries import Catalog
 
 from .texts import TEXTS
+
+# dates in the words the bot writes them with (read from its word file, not its code)
+BOT_TEXTS = Texts(ROOT / "actions" / "texts.yml")
 
 _DELIVERY_KEYS = ("city", "city_name", "delivery_earliest", "delivery_latest")
 
@@ -108,8 +114,6 @@ def changes(catalog: Catalog, facts: dict[str, Any], now: datetime) -> list[dict
 # -- in words --------------------------------------------------------------------------------
 def money(value: Any) -> str:
     """A price as the bot writes it: "359", "359.50"."""
-    from bot.texts import money as bot_money
-
     return bot_money(float(value))
 
 
@@ -124,10 +128,8 @@ def variant_words(catalog: Catalog, sku: str, lang: str) -> str:
 
 
 def _date_words(value: Any, lang: str) -> str:
-    from bot.dates import short_date      # the bot's own way of writing a date
-
     try:
-        return short_date(date.fromisoformat(str(value)), lang)
+        return BOT_TEXTS.short_date(date.fromisoformat(str(value)), lang)
     except ValueError:
         return str(value)
 
@@ -175,9 +177,7 @@ def _replace_once(text: str, pattern: re.Pattern, new: str) -> Optional[str]:
 
 
 def _date_phrases(day: date, today: date, lang: str) -> list[str]:
-    from bot.dates import day_phrase, short_date
-
-    return [day_phrase(day, today, lang), short_date(day, lang)]
+    return [BOT_TEXTS.day_phrase(day, today, lang), BOT_TEXTS.short_date(day, lang)]
 
 
 def redraft(catalog: Catalog, suggestion: dict, changes_: list[dict], lang: str,
