@@ -132,10 +132,10 @@ def test_rasa_data_validate_accepts_the_exported_files(tmp_path):
     data = tmp_path / "data"
     shutil.copytree(ROOT / "data", data)
     export_reviewed(REVIEWS, data / "nlu" / "reviewed", data / "nlu")
-    run = subprocess.run([sys.executable, "-m", "rasa", "data", "validate", "--domain",
-                          str(ROOT / "domain.yml"), "--data", str(data),
-                          "--fail-on-warnings"], cwd=tmp_path, capture_output=True,
-                         text=True, timeout=600)
+    run = subprocess.run([sys.executable, "-m", "rasa", "data", "validate", "--config",
+                          str(ROOT / "config.yml"), "--domain", str(ROOT / "domain.yml"),
+                          "--data", str(data), "--fail-on-warnings"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
 
 
