@@ -13,6 +13,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bot.nlu_eval import quiet_rasa_logs  # noqa: E402, F401 - the benchmarks' import
+
 
 def machine() -> str:
     cpu = "unknown CPU"
@@ -92,22 +94,6 @@ def cpu_seconds(pid: int) -> float:
         except (OSError, IndexError, ValueError):
             pass
     return total
-
-
-def quiet_rasa_logs() -> None:
-    """Rasa at warning level: its debug log prints every message it parses (the held-out
-    texts are to be scored, not read) and slows the run."""
-    import logging
-
-    from rasa.utils.common import configure_logging_and_warnings
-
-    configure_logging_and_warnings(logging.WARNING)
-    try:
-        from rasa.utils.log_utils import configure_structlog
-
-        configure_structlog(logging.WARNING)
-    except ImportError:
-        pass
 
 
 SCALE_SKUS = 1_000_000

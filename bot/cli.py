@@ -358,17 +358,65 @@ def crosssell_report(db_path, days):
 
 @main.command()
 @click.option("--force", is_flag=True, help="Train even when nothing changed.")
-def train(force):
-    """Train the Rasa model when its data, config or catalog names changed.
+@click.option("--force-install", is_flag=True,
+              help="Install the new model even when it scores worse on the held-out sets.")
+def train(force, force_install):
+    """Train the Rasa model when its data, config or catalog names changed, and install it
+    unless a held-out set's intent accuracy falls by more than one point (the installed
+    model then stays, the intents that fell are listed, and the exit status is 1).
 
     Example: shopassist train
+
+    Example: shopassist train --force-install
     """
+    from bot.training import TrainingRefused
     from bot.training import train as do_train
 
     try:
-        do_train(force=force)
+        do_train(force=force, force_install=force_install)
+    except TrainingRefused as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
     except Exception as exc:  # noqa: BLE001
         raise click.ClickException(f"training failed: {exc}") from None
+
+
+@main.group()
+def nlu() -> None:
+    """The training data: what the desk's agents reviewed."""
+
+
+@nlu.command("export-reviewed")
+@click.option("--db", "desk_db", type=click.Path(dir_okay=False), default=None,
+              help="The desk's database (default: var/desk.db or $SHOPASSIST_DESK_DB).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Where to write zh.yml and en.yml (default: data/nlu/reviewed/).")
+def export_reviewed(desk_db, out_dir):
+    """Write the messages agents reviewed in the console as Rasa NLU data, one file per
+    language (idempotent; lines that repeat the training data or an evaluation set are
+    left out). `shopassist train` then learns from them.
+
+    Example: shopassist nlu export-reviewed
+
+    Example: shopassist nlu export-reviewed --db var/desk.db --out data/nlu/reviewed/
+    """
+    import subprocess
+
+    from bot.settings import ROOT
+    from bot.training import rasa_env
+
+    settings = get_settings()
+    db = Path(desk_db) if desk_db else settings.desk_db
+    if not db.is_file():
+        raise click.ClickException(f"no desk database at {db}")
+    out = Path(out_dir) if out_dir else settings.training_data / "nlu" / "reviewed"
+    # the desk reads its own database (desk/review_export.py): the bot never imports it
+    done = subprocess.run([sys.executable, "-m", "desk.review_export", "--db",
+                           str(db.resolve()), "--out", str(out.resolve()), "--training",
+                           str((settings.training_data / "nlu").resolve())],
+                          cwd=ROOT, env=rasa_env())
+    if done.returncode:
+        raise click.ClickException("the export failed (its error is above)")
 
 
 @main.command()

@@ -58,6 +58,12 @@ class Settings:
     rasa_port: int = 5005
     rasa_workers: int = setting(default_factory=default_workers)   # one per core, at most 4
     models_dir: Path = setting(ROOT / "models", env="MODELS")
+    # -- training (bot/training.py, docs/nlu.md) ----------------------------------------
+    training_data: Path = setting(ROOT / "data", env="DATA")   # what `rasa train` reads
+    heldout_dir: Path = setting(ROOT / "bench" / "heldout", env="HELDOUT")  # the gate's sets
+    # a candidate model is not installed when a held-out set's intent accuracy falls by
+    # more than this many points below the installed model's
+    train_max_drop_points: float = 1.0
     actions_in_process: bool = True          # Rasa servers run actions/ themselves
     # the secret a storefront signs its customer ids with (bot/shop_identity.py); empty:
     # generated once into var/secrets/shop_secret
@@ -88,6 +94,9 @@ class Settings:
     desk_tick_s: float = 5.0                 # presence sweep, queue drain and waits refresh
     desk_demo_agents: bool = True            # create lily/wang/tom/boss on first start
     desk_handoff_cart_above: float = 5000.0  # cart value that brings in a human (0 = never)
+    # a shopper message the bot read with less confidence than this is put on the review
+    # list (as are nlu_fallback and out_of_scope; desk/store/reviews.py)
+    desk_review_below_confidence: float = 0.5
     desk_handoff_discount: str = "over_max"  # over_max | any | off (see docs/desk.md)
     # extra origins allowed for the agent console (comma-separated)
     desk_origins: tuple = setting((), parse=_origins)

@@ -594,6 +594,29 @@ async def product_page(request: web.Request) -> web.Response:
 
 
 # -- the factory --------------------------------------------------------------------------------
+async def agent_reviews(request: web.Request) -> web.Response:
+    """The review list: entries the agent may see that nobody reviewed yet."""
+    agent = await current_agent(request)
+    return json_response(await request.app[SERVICE].pending_reviews(agent))
+
+
+async def agent_review(request: web.Request) -> web.Response:
+    """Confirm or correct one entry: {"intent", "entities"?}."""
+    agent = await current_agent(request, write=True)
+    try:
+        rid = security.int_param(request.match_info["rid"], "rid", minimum=1)
+    except DeskError:
+        raise NotFound("no such review") from None      # a path that names none
+    body = await read_json(request)
+    return json_response({"review": await request.app[SERVICE].review(
+        agent, rid, body.get("intent"), body.get("entities"))})
+
+
+async def agent_review_counts(request: web.Request) -> web.Response:
+    agent = await current_agent(request)
+    return json_response(await request.app[SERVICE].review_counts(agent))
+
+
 ROUTES = [
     ("GET", "/health", health),
     ("GET", "/api/openapi.json", openapi),
@@ -621,6 +644,9 @@ ROUTES = [
     ("POST", "/api/agent/conversations/{id}/read", agent_read),
     ("POST", "/api/agent/suggestions/{sid}/skip", agent_skip),
     ("GET", "/api/agent/canned", agent_canned),
+    ("GET", "/api/agent/reviews", agent_reviews),
+    ("GET", "/api/agent/reviews/counts", agent_review_counts),
+    ("POST", "/api/agent/reviews/{rid}", agent_review),
     ("GET", "/api/agent/metrics", agent_metrics),
     ("GET", "/api/agent/metrics/{table}.csv", agent_metrics_csv),
     ("GET", "/api/agent/ws", agent_ws),

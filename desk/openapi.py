@@ -530,12 +530,79 @@ def openapi_document() -> dict:
         "info": {"title": "shopassist desk", "version": "1.0",
                  "description": "The shopper widget's API and the agent console's API "
                                 "(docs/desk-api.md)."},
-        "paths": paths,
+        "paths": {**paths, **review_paths()},
         "components": {
-            "schemas": schemas,
+            "schemas": {**schemas, **REVIEW_SCHEMAS},
             "securitySchemes": {
                 "shopperToken": {"type": "http", "scheme": "bearer",
                                  "description": "the token from POST /api/conversations"},
                 "agentSession": {"type": "apiKey", "in": "cookie", "name": "sa_session"},
                 "csrfToken": {"type": "apiKey", "in": "header", "name": "X-CSRF-Token"}}},
+    }
+
+
+# -- the review list (desk/store/reviews.py, docs/desk-api.md "Review list") -------------
+REASONS = ["not_understood", "before_handoff", "draft_edited", "draft_skipped"]
+_ENTITY = {"type": "object", "required": ["entity", "value"],
+           "properties": {"entity": {"type": "string"}, "value": {},
+                          "start": {"type": "integer"}, "end": {"type": "integer"}}}
+_AGREEMENT = {"reviewed": {"type": "integer"}, "bot_right": {"type": "integer"},
+              "share_bot_right": {"type": "number", "nullable": True,
+                                  "description": "bot_right / reviewed"}}
+REVIEW_SCHEMAS = {
+    "Review": {"type": "object", "properties": {
+        "id": {"type": "integer"}, "message_id": {"type": "integer"},
+        "conversation_id": {"type": "string"}, "text": {"type": "string"},
+        "language": LOCALE, "reason": {"type": "string", "enum": REASONS},
+        "bot_intent": {"type": "string", "nullable": True},
+        "bot_confidence": {"type": "number", "nullable": True},
+        "bot_ranking": {"type": "array", "description": "the bot's top intents, best first",
+                        "items": {"type": "object", "properties": {
+                            "name": {"type": "string", "nullable": True},
+                            "confidence": {"type": "number", "nullable": True}}}},
+        "bot_entities": {"type": "array", "items": _ENTITY},
+        "created_at": {"type": "string"},
+        "reviewer_id": {"type": "integer", "nullable": True},
+        "reviewer_name": {"type": "string", "nullable": True},
+        "intent": {"type": "string", "nullable": True,
+                   "description": "the confirmed intent (null: not reviewed yet)"},
+        "entities": {"type": "array", "nullable": True, "items": _ENTITY},
+        "reviewed_at": {"type": "string", "nullable": True}}},
+    "ReviewList": {"type": "object", "properties": {
+        "reviews": {"type": "array", "items": {"$ref": "#/components/schemas/Review"}},
+        "intents": {"type": "array", "items": {"type": "string"},
+                    "description": "the domain's intents a reviewer may choose"},
+        "entities": {"type": "array", "items": {"type": "string"},
+                     "description": "the domain's entity types"}}},
+    "ReviewCounts": {"type": "object", "properties": {
+        "reviewed": {"type": "integer"}, "pending": {"type": "integer"},
+        "pending_by_reason": {"type": "object", "properties": {
+            r: {"type": "integer"} for r in REASONS}},
+        "weeks": {"type": "array", "items": {"type": "object", "properties": {
+            "week": {"type": "string", "description": "ISO week, 2026-W49"},
+            **_AGREEMENT}}},
+        "since_model": {"type": "object", "nullable": True, "properties": {
+            "installed_at": {"type": "string"}, **_AGREEMENT}}}},
+}
+
+
+def review_paths() -> dict:
+    return {
+        "/api/agent/reviews": {"get": _op(
+            "The review list: shopper messages the bot may have misunderstood, not reviewed "
+            "yet, that the agent may see (their conversations'; every one for supervisors)",
+            _ok(_ref("ReviewList")), tags=["agent"], security=AGENT, errors=("401",))},
+        "/api/agent/reviews/counts": {"get": _op(
+            "Reviewed and pending entries the agent may see, and the share of reviewed "
+            "messages whose confirmed intent is the bot's, by week and since the model",
+            _ok(_ref("ReviewCounts")), tags=["agent"], security=AGENT, errors=("401",))},
+        "/api/agent/reviews/{rid}": {"post": _op(
+            "Confirm or correct an entry (again: replaces the label)",
+            _ok({"type": "object", "properties": {"review": _ref("Review")}}),
+            tags=["agent"], security=AGENT_WRITE, params=[_path_param("rid", "integer")],
+            body=_body({"type": "object", "required": ["intent"], "properties": {
+                "intent": {"type": "string", "description": "one of the domain's intents"},
+                "entities": {"type": "array", "items": _ENTITY,
+                             "description": "omitted or null: the bot's entities"}}}),
+            errors=("401", "403", "404"))},
     }

@@ -156,7 +156,8 @@ class RasaClient:
                 await asyncio.sleep(min(delay, left))
 
     async def latest_parse(self, sender: str) -> Optional[dict]:
-        """{"intent", "confidence", "entities"} of the latest shopper message, or None."""
+        """{"intent", "confidence", "intent_ranking", "entities", "slots"} of the latest
+        shopper message, or None."""
         url = f"{self.base_url}/conversations/{quote(sender, safe='')}/tracker"
         if self.token is None:
             from bot.api_token import rasa_api_token
@@ -174,7 +175,11 @@ class RasaClient:
         latest = (data or {}).get("latest_message") or {}
         intent = latest.get("intent") or {}
         return {"intent": intent.get("name"), "confidence": intent.get("confidence"),
-                "entities": [{"entity": e.get("entity"), "value": e.get("value")}
+                "intent_ranking": [{"name": r.get("name"), "confidence": r.get("confidence")}
+                                   for r in latest.get("intent_ranking") or []
+                                   if isinstance(r, dict)][:9],
+                "entities": [{"entity": e.get("entity"), "value": e.get("value"),
+                              **{k: e[k] for k in ("start", "end") if isinstance(e.get(k), int)}}
                              for e in latest.get("entities") or []],
                 "slots": {k: v for k, v in ((data or {}).get("slots") or {}).items()
                           if v is not None and k in ("product", "size", "color", "language",

@@ -11,12 +11,18 @@ returns is ever stored as a shopper-visible message; it becomes suggestions for 
 from __future__ import annotations
 
 import asyncio
+import functools
+import json
 import logging
 import math
 from datetime import datetime, timedelta
 from typing import Any, Optional
 
+import yaml
+
 from bot.local_secret import local_secret
+from bot.settings import ROOT
+from bot.training import model_path, scores_path
 from bot.shop_identity import sign_customer, verified_customer
 from catalog.queries import Catalog, CatalogError
 
@@ -29,6 +35,7 @@ from .queue_notifier import QueueNotifier, queue_payload, queued_text
 from .rasa_client import RasaClient, RasaUnavailable
 from .routing import BusinessHours
 from .store import DeskStore
+from .store.reviews import not_understood
 from .texts import TEXTS
 
 logger = logging.getLogger(__name__)
@@ -57,6 +64,16 @@ ROUTINE_ANSWERS = frozenset({"stock", "shipping", "price", "order_status", "retu
                              "product_details"})
 # shown beside a routine answer while queued (the cross-sells that follow a stock answer)
 WITH_ROUTINE_ANSWERS = ROUTINE_ANSWERS | {"recommendations"}
+
+
+@functools.lru_cache(maxsize=1)
+def domain_choices() -> tuple[list[str], list[str]]:
+    """(intents, entity types) of the bot's domain (domain.yml), nlu_fallback left out: what
+    a reviewer may choose."""
+    domain = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
+    names = [i if isinstance(i, str) else next(iter(i)) for i in domain.get("intents") or []]
+    return ([n for n in names if n != "nlu_fallback"],
+            [e if isinstance(e, str) else next(iter(e)) for e in domain.get("entities") or []])
 
 
 class DeskService:
@@ -410,9 +427,11 @@ class DeskService:
 
         async def in_order() -> list[dict]:
             async with self._rasa_lock(cid):
-                return await self.rasa.answer(cid, msg["text"],
-                                              self.rasa_metadata(conv, metadata),
-                                              hold_s=settings.desk_rasa_hold_s)
+                replies = await self.rasa.answer(cid, msg["text"],
+                                                 self.rasa_metadata(conv, metadata),
+                                                 hold_s=settings.desk_rasa_hold_s)
+                await self._read_parse(cid, msg)     # before the next call about it
+                return replies
 
         call = asyncio.ensure_future(in_order())
         try:
@@ -548,6 +567,8 @@ class DeskService:
             cid, reason, requested_discount_pct=requested_discount_pct, message_id=reply_to)
         if not res["changed"]:
             return []
+        if reply_to is not None:
+            await self._enter_review(reply_to, "before_handoff")
         out: list[dict] = []
         mine = False
         for other, agent_id in res["assigned"]:
@@ -614,6 +635,7 @@ class DeskService:
             except RasaUnavailable as exc:
                 logger.info("no suggestions for %s: %s", cid, exc)
                 return
+            await self._read_parse(cid, msg)
             await self._store_suggestions(cid, msg, replies)
 
     async def _store_suggestions(self, cid: str, msg: dict, replies: list[dict]) -> None:
@@ -879,10 +901,14 @@ class DeskService:
         out = {"message": res["message"]}
         if res["suggestion"]:
             out["suggestion"] = res["suggestion"]
+            if res["suggestion"]["outcome"] == "edited":
+                await self._enter_review(res["suggestion"]["message_id"], "draft_edited")
         return out
 
     async def skip_suggestion(self, suggestion_id: int, agent: dict) -> dict:
-        return await self.store.suggestions.skip(suggestion_id, agent)
+        skipped = await self.store.suggestions.skip(suggestion_id, agent)
+        await self._enter_review(skipped["message_id"], "draft_skipped")
+        return skipped
 
     async def resolve(self, cid: str, agent: dict, confirm: bool = False,
                       lang: Optional[str] = None) -> dict:
@@ -958,3 +984,82 @@ class DeskService:
                 "entities": parse.get("entities") or [], "slots": parse.get("slots") or {},
                 "customer_id": conv.get("customer_id"), "contact": conv.get("contact"),
                 "past_orders": orders}
+
+    # -- the review list (desk/store/reviews.py) -------------------------------------------
+    async def _read_parse(self, cid: str, msg: dict) -> None:
+        """What the bot read in a shopper message it has just answered or drafted for
+        (Rasa's tracker, asked before the conversation's next message goes to Rasa): kept
+        with the message, and the message put on the review list when the bot did not
+        understand it (nlu_fallback, out_of_scope, or below the review confidence)."""
+        parse = await self.rasa.latest_parse(cid)
+        if parse is None:
+            return
+        self.parse_cache[cid] = parse
+        await self.store.reviews.remember_parse(msg["id"], parse)
+        if not_understood(parse, self.settings.desk_review_below_confidence):
+            await self._enter_review(msg["id"], "not_understood")
+
+    async def _enter_review(self, message_id: int, reason: str) -> None:
+        """Put a shopper message on the review list (once: a message already on it stays
+        as it entered) and tell the consoles that may see it."""
+        entry = await self.store.reviews.enter(message_id, reason)
+        if entry is None:
+            return
+        conv = await self.store.conversations.get(entry["conversation_id"])
+        await self.hub.to_agent_and_supervisors(
+            conv["agent_id"] if conv else None, {"type": "review", "review": entry})
+
+    def review_intents(self) -> list[str]:
+        """The intents a reviewer may choose: the domain's, nlu_fallback left out."""
+        return domain_choices()[0]
+
+    def review_entities(self) -> list[str]:
+        """The entity types a reviewer may mark: the domain's."""
+        return domain_choices()[1]
+
+    async def pending_reviews(self, agent: dict) -> dict:
+        """The entries the agent may review, oldest first, and the intents to choose
+        from."""
+        return {"reviews": await self.store.reviews.pending(agent),
+                "intents": self.review_intents(), "entities": self.review_entities()}
+
+    async def review(self, agent: dict, review_id: int, intent: Any,
+                     entities: Any = None) -> dict:
+        """Confirm or correct an entry: an intent of the domain, and entities
+        ([{"entity", "value"[, "start", "end"]}], the domain's entity types; None keeps
+        the bot's)."""
+        if intent not in self.review_intents():
+            raise DeskError("intent must be one of the domain's intents")
+        if entities is not None:
+            entities = self._checked_entities(entities)
+        return await self.store.reviews.review(review_id, agent, intent, entities)
+
+    def _checked_entities(self, entities: Any) -> list[dict]:
+        if not isinstance(entities, list) or len(entities) > 20:
+            raise DeskError("entities must be a list (at most 20)")
+        out = []
+        for e in entities:
+            if not (isinstance(e, dict) and e.get("entity") in self.review_entities()
+                    and isinstance(e.get("value"), str) and 0 < len(e["value"]) <= 200):
+                raise DeskError("each entity needs an entity type of the domain and a value")
+            item = {"entity": e["entity"], "value": e["value"]}
+            for k in ("start", "end"):
+                if isinstance(e.get(k), int) and not isinstance(e.get(k), bool) \
+                        and 0 <= e[k] <= 10_000:
+                    item[k] = e[k]
+            out.append(item)
+        return out
+
+    async def review_counts(self, agent: dict) -> dict:
+        """Reviewed and pending entries the agent may see, and how understanding changed
+        (by week, and since the installed model was installed: bot/training.py keeps
+        when, beside the model)."""
+        return await self.store.reviews.counts(agent,
+                                               model_installed_at=self.model_installed_at())
+
+    def model_installed_at(self) -> Optional[str]:
+        path = scores_path(model_path(self.settings.models_dir))
+        try:
+            return json.loads(path.read_text()).get("installed_at")
+        except (OSError, ValueError, AttributeError):
+            return None

@@ -49,6 +49,7 @@ class FakeRasa:
         self.slow_s = 30.0
         self.calls: list[dict] = []
         self.latest: dict[str, dict] = {}
+        self.languages: dict[str, str] = {}      # the language of each sender's latest message
         self.in_flight = 0               # webhook calls being answered now
         self.max_in_flight = 0           # the most at once so far
         self.latency_by_text: dict[str, float] = {}      # a slower answer to some words
@@ -167,8 +168,12 @@ class FakeRasa:
             self.in_flight -= 1
         intent, replies = self.reply(text, body.get("metadata") or {})
         self.timeline.append((sender, "end", text))
+        confidence = 0.97 if intent != "nlu_fallback" else 0.21
+        self.languages[sender] = "zh" if _CJK.search(text) else "en"
         self.latest[str(body.get("sender"))] = {
-            "text": body.get("message"), "intent": {"name": intent, "confidence": 0.97},
+            "text": body.get("message"), "intent": {"name": intent, "confidence": confidence},
+            "intent_ranking": [{"name": intent, "confidence": confidence},
+                               {"name": "greet", "confidence": round(1 - confidence, 2)}],
             "entities": [{"entity": "product", "value": (body.get("metadata") or {})
                           .get("page", {}).get("product_id")}]}
         return web.json_response([{"recipient_id": body.get("sender"), **r}
@@ -180,7 +185,7 @@ class FakeRasa:
             return web.json_response({"error": "down"}, status=503)
         return web.json_response({"sender_id": sender,
                                   "latest_message": self.latest.get(sender, {}),
-                                  "slots": {"language": "zh"}})
+                                  "slots": {"language": self.languages.get(sender, "zh")}})
 
     async def status(self, request: web.Request) -> web.Response:
         return web.json_response({"model_file": "fake"})

@@ -111,3 +111,18 @@ def test_the_fast_search_finds_what_comparing_every_pair_finds():
         if SequenceMatcher(None, key(q), key(p), autojunk=False).ratio() >= 0.9)
     assert len(every_pair) >= 4   # the lists do hold near-duplicates
     assert near_duplicates(queries, pool) == every_pair
+
+
+def test_the_overlap_check_reads_the_reviewed_files_too(tmp_path, monkeypatch):
+    """data/nlu/reviewed/ (written by `shopassist nlu export-reviewed`) is training data: a
+    real-shopper line in it is found like one anywhere else in data/nlu."""
+    import heldout_overlap
+
+    line = examples(ROOT / "bench" / "realshop" / "zh_reviews.yml")[0][1]
+    (tmp_path / "reviewed").mkdir()
+    (tmp_path / "reviewed" / "zh.yml").write_text(
+        f'version: "3.1"\nnlu:\n- intent: complaint\n  examples: |\n    - {line}\n',
+        encoding="utf-8")
+    monkeypatch.setattr(heldout_overlap, "TRAINING_DIR", tmp_path)
+    assert [(p, h, t) for p, h, t, _ in heldout_overlap.overlaps()] == [
+        ("bench/realshop/zh_reviews.yml", line, line)]

@@ -57,7 +57,17 @@
       notes: '备注与标签（仅客服可见）', labelAdd: '加标签', labelRemove: '去掉标签“{x}”', noteAdd: '添加备注',
       notePh: '写一条备注，顾客看不到', noNotes: '还没有备注', labelPh: '例如：VIP、退货',
       redraft: '按新数据改好的草稿：', sugFor: '回复“{text}”',
-      noSugNow: '没有可用的建议回复', resolveAnyway: '仍然结束', cancel: '取消', useNew: '用新数据发送'
+      noSugNow: '没有可用的建议回复', resolveAnyway: '仍然结束', cancel: '取消', useNew: '用新数据发送',
+      reviews: '待复核', rvHelp: '选中一条：回车确认机器人的判断，1–9改选意图',
+      rvWhy_not_understood: '没听懂', rvWhy_before_handoff: '转人工前', rvWhy_draft_edited: '建议被改', rvWhy_draft_skipped: '建议被跳过',
+      rvBot: '机器人：{intent}{conf}', rvOther: '其他意图…', rvDone: '已标为“{intent}”', rvNone: '暂无待复核消息',
+      rvFigures: '已复核{reviewed}条，待复核{pending}条', rvSince: '当前模型以来机器人判断正确{share}（{n}条）',
+      rvWeek: '{week}：{share}（{n}条）', rvUnknown: '（未识别）', key_review: '跳到待复核列表',
+      key_rvConfirm: '（在待复核的一条上）确认机器人的判断', key_rvPick: '（在待复核的一条上）改选第几个意图',
+      in_greet: '打招呼', in_goodbye: '再见', in_thank: '感谢', in_affirm: '肯定', in_deny: '否定', in_check_stock: '问库存',
+      in_ask_shipping: '问发货', in_ask_price: '问价格', in_ask_discount: '问优惠', in_product_details: '问商品详情',
+      in_ask_recommendation: '求推荐', in_order_status: '查订单', in_return_policy: '退换货', in_request_human: '找人工',
+      in_complaint: '投诉', in_out_of_scope: '无关话题', in_inform: '补充信息', in_add_to_cart: '加购', in_nlu_fallback: '没听懂'
     },
     en: {
       skip: 'Skip to conversation', loginTitle: 'Agent log-in', username: 'User name', password: 'Password', login: 'Log in',
@@ -116,7 +126,19 @@
       notePh: 'Write a note; the shopper never sees it', noNotes: 'No notes yet', labelPh: 'e.g. VIP, return',
       redraft: 'The draft with the new figures:', sugFor: 'For “{text}”',
 
-      noSugNow: 'No suggestion to use', resolveAnyway: 'Resolve anyway', cancel: 'Cancel', useNew: 'Use the new figure'
+      noSugNow: 'No suggestion to use', resolveAnyway: 'Resolve anyway', cancel: 'Cancel', useNew: 'Use the new figure',
+      reviews: 'To review', rvHelp: 'On a message: Enter confirms the bot, 1–9 pick another intent',
+      rvWhy_not_understood: 'not understood', rvWhy_before_handoff: 'before a handoff', rvWhy_draft_edited: 'draft edited',
+      rvWhy_draft_skipped: 'draft skipped', rvBot: 'bot: {intent} {conf}', rvOther: 'Other intent…',
+      rvDone: 'Labelled "{intent}"', rvNone: 'Nothing to review', rvFigures: '{reviewed} reviewed, {pending} to review',
+      rvSince: 'since the current model the bot was right in {share} ({n} messages)', rvWeek: '{week}: {share} ({n})',
+      rvUnknown: '(none)', key_review: 'Go to the review list', key_rvConfirm: '(on a message to review) confirm the bot',
+      key_rvPick: '(on a message to review) pick that intent instead',
+      in_greet: 'greeting', in_goodbye: 'goodbye', in_thank: 'thanks', in_affirm: 'yes', in_deny: 'no', in_check_stock: 'stock',
+      in_ask_shipping: 'shipping', in_ask_price: 'price', in_ask_discount: 'discount', in_product_details: 'product details',
+      in_ask_recommendation: 'recommendation', in_order_status: 'order status', in_return_policy: 'returns',
+      in_request_human: 'a person', in_complaint: 'complaint', in_out_of_scope: 'off topic', in_inform: 'more details',
+      in_add_to_cart: 'add to cart', in_nlu_fallback: 'not understood'
     }
   };
   var COLORS = {black: '黑色', white: '白色', grey: '灰色', navy: '藏青色', blue: '蓝色', red: '红色', green: '绿色',
@@ -159,7 +181,7 @@
       b.textContent = S.lang === 'zh' ? 'EN' : '中';
       b.setAttribute('aria-label', S.lang === 'zh' ? 'Switch to English' : '切换到中文');
     });
-    if (S.me) { renderMe(); renderLists(); renderDetail(); renderConn(); renderDash(); }
+    if (S.me) { renderMe(); renderLists(); renderDetail(); renderConn(); renderDash(); renderReviews(); }
     if (!$('dash-toggle').hidden) $('dash-toggle').textContent = $('dash').hidden ? t('dashOpen') : t('dashClose');
   }
   function renderConn() {
@@ -254,7 +276,7 @@
     $('reassign-box').hidden = S.me.role !== 'supervisor';
     $('open-form').hidden = S.me.role !== 'supervisor';
     $('dash-toggle').hidden = S.me.role !== 'supervisor';
-    renderMe(); refreshLists(); connect();
+    renderMe(); refreshLists(); connect(); loadReviews();
     var first = document.querySelector('#mine button, #queue button');
     (first || $('status-toggle')).focus();
   }
@@ -979,6 +1001,7 @@
     }, 300);
   }
   function onEvent(ev) {
+    if (ev.type === 'review') { addReview(ev.review); return; }
     if (ev.type === 'assigned' || ev.type === 'conversation') refreshMe();
     switch (ev.type) {
       case 'assigned':
@@ -1088,6 +1111,7 @@
     {code: 'KeyX', key: 'x', does: 'key_skip', run: function () { firstSuggestion('skip'); }},
     {code: 'Slash', key: '/', does: 'key_search', run: function () { openCannedSearch(); }},
     {code: 'KeyR', key: 'r', does: 'key_resolve', run: function () { if (!$('resolve').disabled) $('resolve').click(); }},
+    {code: 'KeyV', key: 'v', does: 'key_review', run: function () { focusReviews(); }},
     {key: '?', does: 'key_help', run: function () { toggleHelp(); }}
   ];
   function keyNames(k) {
@@ -1096,7 +1120,8 @@
   }
   function renderHelp() {
     var tb = $('help-keys'); clear(tb);
-    KEYS.concat([{names: ['Ctrl+Enter', '⌘+Enter'], does: 'key_reply'}]).forEach(function (k) {
+    KEYS.concat([{names: ['Ctrl+Enter', '⌘+Enter'], does: 'key_reply'}, {names: ['Enter'], does: 'key_rvConfirm'},
+      {names: ['1–9'], does: 'key_rvPick'}]).forEach(function (k) {
       var tr = el('tr'), th = el('th', null, null, {scope: 'row'});
       (k.names || keyNames(k)).forEach(function (nm, i) {
         if (i) th.appendChild(document.createTextNode(' ' + t('key_or') + ' '));
@@ -1212,6 +1237,100 @@
   });
   $('canned-q').addEventListener('blur', function () { setTimeout(function () {
     if (document.activeElement !== $('canned-q')) closeCannedSearch(false); }, 150); });
+
+  /* ---------- review list: messages the bot may have misunderstood ---------- */
+  // docs/console.md "Review list": Enter confirms the bot's intent, 1-9 pick one of the
+  // choices (the bot's top intents first, then the rest of the domain's), Arrow keys move.
+  S.reviews = []; S.intents = []; S.reviewCounts = null;
+  function intentName(i) { return i ? t('in_' + i) : t('rvUnknown'); }
+  function loadReviews() {
+    return Promise.all([api('GET', '/api/agent/reviews'), api('GET', '/api/agent/reviews/counts')]).then(function (r) {
+      S.reviews = r[0].reviews || []; S.intents = r[0].intents || []; S.reviewCounts = r[1];
+      renderReviews();
+    }).catch(function () {});
+  }
+  function loadReviewCounts() {
+    return api('GET', '/api/agent/reviews/counts').then(function (c) { S.reviewCounts = c; renderReviewFigures(); })
+      .catch(function () {});
+  }
+  function addReview(r) {
+    if (!r || S.reviews.some(function (x) { return x.id === r.id; })) return;
+    S.reviews.push(r); renderReviews(); loadReviewCounts();
+  }
+  function choices(r) {   // the bot's top intents first (those a reviewer may pick), then the others
+    var out = [];
+    (r.bot_ranking || []).forEach(function (x) { if (S.intents.indexOf(x.name) >= 0 && out.indexOf(x.name) < 0) out.push(x.name); });
+    if (S.intents.indexOf(r.bot_intent) >= 0 && out.indexOf(r.bot_intent) < 0) out.unshift(r.bot_intent);
+    S.intents.forEach(function (i) { if (out.indexOf(i) < 0) out.push(i); });
+    return out;
+  }
+  function pct1(x) { return x == null ? t('mxNone') : Math.round(x * 1000) / 10 + '%'; }
+  function renderReviewFigures() {
+    var c = S.reviewCounts, p = $('review-figures'); clear(p);
+    $('review-count').textContent = '(' + S.reviews.length + ')';
+    if (!c) return;
+    p.appendChild(el('span', null, t('rvFigures', {reviewed: c.reviewed, pending: c.pending})));
+    if (c.since_model && c.since_model.reviewed) {
+      p.appendChild(el('br')); p.appendChild(el('span', null, t('rvSince', {share: pct1(c.since_model.share_bot_right), n: c.since_model.reviewed})));
+    }
+    (c.weeks || []).slice(-2).forEach(function (w) {
+      p.appendChild(el('br')); p.appendChild(el('span', null, t('rvWeek', {week: w.week, share: pct1(w.share_bot_right), n: w.reviewed})));
+    });
+  }
+  function renderReviews() {
+    var ol = $('reviews'); if (!ol) return;
+    var had = document.activeElement && document.activeElement.closest && document.activeElement.closest('.review');
+    var focusId = had ? had.getAttribute('data-review') : null;
+    clear(ol); renderReviewFigures();
+    if (!S.reviews.length) { ol.appendChild(el('li', 'empty', t('rvNone'))); return; }
+    S.reviews.forEach(function (r) { ol.appendChild(reviewItem(r)); });
+    var f = focusId && ol.querySelector('[data-review="' + focusId + '"]');
+    if (f) f.focus();
+  }
+  function reviewItem(r) {
+    var li = el('li', 'review', null, {tabindex: '0', 'data-review': String(r.id)});
+    li.appendChild(el('div', 'rv-text', r.text));
+    var conf = r.bot_confidence == null ? '' : Math.round(r.bot_confidence * 100) + '%';
+    li.appendChild(el('div', 'rv-meta', t('rvWhy_' + r.reason) + ' · ' + t('lang_' + r.language) + ' · '
+      + t('rvBot', {intent: intentName(r.bot_intent), conf: conf})
+      + ((r.bot_entities || []).length ? ' · ' + r.bot_entities.map(function (e) { return e.entity + '=' + e.value; }).join(', ') : '')));
+    var box = el('div', 'rv-choices'), list = choices(r);
+    list.slice(0, 9).forEach(function (i, n) {
+      var b = el('button', n === 0 ? 'first' : null, (n + 1) + ' ' + intentName(i), {type: 'button', 'data-intent': i});
+      b.addEventListener('click', function () { label(r, i); });
+      box.appendChild(b);
+    });
+    li.appendChild(box);
+    var sel = el('select', null, null, {'aria-label': t('rvOther')});
+    sel.appendChild(el('option', null, t('rvOther'), {value: ''}));
+    list.slice(9).forEach(function (i) { var o = el('option', null, intentName(i)); o.value = i; sel.appendChild(o); });
+    sel.addEventListener('change', function () { if (sel.value) label(r, sel.value); });
+    if (list.length > 9) li.appendChild(sel);
+    li.addEventListener('keydown', function (e) {
+      if (e.target !== li) return;                      // keys typed in the select are its own
+      if (e.key === 'Enter') { e.preventDefault(); label(r, list[0]); }
+      else if (/^[1-9]$/.test(e.key) && list[+e.key - 1]) { e.preventDefault(); label(r, list[+e.key - 1]); }
+      else if (e.key === 'ArrowDown' && li.nextElementSibling) { e.preventDefault(); li.nextElementSibling.focus(); }
+      else if (e.key === 'ArrowUp' && li.previousElementSibling) { e.preventDefault(); li.previousElementSibling.focus(); }
+    });
+    return li;
+  }
+  function focusReviews() {
+    var first = document.querySelector('#reviews .review');
+    if (first) first.focus(); else toast(t('rvNone'));
+  }
+  function label(r, intent) {
+    var ol = $('reviews'), li = ol.querySelector('[data-review="' + r.id + '"]');
+    var next = li && (li.nextElementSibling || li.previousElementSibling);
+    var nextId = next && next.getAttribute('data-review');
+    return api('POST', '/api/agent/reviews/' + r.id, {intent: intent}).then(function () {
+      S.reviews = S.reviews.filter(function (x) { return x.id !== r.id; });
+      renderReviews(); toast(t('rvDone', {intent: intentName(intent)}));
+      var f = nextId && ol.querySelector('[data-review="' + nextId + '"]');
+      if (f) f.focus();
+      loadReviewCounts();
+    }).catch(function (e) { toast(t('failed', {e: e.message}), 'bad'); });
+  }
 
   /* ---------- start: maybe already logged in ---------- */
   applyLang();

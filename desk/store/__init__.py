@@ -13,6 +13,8 @@
   resolve, reassign, contact, the queue, the ownership log (routing rules in
   desk/routing.py).
 - `store.suggestions` (suggestions.py): the bot's drafts and their outcomes.
+- `store.reviews` (reviews.py): what the bot read in shopper messages, and the review
+  list of the messages it may have misunderstood.
 - `store.metrics` (metrics.py): the records desk/metrics.py computes a period's figures
   from.
 
@@ -33,11 +35,13 @@ from .conversations import Conversations
 from .db import Database, SQLiteDatabase
 from .metrics import MetricsQueries, PeriodRecords
 from .records import DeskPolicy, token_hash
+from .reviews import Reviews
 from .suggestions import Suggestions
 
 __all__ = ["Accounts", "Conflict", "Conversations", "Database", "DeskError",
            "DeskPolicy", "DeskStore", "Forbidden", "MetricsQueries", "NotFound",
-           "PeriodRecords", "SQLiteDatabase", "Suggestions", "hash_password", "token_hash",
+           "PeriodRecords", "Reviews", "SQLiteDatabase", "Suggestions", "hash_password",
+           "token_hash",
            "verify_password"]
 
 
@@ -59,6 +63,7 @@ class DeskStore:
         self.accounts = Accounts(self.db, self.policy)
         self.conversations = Conversations(self.db, self.policy)
         self.suggestions = Suggestions(self.db, self.policy)
+        self.reviews = Reviews(self.db, self.policy)
         self.metrics = MetricsQueries(self.db, self.policy.presence)
 
     @classmethod

@@ -176,10 +176,45 @@ ADDED_COLUMNS = [
 
 def apply(conn: sqlite3.Connection) -> None:
     """Create the tables and indexes that are missing, add the missing columns."""
-    for stmt in SCHEMA.split(";"):
+    for stmt in (SCHEMA + REVIEW_SCHEMA).split(";"):
         if stmt.strip():
             conn.execute(stmt)
     for table, column, declaration in ADDED_COLUMNS:
         have = {row["name"] for row in conn.execute(f"PRAGMA table_info({table})")}
         if column not in have:
             conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+
+
+# the review list (desk/store/reviews.py): what the bot read in each shopper message it
+# was asked about, and the messages to review, each at most once
+REVIEW_SCHEMA = """
+CREATE TABLE IF NOT EXISTS message_parses (
+    message_id INTEGER PRIMARY KEY,         -- the shopper message
+    intent TEXT,
+    confidence REAL,
+    ranking TEXT,                           -- JSON: [{"name", "confidence"}], best first
+    entities TEXT,                          -- JSON: [{"entity", "value", "start", "end"}]
+    language TEXT,                          -- the language the bot read it in
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS reviews (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    message_id INTEGER NOT NULL UNIQUE,     -- the shopper message: never twice
+    conversation_id TEXT NOT NULL REFERENCES conversations(conversation_id),
+    text TEXT NOT NULL,
+    language TEXT NOT NULL CHECK (language IN ('zh', 'en')),
+    reason TEXT NOT NULL CHECK (reason IN ('not_understood', 'before_handoff',
+                                           'draft_edited', 'draft_skipped')),
+    bot_intent TEXT,                        -- what the bot read, when it entered the list
+    bot_confidence REAL,
+    bot_ranking TEXT,                       -- JSON
+    bot_entities TEXT,                      -- JSON
+    created_at TEXT NOT NULL,
+    reviewer_id INTEGER REFERENCES agents(agent_id),
+    confirmed_intent TEXT,
+    confirmed_entities TEXT,                -- JSON
+    reviewed_at TEXT
+);
+CREATE INDEX IF NOT EXISTS reviews_pending ON reviews(reviewed_at, id);
+CREATE INDEX IF NOT EXISTS reviews_conversation ON reviews(conversation_id);
+"""
