@@ -94,8 +94,9 @@ class Conversations:
 
         def insert(c):
             c.execute("INSERT INTO conversations (conversation_id, token_hash, locale, state,"
-                      " customer_id, page, created_at, updated_at) VALUES"
-                      " (?, ?, ?, 'bot', ?, ?, ?, ?)",
+                      " customer_id, page, created_at, updated_at, seq) VALUES"
+                      " (?, ?, ?, 'bot', ?, ?, ?, ?,"
+                      " (SELECT COALESCE(MAX(seq), 0) + 1 FROM conversations))",
                       (cid, token_hash(token), locale, customer_id, to_json(page or {}),
                        now, now))
             return _conversation(c, cid)
@@ -400,13 +401,13 @@ class Conversations:
         """The summaries of what an agent owns now, oldest assignment first."""
         return await self._summaries(
             "SELECT conversation_id FROM conversations WHERE agent_id = ? AND"
-            " state = 'assigned' ORDER BY assigned_at, rowid", (agent_id,))
+            " state = 'assigned' ORDER BY assigned_at, seq", (agent_id,))
 
     async def assigned(self) -> list[dict]:
         """Every conversation an agent owns now (what a supervisor oversees)."""
         return await self._summaries(
             "SELECT conversation_id FROM conversations WHERE state = 'assigned'"
-            " ORDER BY assigned_at, rowid", ())
+            " ORDER BY assigned_at, seq", ())
 
     async def _summaries(self, sql: str, params: tuple) -> list[dict]:
         return await self.db.read(lambda c: [
