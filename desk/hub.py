@@ -95,7 +95,7 @@ class Hub:
             await Hub.to_agent(self, aid, event)
 
     async def start(self) -> None:
-        """Begin carrying events (nothing to do in one process)."""
+        """Start carrying events (nothing to do in one process)."""
 
     async def stop(self) -> None:
         """Stop carrying events."""
