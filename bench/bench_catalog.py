@@ -1,5 +1,5 @@
-"""Catalog queries at scale: builds (once) a catalog of 1M SKUs and 10M order lines with
-`--scale`, then times every query of the API.
+"""Catalog queries at scale: builds (once, in var/bench/) a catalog of 1M SKUs and 10M order
+lines as `shopassist catalog demo --scale` does, then times every query of the API.
 
     .venv/bin/python bench/bench_catalog.py [--skus 1000000] [--order-lines 10000000]
 """
@@ -13,26 +13,19 @@ import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from common import ROOT, machine, summary_ms
+from common import SCALE_ORDER_LINES, SCALE_SKUS, machine, scale_catalog, summary_ms
 
-from catalog.demo import build_demo
 from catalog.queries import Catalog
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--skus", type=int, default=1_000_000)
-    ap.add_argument("--order-lines", type=int, default=10_000_000)
+    ap.add_argument("--skus", type=int, default=SCALE_SKUS)
+    ap.add_argument("--order-lines", type=int, default=SCALE_ORDER_LINES)
     ap.add_argument("--iterations", type=int, default=2000)
     ap.add_argument("--rebuild", action="store_true")
     args = ap.parse_args()
-    path = ROOT / "var" / "bench" / f"catalog_{args.skus}_{args.order_lines}.db"
-    if args.rebuild or not path.exists():
-        t0 = time.perf_counter()
-        build_demo(path, skus=args.skus, order_lines=args.order_lines,
-                   progress=lambda m: print("  ", m, flush=True) if "skus" not in m
-                   or m.endswith("000") else None)
-        print(f"built {path} in {time.perf_counter() - t0:.0f}s")
+    path = scale_catalog(args.skus, args.order_lines, args.rebuild)
     c = Catalog(path)
     n_sku = c._one("SELECT COUNT(*) FROM variants")[0]
     n_lines = c._one("SELECT COUNT(*) FROM order_items")[0]

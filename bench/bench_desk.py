@@ -2,12 +2,19 @@
 shopper WebSocket) at 10, 50 and 200 concurrent shoppers, and suggestion latency (POST of
 a handed-off shopper → `suggestions` event on the owner's WebSocket) at 50 shoppers.
 
-The desk runs as its own process (`python -m desk`, temp database); Rasa is the fake
-(tests/fake_rasa.py, fixed latency) unless --real-rasa URL is given.
+The desk runs as its own process (`python -m desk`, temp database) with the shipped caps
+(8 conversations at once and 120 a day per agent, SHOPASSIST_DESK_AGENT_CAP and _DAILY_CAP
+when set) and as many agents online as the handed-off shoppers need (50 shoppers / 8 = 7
+agents, each logged in with its own console WebSocket). Every suggestion that never
+arrives is counted and printed; the run exits with status 1 when there is any.
+
+Rasa is the fake (tests/fake_rasa.py, fixed latency) unless --real-rasa is given: a URL
+of a running Rasa server, or `start` to start the trained model (models/) with the
+action server on free ports, as `make run` does.
 
     .venv/bin/python bench/bench_desk.py [--rasa-latency-ms 100] [--messages 5]
-        [--levels 10,50,200] [--real-rasa http://127.0.0.1:5005] [--suggest-shoppers 50]
-        [--rasa-concurrency N] [--writer]
+        [--levels 10,50,200] [--real-rasa start|http://127.0.0.1:5005]
+        [--suggest-shoppers 50] [--rasa-concurrency N] [--writer]
 
 `SHOPASSIST_DESK_GROUP_COMMIT=0` in the environment measures the desk without group
 commit (one fsync per write).
@@ -18,25 +25,39 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
-from common import ROOT, cpu_seconds, machine, rss_mb, summary_ms  # noqa: E402
+from common import ROOT, cpu_seconds, load_average, machine, rss_mb, summary_ms  # noqa: E402
 
 import aiohttp  # noqa: E402
 
+from tests.conftest import free_ports  # noqa: E402
+
 QUESTIONS = ["42码有货吗", "多少钱", "有搭配推荐吗", "is it in stock?", "how much is it?"]
+AGENT_PASSWORD = "bench-agent-password"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+async def add_agents(db: Path, n: int) -> list[str]:
+    """`n` agents speaking both languages, with the caps the desk will run with (its
+    settings, read from the environment like the desk process reads them)."""
+    from bot.settings import get_settings
+    from desk.store import DeskStore
+
+    settings = replace(get_settings(), desk_db=db)
+    store = DeskStore.from_settings(settings)
+    try:
+        return [(await store.accounts.add_agent(f"bench{i:02d}", AGENT_PASSWORD,
+                                                languages=("zh", "en")))["username"]
+                for i in range(n)]
+    finally:
+        store.close()
 
 
 async def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
@@ -111,32 +132,44 @@ async def run_level(base: str, n: int, n_messages: int) -> dict:
             "waited": len(waited), "handoffs": len(handoffs)}
 
 
-async def run_suggestions(base: str, n: int, n_messages: int) -> dict:
-    conn = aiohttp.TCPConnector(limit=0)
+async def agent_online(base: str, username: str) -> tuple[aiohttp.ClientSession, object]:
+    """An agent's console: logged in (its own cookie), online, its WebSocket open."""
     jar = aiohttp.CookieJar(unsafe=True)          # keep the session cookie for 127.0.0.1
-    async with aiohttp.ClientSession(connector=conn, cookie_jar=jar) as session:
-        async with session.post(f"{base}/api/agent/login",
-                                json={"username": "lily", "password": "demo-lily"}) as r:
-            login = await r.json()
-        headers = {"X-CSRF-Token": login["csrf_token"]}
-        async with session.post(f"{base}/api/agent/status", json={"status": "online"},
-                                headers=headers) as r:
-            assert r.status == 200, await r.text()
-        agent_ws = await session.ws_connect(f"{base}/api/agent/ws")
-        arrived: dict[int, float] = {}
-        got_all = asyncio.Event()
-        expected = n * n_messages
+    session = aiohttp.ClientSession(cookie_jar=jar)
+    async with session.post(f"{base}/api/agent/login",
+                            json={"username": username, "password": AGENT_PASSWORD}) as r:
+        assert r.status == 200, await r.text()
+        login = await r.json()
+    async with session.post(f"{base}/api/agent/status", json={"status": "online"},
+                            headers={"X-CSRF-Token": login["csrf_token"]}) as r:
+        assert r.status == 200, await r.text()
+    return session, await session.ws_connect(f"{base}/api/agent/ws")
 
-        async def listen():
-            async for msg in agent_ws:
-                ev = json.loads(msg.data)
-                if ev["type"] == "suggestions":
-                    arrived.setdefault(ev["message_id"], time.perf_counter())
-                    if len(arrived) >= expected:
-                        got_all.set()
 
-        listener = asyncio.ensure_future(listen())
-        sent: dict[int, float] = {}
+async def run_suggestions(base: str, n: int, n_messages: int, agents: list[str],
+                          wait_s: float = 30) -> dict:
+    """n shoppers hand off (one agent each, within the caps), then send n_messages each;
+    the time from each POST to its `suggestions` event on the owner's console."""
+    consoles = [await agent_online(base, a) for a in agents]
+    arrived: dict[int, float] = {}
+    owner_of: dict[int, str] = {}
+    got_all = asyncio.Event()
+    expected = n * n_messages
+
+    async def listen(username, ws):
+        async for msg in ws:
+            ev = json.loads(msg.data)
+            if ev["type"] == "suggestions":
+                arrived.setdefault(ev["message_id"], time.perf_counter())
+                owner_of.setdefault(ev["message_id"], username)
+                if len(arrived) >= expected:
+                    got_all.set()
+
+    listeners = [asyncio.ensure_future(listen(a, ws))
+                 for a, (_s, ws) in zip(agents, consoles)]
+    sent: dict[int, float] = {}
+    conn = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=conn) as session:
 
         async def one(i):
             async with session.post(f"{base}/api/conversations", json={"locale": "zh"}) as r:
@@ -157,14 +190,19 @@ async def run_suggestions(base: str, n: int, n_messages: int) -> dict:
 
         await asyncio.gather(*(one(i) for i in range(n)))
         try:
-            await asyncio.wait_for(got_all.wait(), 30)
+            await asyncio.wait_for(got_all.wait(), wait_s)
         except asyncio.TimeoutError:
             pass
+    for listener in listeners:
         listener.cancel()
-        await agent_ws.close()
+    for s, ws in consoles:
+        await ws.close()
+        await s.close()
     lat = [arrived[m] - t for m, t in sent.items() if m in arrived]
-    return {"shoppers": n, "suggested": len(lat), "sent": len(sent),
-            "suggestion_latency": summary_ms(lat)}
+    per_agent = {a: sum(1 for m in sent if owner_of.get(m) == a) for a in agents}
+    return {"shoppers": n, "agents": len(agents), "sent": len(sent), "suggested": len(lat),
+            "never_arrived": len(sent) - len(lat), "waited_s": wait_s,
+            "suggestions_per_agent": per_agent, "suggestion_latency": summary_ms(lat)}
 
 
 async def run_writer(writers: int, writes_each: int, group_commit: bool) -> dict:
@@ -195,11 +233,29 @@ async def run_writer(writers: int, writes_each: int, group_commit: bool) -> dict
     return {"writes_per_s": round(n / wall), "commits_per_write": round(len(commits) / n, 3)}
 
 
-async def main_async(args) -> None:
+def start_real_rasa(log_dir: Path):
+    """The trained model (models/) with the action server, on free ports, as `make run`
+    starts them (one Rasa worker per core behind the router)."""
+    from bot.runner import Supervisor
+    from bot.settings import get_settings
+
+    settings = get_settings()
+    ports = free_ports(settings.rasa_workers + 2)
+    settings = replace(settings, rasa_port=ports[0], action_port=ports[-1])
+    sup = Supervisor(settings, log_dir=log_dir)
+    sup.start()
+    return sup, f"http://127.0.0.1:{settings.rasa_port}"
+
+
+async def main_async(args) -> int:
+    from bot.settings import get_settings
+
     tmp = Path(tempfile.mkdtemp(prefix="bench-desk-"))
     procs = []
+    supervisor = None
+    # the shipped caps (or the environment's); no demo agents: the benchmark's own below
     env = {**os.environ, "SHOPASSIST_DESK_HOURS": "00:00-24:00",
-           "SHOPASSIST_DESK_AGENT_CAP": "1000", "SHOPASSIST_DESK_DAILY_CAP": "100000",
+           "SHOPASSIST_DESK_DEMO_AGENTS": "0",
            "SHOPASSIST_DESK_HANDOFF_CART_ABOVE": "0", "SHOPASSIST_DESK_RASA_TIMEOUT": "10"}
     env.pop("SHOPASSIST_NOW", None)
     # the fake's latency is a sleep, with nothing to protect from overload: the gate of
@@ -207,24 +263,29 @@ async def main_async(args) -> None:
     # cost; against the real bot (--real-rasa) the desk keeps its default
     if args.rasa_concurrency or not args.real_rasa:
         env["SHOPASSIST_DESK_RASA_CONCURRENCY"] = str(args.rasa_concurrency or 10000)
+    cap = get_settings().desk_agent_cap
+    agents = await add_agents(tmp / "desk.db", math.ceil(args.suggest_shoppers / cap))
+    missing = 0
     try:
-        if args.real_rasa:
+        if args.real_rasa == "start":
+            supervisor, rasa_url = start_real_rasa(tmp / "rasa-logs")
+        elif args.real_rasa:
             rasa_url = args.real_rasa.rstrip("/")
         else:
-            rport = free_port()
+            (rport,) = free_ports(1)
             rasa_url = f"http://127.0.0.1:{rport}"
             procs.append(subprocess.Popen(
                 [sys.executable, "-m", "tests.fake_rasa", "--port", str(rport),
                  "--latency-ms", str(args.rasa_latency_ms)], cwd=ROOT, env=env))
             await wait_healthy(f"{rasa_url}/status", procs[-1])
-        port = free_port()
+        (port,) = free_ports(1)
         base = f"http://127.0.0.1:{port}"
         desk = subprocess.Popen([sys.executable, "-m", "desk", "--port", str(port),
                                  "--db", str(tmp / "desk.db"), "--rasa-url", rasa_url],
                                 cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
         procs.append(desk)
         await wait_healthy(f"{base}/health", desk)
-        print(f"machine: {machine()}")
+        print(f"machine: {machine()}; {load_average()}")
         if args.writer:
             for writers in (10, 50, 200):
                 for group in (False, True):
@@ -244,12 +305,19 @@ async def main_async(args) -> None:
                   f"{res['handoffs']} handoffs; desk RSS {rss_mb(desk.pid)} MB, "
                   f"desk CPU so far {cpu_seconds(desk.pid):.1f} s", flush=True)
         if not args.suggest_shoppers:
-            return
-        res = await run_suggestions(base, args.suggest_shoppers, 3)
+            return 0
+        res = await run_suggestions(base, args.suggest_shoppers, 3, agents)
         s = res["suggestion_latency"]
-        print(f"suggestions, {res['shoppers']} handed-off shoppers: {res['suggested']}/"
-              f"{res['sent']} messages got suggestions; shopper POST → suggestions event "
-              f"p50 {s['p50_ms']} ms, p95 {s['p95_ms']} ms; desk RSS {rss_mb(desk.pid)} MB")
+        missing = res["never_arrived"]
+        print(f"suggestions, {res['shoppers']} handed-off shoppers over {res['agents']} agents "
+              f"online (cap {cap} each): {res['suggested']}/{res['sent']} messages got "
+              f"suggestions, {missing} never arrived (waited {res['waited_s']:g} s); "
+              f"shopper POST → suggestions event p50 {s['p50_ms']} ms, p95 {s['p95_ms']} ms;"
+              f" desk RSS {rss_mb(desk.pid)} MB; {load_average()}")
+        print(json.dumps(res))
+        if missing:
+            print(f"WARNING: {missing} suggestions never arrived: the latency figures leave "
+                  f"them out", file=sys.stderr)
     finally:
         for p in procs:
             p.terminate()
@@ -258,9 +326,12 @@ async def main_async(args) -> None:
                 p.wait(10)
             except subprocess.TimeoutExpired:
                 p.kill()
+        if supervisor is not None:
+            supervisor.stop()
+    return 1 if missing else 0
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rasa-latency-ms", type=float, default=100.0)
@@ -268,14 +339,15 @@ def main() -> None:
     parser.add_argument("--levels", default="10,50,200")
     parser.add_argument("--suggest-shoppers", type=int, default=50,
                         help="handed-off shoppers for the suggestions figure (0: skip it)")
-    parser.add_argument("--real-rasa", default=None, metavar="URL")
+    parser.add_argument("--real-rasa", default=None, metavar="start|URL",
+                        help="the real bot: `start` it here, or the URL of a running one")
     parser.add_argument("--writer", action="store_true",
                         help="also time the store's writer alone, group commit off and on")
     parser.add_argument("--rasa-concurrency", type=int, default=0,
                         help="the desk's calls in flight to Rasa (default: unbounded with "
                              "the fake, the desk's own setting with --real-rasa)")
-    asyncio.run(main_async(parser.parse_args()))
+    return asyncio.run(main_async(parser.parse_args()))
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,4 +1,5 @@
-"""Helpers shared by the benchmarks: the machine they ran on, percentiles, process memory."""
+"""Helpers shared by the benchmarks: the machine they ran on, what else was running, percentiles,
+process memory, and the 1M-SKU catalog that the catalog and mining benchmarks share."""
 
 from __future__ import annotations
 
@@ -30,6 +31,16 @@ def machine() -> str:
         pass
     return (f"{platform.system()} {platform.release()}, {cpu}, {os.cpu_count()} cores{mem}, "
             f"Python {platform.python_version()}")
+
+
+def load_average() -> str:
+    """The machine's load averages (1, 5, 15 minutes) and the busiest other processes, so
+    a figure says what else was running beside it."""
+    try:
+        one, five, fifteen = Path("/proc/loadavg").read_text().split()[:3]
+    except OSError:
+        return "load unknown"
+    return f"load average {one} / {five} / {fifteen} (1 / 5 / 15 min)"
 
 
 def pct(values: list[float], p: float) -> float:
@@ -97,3 +108,26 @@ def quiet_rasa_logs() -> None:
         configure_structlog(logging.WARNING)
     except ImportError:
         pass
+
+
+SCALE_SKUS = 1_000_000
+SCALE_ORDER_LINES = 10_000_000
+
+
+def scale_catalog(skus: int = SCALE_SKUS, order_lines: int = SCALE_ORDER_LINES,
+                  rebuild: bool = False) -> Path:
+    """The catalog of `skus` SKUs and `order_lines` order lines in var/bench/, built once
+    the way `shopassist catalog demo --scale SKUS --order-lines LINES` builds it (about
+    3 minutes and 2.5 GB for the default 1M SKUs / 10M lines)."""
+    import time
+
+    from catalog.demo import build_demo
+
+    path = ROOT / "var" / "bench" / f"catalog_{skus}_{order_lines}.db"
+    if rebuild or not path.exists():          # build_demo writes a temp file, then renames
+        t0 = time.perf_counter()
+        build_demo(path, skus=skus, order_lines=order_lines,
+                   progress=lambda m: print("  ", m, flush=True) if "skus" not in m
+                   or m.endswith("000") else None)
+        print(f"built {path} in {time.perf_counter() - t0:.0f}s", flush=True)
+    return path

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ["bench_nlu.py", "bench_latency.py", "bench_catalog.py", "bench_crosssell.py",
-           "bench_desk.py"]
+BENCHES = ["bench_nlu.py", "bench_latency.py", "bench_catalog.py", "bench_mining.py",
+           "bench_crosssell.py", "bench_desk.py"]
 
 
 def main() -> int:

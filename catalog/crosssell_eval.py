@@ -9,6 +9,16 @@ then for every item of every newer basket with at least two distinct items it is
 baselines: the most popular items, and the most popular items of the query's category
 (when categories are known).
 
+Two options make the figures honest about their uncertainty and their tuning:
+
+- `bootstrap_difference`: a paired bootstrap over the newer baskets (each resample draws
+  baskets with replacement, each with all its queries) of the hit-rate@3 difference
+  recommender − most popular, with a percentile interval. It covers the sampling of the
+  test baskets only: the mined model is held fixed (the older orders are not resampled).
+- `choose_alpha`: the shrinkage α is chosen on a validation split carved from the older
+  (training) part only, its newest `validation_fraction`; the newer (test) part is then
+  asked once, with the chosen α, mined on the whole older part.
+
 `grocery_orders` generates realistic supermarket-like baskets with a structure unlike the
 demo shop's (Zipf popularity, shopping missions, a few complement pairs, drift), so the
 score is chosen on more than the data it was built for.
@@ -22,7 +32,7 @@ import itertools
 import math
 import random
 import sqlite3
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -146,6 +156,16 @@ class Metric:
                 "mrr": round(self.reciprocal_ranks / n, 4)}
 
 
+@dataclass(frozen=True)
+class BasketOutcome:
+    """One newer basket's share of the figures: its queries (one per distinct item) and
+    how many of them the recommender and the most-popular baseline hit."""
+
+    queries: int
+    model_hits: int
+    popularity_hits: int
+
+
 @dataclass
 class EvalResult:
     model: Metric
@@ -156,6 +176,7 @@ class EvalResult:
     test_orders: int
     items: int
     params: MiningParams = field(default=DEFAULT_PARAMS)
+    baskets: list[BasketOutcome] = field(default_factory=list)   # what the bootstrap draws
 
     def as_json(self) -> dict:
         """The figures, in the shape `shopassist crosssell eval --json` prints."""
@@ -187,10 +208,12 @@ def evaluate(orders: Sequence[Order], *, categories: dict[str, str] | None = Non
                 by_category[cat].append(item)
     model, pop = Metric(), Metric()
     same = Metric() if categories else None
+    outcomes: list[BasketOutcome] = []
     for o in test:
         basket = set(o.items)
         if len(basket) < 2:
             continue
+        model_before, pop_before = model.hits, pop.hits
         for q in o.items:
             rest = basket - {q}
             model.add(rank_related(q, pairs, popular, k), rest)
@@ -198,8 +221,132 @@ def evaluate(orders: Sequence[Order], *, categories: dict[str, str] | None = Non
             if same is not None:
                 cat = categories.get(q)
                 same.add([i for i in by_category.get(cat, ()) if i != q][:k], rest)
+        outcomes.append(BasketOutcome(len(o.items), model.hits - model_before,
+                                      pop.hits - pop_before))
     return EvalResult(model, pop, same, model.queries, len(train), len(test),
-                      len(counts.items), params)
+                      len(counts.items), params, outcomes)
+
+
+# -- how sure: a paired bootstrap over the newer baskets --------------------------------------
+
+
+@dataclass(frozen=True)
+class BootstrapInterval:
+    """The hit-rate difference recommender − most popular on the baskets asked
+    (`difference`) and its percentile interval over `resamples` bootstrap resamples."""
+
+    difference: float
+    low: float
+    high: float
+    level: float
+    resamples: int
+    seed: int
+    baskets: int
+
+    def as_dict(self) -> dict:
+        return {"difference": round(self.difference, 4), "low": round(self.low, 4),
+                "high": round(self.high, 4), "level": self.level,
+                "resamples": self.resamples, "seed": self.seed, "baskets": self.baskets}
+
+
+def hit_rate_difference(baskets: Sequence[BasketOutcome]) -> float:
+    """Hit-rate of the recommender minus that of the most popular items, over all the
+    queries of `baskets` (a basket of n items weighs n queries)."""
+    queries = sum(b.queries for b in baskets)
+    if not queries:
+        return 0.0
+    return sum(b.model_hits - b.popularity_hits for b in baskets) / queries
+
+
+def bootstrap_differences(baskets: Sequence[BasketOutcome], resamples: int = 1000,
+                          seed: int = 1) -> list[float]:
+    """`hit_rate_difference` of `resamples` resamples, each `len(baskets)` baskets drawn
+    with replacement (paired: a drawn basket brings both methods' hits on its queries)."""
+    if not baskets:
+        raise ValueError("no baskets to resample")
+    rng = random.Random(seed)
+    queries = [b.queries for b in baskets]
+    gains = [b.model_hits - b.popularity_hits for b in baskets]
+    n = len(baskets)
+    out = []
+    for _ in range(resamples):
+        drawn = rng.choices(range(n), k=n)
+        out.append(sum(gains[i] for i in drawn) / sum(queries[i] for i in drawn))
+    return out
+
+
+def percentile(sorted_values: Sequence[float], p: float) -> float:
+    """The p-th percentile (0 < p <= 100) by nearest rank: the smallest value with at
+    least p% of the values at or below it."""
+    # rounded first, so that 2.5% of 1,000 is rank 25 and not 26 (binary fractions)
+    rank = max(1, math.ceil(round(p / 100 * len(sorted_values), 9)))
+    return sorted_values[rank - 1]
+
+
+def bootstrap_difference(baskets: Sequence[BasketOutcome], resamples: int = 1000,
+                         seed: int = 1, level: float = 0.95) -> BootstrapInterval:
+    """Paired bootstrap over baskets of the hit-rate difference recommender − most
+    popular: the percentile interval holding `level` of the resampled differences."""
+    if resamples < 1:
+        raise ValueError("resamples must be at least 1")
+    values = sorted(bootstrap_differences(baskets, resamples, seed))
+    tail = round((1 - level) / 2 * 100, 9)
+    return BootstrapInterval(hit_rate_difference(baskets), percentile(values, tail),
+                             percentile(values, 100 - tail), level, resamples, seed,
+                             len(baskets))
+
+
+# -- tuning without looking at the test orders ------------------------------------------------
+
+
+@dataclass
+class AlphaChoice:
+    """The shrinkage α chosen on the validation split, and every candidate's figures."""
+
+    alpha: float
+    validation: list[tuple[float, EvalResult]]   # (α, figures on the validation split)
+    validation_fraction: float
+
+    def as_json(self) -> dict:
+        first = self.validation[0][1] if self.validation else None
+        return {"chosen": self.alpha, "validation_fraction": self.validation_fraction,
+                "fit_orders": first.train_orders if first else 0,
+                "validation_orders": first.test_orders if first else 0,
+                "validation_queries": first.queries if first else 0,
+                "validation": [{"alpha": a, **r.model.as_dict()}
+                               for a, r in self.validation]}
+
+
+def choose_alpha(train: Sequence[Order], alphas: Sequence[float], *,
+                 params: MiningParams = DEFAULT_PARAMS, k: int = 3,
+                 validation_fraction: float = 0.2) -> AlphaChoice:
+    """Pick α on the training orders alone: mine on their older part, ask on their newest
+    `validation_fraction`; the best hit-rate@k wins, then the best MRR, then the first
+    listed. `train` is time-sorted and must not contain the orders to be reported."""
+    if not alphas:
+        raise ValueError("no candidate alpha")
+    rows = [(float(a), evaluate(train, params=replace(params, alpha=float(a)), k=k,
+                                train_fraction=1 - validation_fraction))
+            for a in alphas]
+    best = max(range(len(rows)), key=lambda i: (rows[i][1].model.hits,
+                                                rows[i][1].model.reciprocal_ranks, -i))
+    return AlphaChoice(rows[best][0], rows, validation_fraction)
+
+
+def evaluate_choosing_alpha(orders: Sequence[Order], alphas: Sequence[float], *,
+                            categories: dict[str, str] | None = None,
+                            params: MiningParams = DEFAULT_PARAMS, k: int = 3,
+                            train_fraction: float = 0.8,
+                            validation_fraction: float = 0.2,
+                            ) -> tuple[AlphaChoice, EvalResult]:
+    """α chosen on a validation split of the older orders (`choose_alpha`), then the
+    figures on the newer orders with that α, mined on all the older ones."""
+    train, _test = split_by_time(orders, train_fraction)
+    choice = choose_alpha(train, alphas, params=params, k=k,
+                          validation_fraction=validation_fraction)
+    result = evaluate(orders, categories=categories, k=k, train_fraction=train_fraction,
+                      params=replace(params, alpha=choice.alpha))
+    return choice, result
 
 
 # -- data for the evaluation ----------------------------------------------------------------------

@@ -194,3 +194,33 @@ def test_the_checker_resolves_relative_imports_and_package_inits(tmp_path):
     graph = import_graph(tmp_path, ["pkg"])
     # pkg -> pkg.sub.deep -> pkg.top -> pkg.leaf -> pkg: found through the package init
     assert find_cycles(graph) == [["pkg", "pkg.sub.deep", "pkg.top", "pkg.leaf", "pkg"]]
+
+
+# The layers the README's layout promises: a package may import only those below it.
+ALLOWED = {"catalog": set(), "bot": {"catalog"}, "actions": {"bot", "catalog"},
+           "desk": {"bot", "catalog"}}
+
+
+def layer_violations(graph: dict[str, dict[str, int]]) -> list[str]:
+    out = []
+    for module, deps in sorted(graph.items()):
+        top = module.split(".")[0]
+        for dep, line in sorted(deps.items()):
+            dep_top = dep.split(".")[0]
+            if dep_top != top and dep_top not in ALLOWED.get(top, set()):
+                out.append(f"{module} (line {line}) imports {dep}")
+    return out
+
+
+def test_each_package_imports_only_the_layers_below_it():
+    violations = layer_violations(import_graph())
+    assert not violations, "imports across layers:\n" + "\n".join(violations)
+
+
+def test_the_layer_check_finds_the_runtime_importing_the_desk(tmp_path):
+    _write(tmp_path, {"bot/__init__.py": "", "bot/runner.py": "def go():\n    import desk.app\n",
+                      "desk/__init__.py": "", "desk/app.py": "import bot.runner\n",
+                      "catalog/__init__.py": "", "actions/__init__.py": ""})
+    graph = import_graph(tmp_path)
+    assert layer_violations(graph) == ["bot.runner (line 2) imports desk",
+                                       "bot.runner (line 2) imports desk.app"]
