@@ -9,7 +9,9 @@
   product they are talking about (named, or the product page they are on), its size,
   colour, quantity and destination, a place the shop does not deliver to, and the
   question the bot asked last turn. A new question replaces what it restates; what it
-  does not restate is carried over only while the shopper stays on the same product.
+  does not restate is carried over only while the shopper stays on the same product (on
+  a product page, a size or colour the product talked of does not come in but the page's
+  does is about the page's product).
   Every action computes the context itself (a pure function of the conversation so far
   and the latest message) and returns it as slot events, so no extra round trip to the
   action server is needed per message; all actions of one turn compute the same context;
@@ -40,7 +42,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from bot.settings import get_settings
 from bot.shop_identity import verified_customer
-from bot.texts import Texts
+from bot.texts import Texts, money
 from catalog.queries import Catalog, Product, Region, StockAnswer
 
 logger = logging.getLogger(__name__)
@@ -125,12 +127,11 @@ def latest_intent(tracker: Tracker) -> str:
 
 
 # -- texts and formatting ------------------------------------------------------------------------
-_LIST_ITEM_SEPARATOR = re.compile(r"\s*[、,]\s*")
 
 
 def words(key: str, lang: str) -> list[str]:
     """A word list of actions/texts.yml ("一、二、三" / "Mon, Tue, Wed") as a list."""
-    return _LIST_ITEM_SEPARATOR.split(TEXTS.template(key, lang).strip())
+    return TEXTS.words(key, lang)
 
 
 def join_list(items: Iterable[str], lang: str, *, last: str = "list_last",
@@ -152,19 +153,12 @@ def join_clauses(items: Iterable[str], lang: str) -> str:
 
 def short_date(day: date, lang: str) -> str:
     """"11月20日" / "20 Nov"."""
-    return TEXTS.render("date", lang, month=words("months", lang)[day.month - 1],
-                        day=day.day)
+    return TEXTS.short_date(day, lang)
 
 
 def day_phrase(day: date, today: date, lang: str) -> str:
     """"today"/"今天", "tomorrow"/"明天" (and "后天"), else the date with its weekday."""
-    delta = (day - today).days
-    relative = words("relative_days", lang)
-    if 0 <= delta < len(relative):
-        return relative[delta]
-    return TEXTS.render("date_with_weekday", lang,
-                        month=words("months", lang)[day.month - 1], day=day.day,
-                        weekday=words("weekdays", lang)[day.weekday()])
+    return TEXTS.day_phrase(day, today, lang)
 
 
 def date_range(first: date, last: date, lang: str) -> str:
@@ -172,10 +166,6 @@ def date_range(first: date, last: date, lang: str) -> str:
         return short_date(first, lang)
     return TEXTS.render("date_range", lang, first=short_date(first, lang),
                         last=short_date(last, lang))
-
-
-def money(value: float) -> str:
-    return f"{value:.0f}" if float(value).is_integer() else f"{value:.2f}"
 
 
 def variant_label(catalog: Catalog, color: Optional[str], size: Optional[str],
@@ -341,6 +331,16 @@ def page_product_of(tracker: Tracker) -> Optional[str]:
     return None
 
 
+def _comes_in(catalog: Catalog, product_id: str, tracker: Tracker) -> bool:
+    """Whether the product comes in every size and colour the latest message names (False
+    when it names none: then nothing tells one product from another)."""
+    asked = {name: set(latest_entities(tracker, name)) for name in ("size", "color")}
+    if not any(asked.values()):
+        return False
+    variants = catalog.variants(product_id)
+    return all(values <= {str(v[name]) for v in variants} for name, values in asked.items())
+
+
 def context_of(tracker: Tracker) -> Context:
     """The conversation's context after the latest message (see the module docstring)."""
     msg = tracker.latest_message or {}
@@ -377,6 +377,11 @@ def context_of(tracker: Tracker) -> Context:
             current.category in categories or _THIS_ONE.search(text)) else None
     elif page and page != prev_page:
         product = page          # the shopper moved to another product page
+    elif page and prev_product and prev_product != page and \
+            _comes_in(catalog, page, tracker) and not _comes_in(catalog, prev_product, tracker):
+        # "42码黑色还有吗" on the shoe page after "tell me more" on the socks offered with
+        # the shoes: the socks come in no 42 or black, the page's shoes do
+        product = page
     elif not prev_product and page:
         product = page
 

@@ -128,7 +128,8 @@ class ActionProductDetails(ProductAction):
 
 class ActionAddToCart(ProductAction):
     """"Add to cart" (a cross-sell's button, or typed): picks the variant in stock, asking
-    for the size or colour when several are, and tells the widget (custom `add_to_cart`)."""
+    for the size or colour when several are, then asks the widget to put it in the
+    storefront's cart (custom `add_to_cart`); the widget confirms once the cart has it."""
 
     def name(self) -> Text:
         return "action_add_to_cart"
@@ -145,12 +146,15 @@ class ActionAddToCart(ProductAction):
                 variant=variant_label(catalog, answer.color, answer.size, lang))
             return []
         if len(in_stock) == 1:
+            # a request to the storefront's cart: the widget carries it out and says
+            # "added" only when the cart confirms (docs/widget.md), so no "done" here
             v = in_stock[0]
-            say(dispatcher, lang, "add_to_cart_done", product=name,
-                variant=variant_label(catalog, v.color, v.size, lang),
+            variant = variant_label(catalog, v.color, v.size, lang)
+            say(dispatcher, lang, "add_to_cart_adding", product=name, variant=variant,
                 price=money(product.price),
                 custom={"type": "add_to_cart", "product_id": pid, "sku": v.sku,
-                        "quantity": 1, "price": product.price, "currency": catalog.currency})
+                        "quantity": 1, "price": product.price, "currency": catalog.currency,
+                        "name": name, "variant": variant})
             track(tracker, "added_to_cart", [pid])
             return []
         by = "size" if len({v.size for v in in_stock}) > 1 else "color"

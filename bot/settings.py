@@ -90,6 +90,8 @@ class Settings:
     desk_daily_cap: int = 120                # conversations assigned per agent per day
     desk_hours: str = "09:00-22:00"          # business hours, shop time
     desk_default_handle_s: int = 300         # handling time assumed until measured
+    desk_presence_grace_s: float = 45.0      # an agent's console unseen this long: away
+    desk_tick_s: float = 5.0                 # presence sweep, queue drain and waits refresh
     desk_demo_agents: bool = True            # create lily/wang/tom/boss on first start
     desk_handoff_cart_above: float = 5000.0  # cart value that brings in a human (0 = never)
     desk_handoff_discount: str = "over_max"  # over_max | any | off (see docs/desk.md)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import re
 import string
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ _ZH_STOP_AFTER_STOP = re.compile(r"([。！？～])。")
 _EN_SPACE_BEFORE = re.compile(r"[ \t]+([.,!?;:)])")
 _EN_DOUBLE = re.compile(r"(?<!\.)([.!?,;:])\1(?!\.)")   # ".." or ",," but not "..."
 _SPACES = re.compile(r"[ \t]{2,}")
+_LIST_ITEM_SEPARATOR = re.compile(r"\s*[、,]\s*")
 
 
 def tidy(text: str, lang: str) -> str:
@@ -85,7 +87,32 @@ class Texts:
         return [{"title": b.get(lang) or b["en"], "payload": b["payload"]}
                 for b in self.entry(key).get("buttons") or []]
 
+    def words(self, key: str, lang: str) -> list[str]:
+        """A word list ("一、二、三" / "Mon, Tue, Wed") as a list."""
+        return _LIST_ITEM_SEPARATOR.split(self.template(key, lang).strip())
+
+    def short_date(self, day: date, lang: str) -> str:
+        """"11月20日" / "20 Nov", from the file's `date` template and `months` words."""
+        return self.render("date", lang, month=self.words("months", lang)[day.month - 1],
+                           day=day.day)
+
+    def day_phrase(self, day: date, today: date, lang: str) -> str:
+        """"today"/"今天", "tomorrow"/"明天" (and "后天") from the `relative_days` words,
+        else the date with its weekday."""
+        delta = (day - today).days
+        relative = self.words("relative_days", lang)
+        if 0 <= delta < len(relative):
+            return relative[delta]
+        return self.render("date_with_weekday", lang,
+                           month=self.words("months", lang)[day.month - 1], day=day.day,
+                           weekday=self.words("weekdays", lang)[day.weekday()])
+
     def fields(self, key: str, lang: str) -> set[str]:
         """The {field} names the template of `key` in `lang` uses."""
         return {name for _, name, _, _ in string.Formatter().parse(self.template(key, lang))
                 if name}
+
+
+def money(value: float) -> str:
+    """An amount as every component writes it: "359", "359.50"."""
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.2f}"

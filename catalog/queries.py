@@ -626,6 +626,15 @@ class Catalog:
                          " ORDER BY created_at DESC LIMIT ?", (customer_id, limit))
         return [o for o in (self.order_status(r["order_id"]) for r in rows) if o]
 
+    def first_order_between(self, customer_id: str, start: str, end: str) -> str | None:
+        """When the customer first ordered at or after `start` and before `end` (shop-local
+        ISO times, as orders.created_at; a space for the `T` is accepted), or None."""
+        row = self._one("SELECT MIN(replace(created_at, ' ', 'T')) FROM orders"
+                        " WHERE customer_id = ? AND replace(created_at, ' ', 'T') >= ?"
+                        " AND replace(created_at, ' ', 'T') < ?",
+                        (customer_id, start.replace(" ", "T"), end.replace(" ", "T")))
+        return row[0] if row else None
+
     def size_advice(self, product_id: str, *, height_cm: float | None = None,
                     weight_kg: float | None = None,
                     foot_mm: float | None = None) -> dict | None:

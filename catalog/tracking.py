@@ -75,12 +75,14 @@ def record_events(db_path: str | Path, events: Iterable[CrosssellEvent],
     return len(rows)
 
 
-def attribution(catalog: Catalog, days: int = 3) -> dict:
+def attribution(catalog: Catalog, days: int = 3, *, shown_from: str | None = None,
+                shown_until: str | None = None) -> dict:
     """Offers shown, clicked, added to cart, and bought: an order from the same customer,
     within `days` days after the offer was shown, holding the offered product.
 
-    Counts distinct (conversation, product) offers; `bought` only counts offers made to a
-    known customer. Returns {"shown", "clicked", "added_to_cart", "bought",
+    Counts distinct (conversation, product) offers, those first shown on the shop-local
+    days `shown_from`..`shown_until` ("YYYY-MM-DD", inclusive) when given; `bought` only
+    counts offers made to a known customer. Returns {"shown", "clicked", "added_to_cart", "bought",
     "shown_to_customers", "days", "by_product": [{product_id, shown, clicked,
     added_to_cart, bought}]}.
     """
@@ -91,13 +93,15 @@ def attribution(catalog: Catalog, days: int = 3) -> dict:
     if exists is None:
         return empty
     window = f"+{int(days)} days"
+    first, last = shown_from or "0000-00-00", shown_until or "9999-99-99"
     rows = catalog._all(
         """
         WITH offers AS (
             SELECT conversation_id, product_id, MIN(customer_id) AS customer_id,
                    MIN(created_at) AS shown_at
             FROM crosssell_events WHERE event = 'shown'
-            GROUP BY conversation_id, product_id),
+            GROUP BY conversation_id, product_id
+            HAVING substr(MIN(created_at), 1, 10) BETWEEN ? AND ?),
         acted AS (
             SELECT DISTINCT conversation_id, product_id, event FROM crosssell_events
             WHERE event IN ('clicked', 'added_to_cart')),
@@ -122,7 +126,7 @@ def attribution(catalog: Catalog, days: int = 3) -> dict:
                SUM(EXISTS (SELECT 1 FROM bought b WHERE b.conversation_id IS o.conversation_id
                            AND b.product_id = o.product_id)) AS bought
         FROM offers o GROUP BY o.product_id ORDER BY shown DESC, o.product_id
-        """, (window,))
+        """, (first, last, window))
     out = dict(empty)
     out["by_product"] = [dict(r) for r in rows]
     for key in ("shown", "clicked", "added_to_cart", "bought", "shown_to_customers"):

@@ -18,7 +18,7 @@ from aiohttp import WSMsgType, web
 
 from catalog.queries import Catalog, CatalogError
 
-from . import security, storefront
+from . import metrics, security, storefront
 from .errors import DeskError, Forbidden, NotFound
 from .hub import Hub, hub_for
 from .login_limit import limiter_for
@@ -247,8 +247,9 @@ def shopper_replies_response(result: dict) -> web.Response:
                "X-Conversation-State": result["state"]}
     queue = result.get("queue")
     if result["state"] == "queued" and queue:
-        headers["X-Queue-Position"] = str(queue.get("position", ""))
-        headers["X-Queue-Wait"] = str(queue.get("estimated_wait_s", ""))
+        headers["X-Queue-Position"] = str(queue["position"])
+        if queue.get("estimated_wait_s") is not None:     # none: nobody present to serve
+            headers["X-Queue-Wait"] = str(queue["estimated_wait_s"])
     return json_response(result["replies"], headers=headers)
 
 
@@ -266,6 +267,18 @@ async def post_contact(request: web.Request) -> web.Response:
     text = text_field(body)
     result = await request.app[SERVICE].leave_contact(conv, contact, text)
     return json_response(result, status=201)
+
+
+async def post_rating(request: web.Request) -> web.Response:
+    """The shopper rates the conversation cycle just resolved (1–5, a comment)."""
+    body = await read_json(request)
+    conv = await _shopper_conversation(request)
+    score = body.get("score")
+    if isinstance(score, bool) or not isinstance(score, int):
+        raise DeskError("'score' must be an integer from 1 to 5")
+    comment = text_field(body, "comment", required=False, limit=1000).strip() or None
+    rating = await request.app[SERVICE].rate(conv, score, comment)
+    return json_response(rating, status=201)
 
 
 async def desk_status(request: web.Request) -> web.Response:
@@ -346,7 +359,12 @@ async def _agent_conversation(request: web.Request, agent: dict) -> dict:
 async def agent_conversation(request: web.Request) -> web.Response:
     agent = await current_agent(request)
     conv = await _agent_conversation(request, agent)
-    return json_response(await request.app[SERVICE].conversation_detail(conv))
+    return json_response(await request.app[SERVICE].conversation_detail(conv, agent))
+
+
+def _lang(value: Any) -> Optional[str]:
+    """The language the agent reads the desk's explanations in ("zh"/"en"), if given."""
+    return value if value in ("zh", "en") else None
 
 
 async def agent_send(request: web.Request) -> web.Response:
@@ -358,7 +376,8 @@ async def agent_send(request: web.Request) -> web.Response:
         security.int_field(sid, "suggestion_id")
     text = text_field(body, required=sid is None)      # a suggestion's text by default
     return json_response(await request.app[SERVICE].agent_send(
-        conv, agent, text, sid, confirm=body.get("confirm") is True))
+        conv, agent, text, sid, confirm=body.get("confirm") is True,
+        use_new=body.get("use_new") is True, lang=_lang(body.get("lang"))))
 
 
 async def agent_skip(request: web.Request) -> web.Response:
@@ -373,9 +392,40 @@ async def agent_skip(request: web.Request) -> web.Response:
 
 async def agent_resolve(request: web.Request) -> web.Response:
     agent = await current_agent(request, write=True)
+    body = await read_json(request)
     conv = await _agent_conversation(request, agent)
-    return json_response(await request.app[SERVICE].resolve(conv["conversation_id"],
-                                                                agent))
+    return json_response(await request.app[SERVICE].resolve(
+        conv["conversation_id"], agent, confirm=body.get("confirm") is True,
+        lang=_lang(body.get("lang"))))
+
+
+async def agent_note(request: web.Request) -> web.Response:
+    agent = await current_agent(request, write=True)
+    body = await read_json(request)
+    conv = await _agent_conversation(request, agent)
+    note = await request.app[SERVICE].add_note(conv, agent,
+                                                text_field(body, limit=2000).strip())
+    return json_response(note, status=201)
+
+
+async def agent_labels(request: web.Request) -> web.Response:
+    agent = await current_agent(request, write=True)
+    body = await read_json(request)
+    conv = await _agent_conversation(request, agent)
+    labels = body.get("labels")
+    if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+        raise DeskError("'labels' must be a list of strings")
+    return json_response(await request.app[SERVICE].set_labels(conv, labels))
+
+
+async def agent_read(request: web.Request) -> web.Response:
+    agent = await current_agent(request, write=True)
+    body = await read_json(request)
+    conv = await _agent_conversation(request, agent)
+    upto = body.get("upto")
+    if upto is not None:
+        security.int_field(upto, "upto", minimum=0)
+    return json_response(await request.app[SERVICE].mark_read(conv, agent, upto))
 
 
 async def agent_reassign(request: web.Request) -> web.Response:
@@ -389,43 +439,101 @@ async def agent_reassign(request: web.Request) -> web.Response:
 
 async def agent_list(request: web.Request) -> web.Response:
     await current_agent(request)
-    return json_response(await request.app[SERVICE].agents())
+    cid = request.query.get("conversation_id") or None
+    return json_response(await request.app[SERVICE].agents(cid))
+
+
+async def agent_caps(request: web.Request) -> web.Response:
+    """Supervisors: set an agent's concurrent and/or daily cap."""
+    await current_agent(request, write=True, supervisor=True)
+    body = await read_json(request)
+    try:
+        agent_id = security.int_param(request.match_info["agent_id"], "agent_id", minimum=1)
+    except DeskError:
+        raise NotFound("no such agent") from None        # a path that names none
+    caps = {}
+    for name in ("cap", "daily_cap"):
+        value = body.get(name)
+        caps[name] = None if value is None else security.int_field(value, name, minimum=0)
+    if caps["cap"] is None and caps["daily_cap"] is None:
+        raise DeskError("give 'cap' and/or 'daily_cap'")
+    return json_response(await request.app[SERVICE].set_caps(
+        agent_id, caps["cap"], caps["daily_cap"]))
 
 
 async def agent_canned(request: web.Request) -> web.Response:
+    """Canned replies of a language (default: the agent's first), or, with `q`, those
+    whose title or text has it, in both languages unless `locale` is given."""
     agent = await current_agent(request)
+    query = request.query.get("q", "")[:100]
     locale = request.query.get("locale")
-    locale = locale if locale in ("zh", "en") else (agent["languages"] or ["zh"])[0]
-    return json_response(await request.app[SERVICE].canned(locale))
+    if locale not in ("zh", "en"):
+        locale = None if query else (agent["languages"] or ["zh"])[0]
+    return json_response(await request.app[SERVICE].canned(locale, query))
+
+
+def _day(value: str, name: str) -> str:
+    try:
+        if len(value) != 10:
+            raise ValueError
+        date.fromisoformat(value)
+    except ValueError:
+        raise DeskError(f"{name!r} must be a date YYYY-MM-DD") from None
+    return value
+
+
+MAX_METRICS_DAYS = 92
+
+
+async def _metrics(request: web.Request) -> dict:
+    await current_agent(request, supervisor=True)
+    service = request.app[SERVICE]
+    q = request.query
+    if q.get("from") or q.get("to"):
+        first = _day(q.get("from") or q.get("to"), "from")
+        last = _day(q.get("to") or first, "to")
+        span = (date.fromisoformat(last) - date.fromisoformat(first)).days
+        if not 0 <= span < MAX_METRICS_DAYS:
+            raise DeskError(f"'from' must not be after 'to', at most {MAX_METRICS_DAYS} days")
+    else:
+        first = last = _day(q.get("day") or service.today(), "day")
+    return await service.metrics(first, last)
 
 
 async def agent_metrics(request: web.Request) -> web.Response:
-    """Supervisors: the day's KPIs (desk/metrics.py); `day` defaults to today, shop
-    time."""
-    await current_agent(request, supervisor=True)
-    service = request.app[SERVICE]
-    day = request.query.get("day") or service.today()
-    try:
-        if len(day) != 10:
-            raise ValueError
-        date.fromisoformat(day)
-    except ValueError:
-        raise DeskError("'day' must be a date YYYY-MM-DD") from None
-    return json_response(await service.metrics(day))
+    """Supervisors: the figures of a day (`day`, default today, shop time) or of the days
+    `from`..`to` (desk/metrics.py)."""
+    return json_response(await _metrics(request))
+
+
+async def agent_metrics_csv(request: web.Request) -> web.Response:
+    """Supervisors: one table of the figures as CSV (summary, agents, hours, days,
+    response_distribution)."""
+    table = request.match_info["table"]
+    if table not in metrics.CSV_TABLES:
+        raise NotFound(f"no table {table!r}")
+    figures = await _metrics(request)
+    name = f"shopassist-{table}-{figures['period']['from']}_{figures['period']['to']}.csv"
+    return web.Response(text=metrics.to_csv(figures, table), content_type="text/csv",
+                        charset="utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 async def agent_ws(request: web.Request) -> web.StreamResponse:
     if not _origin_ok(request):
         raise Forbidden("cross-origin WebSocket refused")
     agent = await current_agent(request)
-    ws = web.WebSocketResponse(heartbeat=30, max_msg_size=MAX_WS_MESSAGE)
+    # the socket is the console's presence: a dead connection is found within ~15 s
+    ws = web.WebSocketResponse(heartbeat=15, max_msg_size=MAX_WS_MESSAGE)
     await ws.prepare(request)
     hub, service = request.app[HUB], request.app[SERVICE]
     hub.add_agent(agent, ws)
     try:
-        await ws.send_json(await service.agent_hello(agent), dumps=security.dumps)
+        await ws.send_json(await service.agent_connected(agent), dumps=security.dumps)
         async for event in ws_events(ws):
-            if event.get("type") == "typing":
+            if event.get("type") == "heartbeat":
+                await ws.send_json(await service.agent_heartbeat(agent), dumps=security.dumps)
+            elif event.get("type") == "typing":
                 await service.agent_typing(agent, str(event.get("conversation_id") or ""),
                                            bool(event.get("on")))
     finally:
@@ -496,20 +604,26 @@ ROUTES = [
     ("GET", "/api/conversations/{id}/messages", get_messages),
     ("GET", "/api/conversations/{id}/ws", shopper_ws),
     ("POST", "/api/conversations/{id}/contact", post_contact),
+    ("POST", "/api/conversations/{id}/rating", post_rating),
     ("GET", "/api/desk/status", desk_status),
     ("POST", "/api/agent/login", agent_login),
     ("POST", "/api/agent/logout", agent_logout),
     ("GET", "/api/agent/me", agent_me),
     ("POST", "/api/agent/status", agent_status),
     ("GET", "/api/agent/agents", agent_list),
+    ("POST", "/api/agent/agents/{agent_id}/caps", agent_caps),
     ("GET", "/api/agent/conversations", agent_conversations),
     ("GET", "/api/agent/conversations/{id}", agent_conversation),
     ("POST", "/api/agent/conversations/{id}/messages", agent_send),
     ("POST", "/api/agent/conversations/{id}/resolve", agent_resolve),
     ("POST", "/api/agent/conversations/{id}/reassign", agent_reassign),
+    ("POST", "/api/agent/conversations/{id}/notes", agent_note),
+    ("POST", "/api/agent/conversations/{id}/labels", agent_labels),
+    ("POST", "/api/agent/conversations/{id}/read", agent_read),
     ("POST", "/api/agent/suggestions/{sid}/skip", agent_skip),
     ("GET", "/api/agent/canned", agent_canned),
     ("GET", "/api/agent/metrics", agent_metrics),
+    ("GET", "/api/agent/metrics/{table}.csv", agent_metrics_csv),
     ("GET", "/api/agent/ws", agent_ws),
     ("GET", "/", index_page),
     ("GET", "/p/{product_id}", product_page),
@@ -545,6 +659,7 @@ def create_app(settings, *, rasa: Optional[RasaClient] = None,
         if settings.desk_demo_agents:
             await app[STORE].accounts.ensure_demo_agents()
         await app[SERVICE].recover()        # before the first request: answered in order
+        app[SERVICE].start()
 
     async def on_shutdown(app: web.Application) -> None:
         await app[HUB].close_all()

@@ -67,6 +67,11 @@ class Hub:
     def has_agents(self) -> bool:
         return bool(self.agents)
 
+    def agent_ids(self) -> list[int]:
+        """The agents with a console connected to this process now."""
+        return [aid for aid, socks in self.agents.items()
+                if any(not ws.closed for ws in socks)]
+
     @staticmethod
     async def _send(socks: Iterable[web.WebSocketResponse], event: dict) -> None:
         for ws in list(socks):

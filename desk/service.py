@@ -25,7 +25,7 @@ from . import metrics, routing
 from .errors import Conflict, DeskError, Forbidden, NotFound
 from .hub import Hub
 from .login_limit import LoginLimiter, LoginPolicy, MemoryLoginLimiter
-from .queue_notifier import QueueNotifier, queued_text
+from .queue_notifier import QueueNotifier, queue_payload, queued_text
 from .rasa_client import RasaClient, RasaUnavailable
 from .routing import BusinessHours
 from .store import DeskStore
@@ -50,6 +50,15 @@ def _percent(value: Any) -> Optional[float]:
         return None
 
 
+# what the bot answers a queued shopper itself (clearly as the assistant, with a reminder
+# of their place): the routine questions drawn from the catalog. Anything else (a
+# greeting, a discount, a complaint, not understood) waits for the agent as a draft.
+ROUTINE_ANSWERS = frozenset({"stock", "shipping", "price", "order_status", "return_policy",
+                             "product_details"})
+# shown beside a routine answer while queued (the cross-sells that follow a stock answer)
+WITH_ROUTINE_ANSWERS = ROUTINE_ANSWERS | {"recommendations"}
+
+
 class DeskService:
     def __init__(self, settings, store: DeskStore, rasa: RasaClient, catalog: Catalog,
                  hub: Hub, login_limiter: Optional[LoginLimiter] = None):
@@ -70,6 +79,10 @@ class DeskService:
         self._last_turn: dict[str, asyncio.Task] = {}
         self._waiting_told: set[str] = set()          # told "one moment", not answered yet
         self._waiting: dict[int, list[dict]] = {}     # that notice, by the message it is for
+        # one conversation's messages reach Rasa one at a time, in the order they came (the
+        # turns, and the drafts they leave running): its tracker follows the conversation
+        self._rasa_order: dict[str, asyncio.Lock] = {}
+        self._ticker: Optional[asyncio.Task] = None
         self._tasks: set[asyncio.Task] = set()
         self.parse_cache: dict[str, dict] = {}
 
@@ -89,6 +102,34 @@ class DeskService:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
+
+    def start(self) -> None:
+        """Start the timer (every `desk_tick_s` seconds; 0: none, the tests call `tick`)."""
+        if self.settings.desk_tick_s > 0 and self._ticker is None:
+            self._ticker = self.spawn(self._tick_forever(self.settings.desk_tick_s))
+
+    async def _tick_forever(self, every_s: float) -> None:
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - the timer must go on
+                logger.exception("desk tick failed")
+
+    async def tick(self) -> None:
+        """What the timer does: the consoles connected to this process are alive; agents
+        whose console went quiet for the grace period become away (and receive nothing
+        new); the queue drains into any free place; queued shoppers whose place or wait
+        now reads differently are told."""
+        await self.store.accounts.seen(self.hub.agent_ids())
+        for agent in await self.store.accounts.sweep_absent():
+            await self._presence_changed(agent, reason="no_heartbeat")
+        assigned = await self.store.conversations.drain()
+        for cid, agent_id in assigned:
+            await self.on_assigned(cid, agent_id)
+        await self.queue_notifier.push(agents=bool(assigned))
 
     async def close(self) -> None:
         for t in list(self._tasks):
@@ -187,9 +228,14 @@ class DeskService:
             a = await self.store.accounts.agent(conv["agent_id"])
             agent = {"display_name": a["display_name"]} if a else None
         if conv["state"] == "queued":
-            queue = await self.queue_notifier.estimate(conv["conversation_id"])
-        return {"conversation_id": conv["conversation_id"], "state": conv["state"],
+            est = await self.queue_notifier.estimate(conv["conversation_id"])
+            queue = queue_payload(est) if est else None
+        view = {"conversation_id": conv["conversation_id"], "state": conv["state"],
                 "locale": conv["locale"], "agent": agent, "queue": queue}
+        if conv["state"] == "resolved":
+            view["rating_open"] = await self.store.conversations.rating_open(
+                conv["conversation_id"])
+        return view
 
     async def history(self, cid: str, after: int = 0) -> list[dict]:
         return await self.store.conversations.history(cid, after)
@@ -202,7 +248,13 @@ class DeskService:
         """The `status` event a shopper's socket gets on connect."""
         status: dict = {"type": "status", "state": conv["state"]}
         if conv["state"] == "queued":
-            status["queue"] = await self.queue_notifier.estimate(conv["conversation_id"])
+            est = await self.queue_notifier.estimate(conv["conversation_id"])
+            if est is not None:
+                status["queue"] = queue_payload(est)
+                status["text"] = queued_text(conv["locale"], est)
+        elif conv["state"] == "resolved":
+            status["rating_open"] = await self.store.conversations.rating_open(
+                conv["conversation_id"])
         return status
 
     async def shopper_typing(self, cid: str, on: bool) -> None:
@@ -251,11 +303,13 @@ class DeskService:
             out["customer_id"] = customer
         return out
 
-    def _queue_turn(self, cid: str, msg: dict, metadata: dict) -> asyncio.Task:
+    def _queue_turn(self, cid: str, msg: dict, metadata: dict,
+                    stale: bool = False) -> asyncio.Task:
         """The turn of a stored shopper message, run after the conversation's previous
-        one; registered under the message's id until it is done."""
+        one; registered under the message's id until it is done. `stale`: found on start
+        older than the hold window (`recover`)."""
         return self._chain(cid, msg, self._turn_after(self._last_turn.get(cid), cid, msg,
-                                                      metadata))
+                                                      metadata, stale))
 
     def _chain(self, cid: str, msg: dict, coro) -> asyncio.Task:
         task = self.spawn(coro)
@@ -271,59 +325,60 @@ class DeskService:
         return task
 
     async def _turn_after(self, before: Optional[asyncio.Task], cid: str, msg: dict,
-                          metadata: dict) -> list[dict]:
+                          metadata: dict, stale: bool) -> list[dict]:
         if before is not None:
             await asyncio.wait({before})           # its outcome is its own
-        return await self._turn(cid, msg, metadata)
+        return await self._turn(cid, msg, metadata, stale)
 
-    async def _turn(self, cid: str, msg: dict, metadata: dict) -> list[dict]:
+    async def _turn(self, cid: str, msg: dict, metadata: dict,
+                    stale: bool = False) -> list[dict]:
         """A shopper message's way, in the conversation's state now (the turns before it
-        may have handed it over): the bot answers, or the owner is told and drafted for.
-        Returns the replies for the shopper."""
+        may have handed it over): with the bot, the bot answers (a `stale` one is handed
+        over as a Rasa failure that outlasted the hold window would be); queued, the
+        assistant answers a routine question and the shopper is reminded of their place;
+        owned, the owner is told and drafted for. Returns the replies for the shopper."""
         conv = await self.store.conversations.get(cid)
         if conv["state"] == "bot":
+            if stale:
+                return await self._give_up(cid, msg)
             return await self._bot_turn(conv, msg, metadata)
         summary = await self.store.conversations.summary(cid)
         await self.hub.to_agent_and_supervisors(
             conv["agent_id"], {"type": "message", "conversation_id": cid, "message": msg,
                                "conversation": summary})
-        self.spawn(self._suggest(conv, msg, metadata))
         if conv["state"] == "queued":
+            replies = await self._queued_turn(conv, msg, metadata)
             await self.queue_notifier.push()
+            return replies
+        self.spawn(self._suggest(conv, msg, metadata))
         return []
 
     async def _answer(self, cid: str, msg: dict, replies: list[dict]) -> dict:
         conv = await self.store.conversations.get(cid)
         out = {"message": msg, "replies": replies, "state": conv["state"]}
         if conv["state"] == "queued":
-            out["queue"] = await self.queue_notifier.estimate(cid)
+            est = await self.queue_notifier.estimate(cid)
+            out["queue"] = queue_payload(est) if est else None
         return out
 
     async def recover(self) -> int:
-        """On start: shopper messages a previous run stored but never answered (the
-        conversation is with the bot and nothing came after them) get their turn now, in
-        order; those older than the hold window are handed over as a Rasa failure that
-        outlasted it would be. Returns how many were found."""
-        pending = await self.store.conversations.unanswered()
+        """On start: shopper messages a previous run stored but never dealt with
+        (store: `left_unanswered`) get their turn now, in order, in the state their
+        conversation is in then: with the bot, answered, or, older than the hold window,
+        handed over as a Rasa failure that outlasted it would be; queued, the assistant's
+        turn and the reminder, whatever their age (the shopper still waits for a person,
+        and an answer late is better than none); owned, drafted for the owner. Returns how
+        many were found."""
+        pending = await self.store.conversations.left_unanswered()
         hold = timedelta(seconds=self.settings.desk_rasa_hold_s)
         now = self.now()
         for msg in pending:
-            cid = msg["conversation_id"]
-            if now - datetime.fromisoformat(msg["created_at"]) > hold:
-                self._chain(cid, msg, self._give_up_after(self._last_turn.get(cid), cid,
-                                                          msg))
-            else:
-                self._queue_turn(cid, msg, {})
+            stale = now - datetime.fromisoformat(msg["created_at"]) > hold
+            self._queue_turn(msg["conversation_id"], msg, {}, stale=stale)
         if pending:
             logger.info("answering %d shopper messages left unanswered by the last run",
                         len(pending))
         return len(pending)
-
-    async def _give_up_after(self, before: Optional[asyncio.Task], cid: str,
-                             msg: dict) -> list[dict]:
-        if before is not None:
-            await asyncio.wait({before})
-        return await self._give_up(cid, msg)
 
     async def _give_up(self, cid: str, msg: dict) -> list[dict]:
         """The bot could not answer within the hold window: the holding reply, then a
@@ -336,16 +391,30 @@ class DeskService:
                                   msg["id"])
         return told + await self.handoff(cid, "rasa_unavailable", reply_to=msg["id"])
 
+    def _rasa_lock(self, conversation_id: str) -> asyncio.Lock:
+        """Held for each call to Rasa about one of the conversation's messages (its turn's,
+        or a draft's): Rasa gets them one at a time, in the order they came."""
+        lock = self._rasa_order.get(conversation_id)
+        if lock is None:
+            lock = self._rasa_order[conversation_id] = asyncio.Lock()
+        return lock
+
     async def _ask_bot(self, conv: dict, msg: dict, metadata: dict) -> list[dict]:
-        """The bot's replies: the call waits its turn at Rasa's gate and is held while
-        Rasa is down (desk/rasa_client.py); when no answer has come after
-        `desk_wait_notice_s`, the shopper is told "one moment" once (stored as a reply to
-        the message, so it is in the POST's answer too: `self._waiting[msg id]`).
-        RasaUnavailable when Rasa stayed down for the whole hold window."""
+        """The bot's replies: the call waits for the conversation's earlier calls
+        (`_rasa_lock`), then its turn at Rasa's gate, and is held while Rasa is down
+        (desk/rasa_client.py); when no answer has come after `desk_wait_notice_s`, the
+        shopper is told "one moment" once (stored as a reply to the message, so it is in
+        the POST's answer too: `self._waiting[msg id]`). RasaUnavailable when Rasa stayed
+        down for the whole hold window."""
         cid, settings = conv["conversation_id"], self.settings
-        call = asyncio.ensure_future(self.rasa.answer(
-            cid, msg["text"], self.rasa_metadata(conv, metadata),
-            hold_s=settings.desk_rasa_hold_s))
+
+        async def in_order() -> list[dict]:
+            async with self._rasa_lock(cid):
+                return await self.rasa.answer(cid, msg["text"],
+                                              self.rasa_metadata(conv, metadata),
+                                              hold_s=settings.desk_rasa_hold_s)
+
+        call = asyncio.ensure_future(in_order())
         try:
             done, _ = await asyncio.wait({call}, timeout=settings.desk_wait_notice_s)
             if not done and cid not in self._waiting_told:
@@ -358,6 +427,58 @@ class DeskService:
             if not call.done():
                 call.cancel()
 
+    async def _bot_reply(self, conv: dict, msg: dict,
+                         metadata: dict) -> tuple[list[dict], Optional[list[dict]]]:
+        """The bot asked about a shopper message (`_ask_bot`), the bot's typing shown
+        meanwhile: (the "one moment" notice when the shopper was given one, the replies,
+        or None when Rasa stayed down for the whole hold window)."""
+        cid = conv["conversation_id"]
+        replies: Optional[list[dict]] = None
+        await self.hub.to_shopper(cid, {"type": "typing", "sender": "bot", "on": True})
+        try:
+            replies = await self._ask_bot(conv, msg, metadata)
+        except RasaUnavailable as exc:
+            logger.warning("Rasa unavailable for %s for the whole hold window: %s", cid, exc)
+        finally:
+            if self._last_turn.get(cid) is asyncio.current_task():
+                self._waiting_told.discard(cid)     # no later message waits behind it
+            waited = self._waiting.pop(msg["id"], [])
+            await self.hub.to_shopper(cid, {"type": "typing", "sender": "bot", "on": False})
+        return waited, replies
+
+    async def _queued_turn(self, conv: dict, msg: dict, metadata: dict) -> list[dict]:
+        """A queued shopper writes: the bot answers a routine question itself (stored as
+        the bot's, only while the conversation is still queued), and the shopper is
+        reminded of their place either way: after the assistant's answer, as a question
+        kept for the agent (its drafts wait for them), or, when they asked for a person or
+        complained again, that they already are in the queue. The bot is asked as in the
+        bot's own turn (`_bot_reply`: in line, held while Rasa is down, "one moment"
+        after `desk_wait_notice_s`); when Rasa stays down for the whole hold window the
+        question is kept for the agent, with no handoff (a person is already coming).
+        Returns what the shopper is told now."""
+        cid, lang = conv["conversation_id"], conv["locale"]
+        waited, replies = await self._bot_reply(conv, msg, metadata)
+        if replies is None:
+            replies = []
+        shown: list[dict] = []
+        if any(_custom(r).get("type") in ROUTINE_ANSWERS for r in replies):
+            shown = await self.store.conversations.add_messages(
+                cid, "bot", [r for r in replies
+                             if _custom(r).get("type") in WITH_ROUTINE_ANSWERS],
+                msg["id"], only_in_state="queued")
+            await self._push_shopper_messages(cid, shown)
+        if not shown:
+            await self._store_suggestions(cid, msg, replies)
+        est = await self.queue_notifier.estimate(cid)
+        if est is None:                 # an agent took it meanwhile: they answer now
+            return waited + shown
+        asked = any(_custom(r).get("type") == "handoff" for r in replies)
+        key = "queue_answered" if shown else "queue_already" if asked else "queue_noted"
+        return waited + shown + await self._notice(
+            cid, queued_text(lang, est, key),
+            {"type": "queued", **queue_payload(est), "reminder": key[len("queue_"):]},
+            msg["id"])
+
     async def _bot_turn(self, conv: dict, msg: dict, metadata: dict) -> list[dict]:
         cid, lang = conv["conversation_id"], conv["locale"]
         limit = self.settings.desk_handoff_cart_above
@@ -368,18 +489,7 @@ class DeskService:
             more = await self.handoff(cid, "cart_value", reply_to=msg["id"])
             self.spawn(self._suggest(conv, msg, metadata))
             return told + more
-
-        await self.hub.to_shopper(cid, {"type": "typing", "sender": "bot", "on": True})
-        try:
-            replies = await self._ask_bot(conv, msg, metadata)
-        except RasaUnavailable as exc:
-            logger.warning("Rasa unavailable for %s for the whole hold window: %s", cid, exc)
-            replies = None
-        finally:
-            if self._last_turn.get(cid) is asyncio.current_task():
-                self._waiting_told.discard(cid)     # no later message waits behind it
-            waited = self._waiting.pop(msg["id"], [])
-            await self.hub.to_shopper(cid, {"type": "typing", "sender": "bot", "on": False})
+        waited, replies = await self._bot_reply(conv, msg, metadata)
         if replies is None:
             return waited + await self._give_up(cid, msg)
         return waited + await self._bot_replies(conv, msg, replies)
@@ -415,7 +525,6 @@ class DeskService:
             bot_msgs += await self.handoff(cid, reason, reply_to=msg["id"])
         return bot_msgs
 
-
     async def leave_contact(self, conv: dict, contact: str, text_: str) -> dict:
         conversations = self.store.conversations
         cid = conv["conversation_id"]
@@ -436,7 +545,7 @@ class DeskService:
         """Queue a bot conversation for a human; returns the system messages it produced
         for the shopper (queued or agent joined)."""
         res = await self.store.conversations.handoff(
-            cid, reason, requested_discount_pct=requested_discount_pct)
+            cid, reason, requested_discount_pct=requested_discount_pct, message_id=reply_to)
         if not res["changed"]:
             return []
         out: list[dict] = []
@@ -447,12 +556,12 @@ class DeskService:
             if other == cid:
                 mine, out = True, msgs
         if not mine:
-            est = await self.queue_notifier.estimate(cid) or \
-                {"position": 1, "estimated_wait_s": self.settings.desk_default_handle_s}
+            est = await self.queue_notifier.estimate(cid)
             conv = await self.store.conversations.get(cid)
-            out = await self._notice(cid, queued_text(conv["locale"], est),
-                                     {"type": "queued", **est}, reply_to)
-            await self.queue_notifier.queued(cid, est)
+            if est is not None:
+                out = await self._notice(cid, queued_text(conv["locale"], est),
+                                         {"type": "queued", **queue_payload(est)}, reply_to)
+                await self.queue_notifier.queued(cid, est, conv["locale"])
         await self.queue_notifier.push()
         return out
 
@@ -494,18 +603,23 @@ class DeskService:
 
     # -- suggestions -----------------------------------------------------------------------
     async def _suggest(self, conv: dict, msg: dict, metadata: dict) -> None:
+        """Drafts for one shopper message of an owned conversation. One conversation's
+        messages go to Rasa one after the other, in the order they came (`_rasa_lock`:
+        Rasa's tracker, and so each draft's context, follows the conversation)."""
         cid = conv["conversation_id"]
-        try:
-            replies = await self.rasa.send(cid, msg["text"], self.rasa_metadata(conv, metadata))
-        except RasaUnavailable as exc:
-            logger.info("no suggestions for %s: %s", cid, exc)
-            return
-        await self._store_suggestions(cid, msg, replies)
+        async with self._rasa_lock(cid):
+            try:
+                replies = await self.rasa.send(cid, msg["text"],
+                                               self.rasa_metadata(conv, metadata))
+            except RasaUnavailable as exc:
+                logger.info("no suggestions for %s: %s", cid, exc)
+                return
+            await self._store_suggestions(cid, msg, replies)
 
     async def _store_suggestions(self, cid: str, msg: dict, replies: list[dict]) -> None:
         items = []
         for r in replies:
-            custom = _custom(r) or None
+            custom = factcheck.complete_payload(_custom(r)) or None
             ctype = (custom or {}).get("type")
             if ctype == "handoff" or not (r.get("text") or custom):
                 continue
@@ -525,7 +639,28 @@ class DeskService:
         try:
             return factcheck.changes(self.catalog, suggestion.get("facts") or {}, self.now())
         except CatalogError as exc:
-            return [{"field": "catalog", "old": None, "new": str(exc)}]
+            return [{"field": "catalog", "kind": "catalog", "old": None, "new": str(exc)}]
+
+    def fact_conflict(self, suggestion: dict, conv: dict, lang: str) -> Optional[dict]:
+        """What the agent is told when a draft's facts changed since it was drafted (None
+        when none did): each change in words in `lang`, the draft re-rendered with the new
+        figures where that is possible, and the choices (docs/desk-api.md)."""
+        changes = self.fact_changes(suggestion)
+        if not changes:
+            return None
+        try:
+            for ch in changes:
+                ch["text"] = factcheck.explain(self.catalog, ch, lang)
+            redrafted = factcheck.redraft(self.catalog, suggestion, changes,
+                                          conv["locale"], self.now())
+        except CatalogError as exc:
+            logger.error("catalog error while explaining changes: %s", exc)
+            redrafted = None
+        choices = ["send_anyway"] + (["use_new"] if redrafted else []) + ["cancel"]
+        return {"reason": "facts_changed", "lang": lang, "changes": changes,
+                "redrafted": redrafted,
+                "choices": [{"action": c, "label": TEXTS.render(f"fact_choice_{c}", lang)}
+                            for c in choices]}
 
     # -- the agent's side ------------------------------------------------------------------
     async def login(self, username: str, password: str, hours: int,
@@ -552,16 +687,37 @@ class DeskService:
         return agent, sid, csrf
 
     async def logout(self, sid: str) -> None:
+        """The session ends, and its agent is away (a closed console takes nothing new)."""
+        found = await self.store.accounts.session(sid)
         await self.store.accounts.delete_session(sid)
+        if found is not None:
+            await self.set_status(found[0], "away")
 
     async def session(self, sid: str) -> Optional[tuple[dict, str]]:
         """(agent, CSRF token) of a session cookie, or None."""
         return await self.store.accounts.session(sid) if sid else None
 
-    async def agent_hello(self, agent: dict) -> dict:
-        """The event an agent's socket gets on connect."""
+    async def agent_connected(self, agent: dict) -> dict:
+        """An agent's console opened its socket: a sign of life (an agent who chose online
+        is present again), and the `hello` event it gets."""
+        (agent,) = await self.store.accounts.seen([agent["agent_id"]]) or [agent]
         return {"type": "hello", "agent": agent,
                 "queue": await self.store.conversations.queue()}
+
+    async def agent_heartbeat(self, agent: dict) -> dict:
+        """The console's heartbeat (`{"type": "heartbeat"}` on the agent socket): the agent
+        was seen now. Answered with their presence, so a console that was marked away
+        (e.g. after a network gap longer than the grace period) knows it."""
+        seen = await self.store.accounts.seen([agent["agent_id"]])
+        now = seen[0] if seen else agent
+        return {"type": "heartbeat", "status": now["status"],
+                "last_seen_at": now.get("last_seen_at")}
+
+    async def _presence_changed(self, agent: dict, reason: str) -> None:
+        """Tell the agent's consoles and the supervisors that an agent's presence changed
+        (went away for `reason` "no_heartbeat" or "chosen", or came online)."""
+        event = {"type": "presence", "agent": agent, "reason": reason}
+        await self.hub.to_agent_and_supervisors(agent["agent_id"], event)
 
     async def agent_typing(self, agent: dict, cid: str, on: bool) -> None:
         """The owner types: shown to the shopper."""
@@ -569,25 +725,78 @@ class DeskService:
         if conv and conv["agent_id"] == agent["agent_id"] and conv["state"] == "assigned":
             await self.hub.to_shopper(cid, {"type": "typing", "sender": "agent", "on": on})
 
-    async def agents(self) -> list[dict]:
-        return await self.store.accounts.agents()
+    async def agents(self, conversation_id: Optional[str] = None) -> list[dict]:
+        """Every agent with their load and presence; each says whether they can take one
+        more conversation (`can_take`, else `why_not`: away, at_cap, daily_cap, and with
+        a conversation, language). With a conversation: who qualifies to be given it."""
+        language = None
+        owner = None
+        if conversation_id:
+            conv = await self.store.conversations.get(conversation_id)
+            if conv is None:
+                raise NotFound("no such conversation")
+            language, owner = conv["locale"], conv["agent_id"]
+        out = []
+        for a in await self.store.accounts.agents():
+            why = "owner" if owner is not None and a["agent_id"] == owner \
+                else routing.why_not(a, language)
+            out.append({**a, "can_take": why is None, "why_not": why})
+        return out
 
-    async def canned(self, locale: str) -> list[dict]:
-        return await self.store.accounts.canned(locale)
+    async def set_caps(self, agent_id: int, cap: Optional[int],
+                       daily_cap: Optional[int]) -> dict:
+        """A supervisor sets an agent's caps; a raised cap drains the queue into it."""
+        assigned = await self.store.accounts.set_caps(agent_id, cap, daily_cap)
+        await self.after_assignments(assigned)
+        agent = await self.store.accounts.agent(agent_id)
+        await self.hub.to_agent_and_supervisors(agent_id, {"type": "presence",
+                                                           "agent": agent, "reason": "caps"})
+        return agent
 
-    async def metrics(self, day: str) -> dict:
-        """The day's KPIs (desk/metrics.py)."""
-        return metrics.day_metrics(await self.store.metrics.day(day))
+    async def canned(self, locale: Optional[str], query: str = "") -> list[dict]:
+        return await self.store.accounts.canned(locale, query)
+
+    async def metrics(self, first: str, last: Optional[str] = None) -> dict:
+        """The figures of a shop-local day, or of the days first..last (desk/metrics.py)."""
+        records = await self.store.metrics.records(first, last or first)
+        return metrics.compute(records, await asyncio.get_running_loop().run_in_executor(
+            None, self._catalog_outcomes, records))
+
+    def _catalog_outcomes(self, records) -> metrics.CatalogOutcomes:
+        """What the catalog says happened after the conversations: orders by handed-off
+        customers within the conversion window, and the cross-sell funnel."""
+        return metrics.catalog_outcomes(self.catalog, records)
 
     async def agent_lists(self, agent: dict) -> dict:
-        """An agent's conversations and the queue; a supervisor also sees every owned
-        conversation (to reassign when an owner cannot go on)."""
+        """An agent's conversations and the queue, longest waiting first; a supervisor also
+        sees every owned conversation (to reassign when an owner cannot go on)."""
         conversations = self.store.conversations
-        body = {"mine": await conversations.mine(agent["agent_id"]),
-                "queue": await conversations.queue()}
+        body = {"mine": await self.decorate(await conversations.mine(agent["agent_id"])),
+                "queue": await self.decorate(await conversations.queue())}
         if agent["role"] == "supervisor":
-            body["assigned"] = await conversations.assigned()
+            body["assigned"] = await self.decorate(await conversations.assigned())
         return body
+
+    async def decorate(self, summaries: list[dict]) -> list[dict]:
+        """What the catalog adds to the console's rows: the product's name (in the
+        conversation's language) and, when the conversation named no city, the city of
+        the customer's latest order."""
+        return await asyncio.get_running_loop().run_in_executor(
+            None, lambda: [self._decorated(s) for s in summaries])
+
+    def _decorated(self, summary: dict) -> dict:
+        out = dict(summary)
+        out["product_name"] = None
+        try:
+            product = self.catalog.product(summary.get("product_id"))
+            if product is not None:
+                out["product_name"] = product.name(summary["locale"])
+            if not out.get("city") and summary.get("customer_id"):
+                orders = self.catalog.orders_of_customer(summary["customer_id"], limit=1)
+                out["city"] = orders[0].city if orders else None
+        except CatalogError as exc:
+            logger.warning("catalog unavailable for a summary: %s", exc)
+        return out
 
     async def conversation_for_agent(self, agent: dict, cid: str) -> dict:
         """A conversation the agent may open: their own, or any for a supervisor."""
@@ -598,21 +807,57 @@ class DeskService:
             raise Forbidden("not your conversation")
         return conv
 
-    async def conversation_detail(self, conv: dict) -> dict:
+    async def conversation_detail(self, conv: dict, agent: dict) -> dict:
+        """The whole conversation for the console; opened by its owner, it counts as
+        read. `pending` holds every shopper message since the agent's last reply that is
+        still unanswered, each with its undecided drafts."""
         cid = conv["conversation_id"]
         conversations = self.store.conversations
-        return {"conversation": await conversations.summary(cid),
+        if conv["agent_id"] == agent["agent_id"]:
+            await conversations.mark_read(cid)
+        suggestions = await self.store.suggestions.of_conversation(cid)
+        pending = [{"message": m, "suggestions": [
+            s for s in suggestions if s["message_id"] == m["id"] and s["outcome"] is None]}
+            for m in await conversations.unanswered(cid)]
+        (summary,) = await self.decorate([await conversations.summary(cid)])
+        return {"conversation": summary,
                 "messages": await conversations.history(cid),
                 "context": await self.context(conv),
-                "suggestions": await self.store.suggestions.of_conversation(cid),
+                "suggestions": suggestions, "pending": pending,
+                "notes": await conversations.notes(cid),
                 "assignments": await conversations.ownership_log(cid)}
 
+    async def mark_read(self, conv: dict, agent: dict, upto: Optional[int]) -> dict:
+        if conv["agent_id"] == agent["agent_id"]:
+            await self.store.conversations.mark_read(conv["conversation_id"], upto)
+        return await self.store.conversations.summary(conv["conversation_id"])
+
+    async def add_note(self, conv: dict, agent: dict, text_: str) -> dict:
+        """A private note (agents only): to the owner's and the supervisors' consoles,
+        never to the shopper."""
+        note = await self.store.conversations.add_note(conv["conversation_id"], agent, text_)
+        await self.hub.to_agent_and_supervisors(conv["agent_id"], {
+            "type": "note", "conversation_id": conv["conversation_id"], "note": note})
+        return note
+
+    async def set_labels(self, conv: dict, labels: list[str]) -> dict:
+        await self.store.conversations.set_labels(conv["conversation_id"], labels)
+        summary = await self.store.conversations.summary(conv["conversation_id"])
+        await self.hub.to_agent_and_supervisors(conv["agent_id"], {
+            "type": "conversation", "conversation": summary})
+        return summary
+
     async def agent_send(self, conv: dict, agent: dict, text_: str,
-                         suggestion_id: Optional[int] = None, confirm: bool = False) -> dict:
+                         suggestion_id: Optional[int] = None, confirm: bool = False,
+                         use_new: bool = False, lang: Optional[str] = None) -> dict:
         """The owner writes to the shopper, from scratch or from a suggestion (its text
         when `text_` is blank). A suggestion whose facts changed since it was drafted is
-        refused (409 with the changes) unless `confirm`. Stored, then pushed."""
+        refused (409: the changes in words, the draft re-rendered with the new figures
+        where possible, the choices) unless `confirm` (send anyway) or `use_new` (send
+        the re-rendered draft). Stored, then pushed."""
         cid = conv["conversation_id"]
+        lang = lang if lang in ("zh", "en") else (agent.get("languages") or ["zh"])[0]
+        custom = None
         if suggestion_id is not None:
             suggestion = await self.store.suggestions.get(suggestion_id)
             if suggestion is None or suggestion["conversation_id"] != cid:
@@ -620,12 +865,16 @@ class DeskService:
             if not text_.strip():
                 text_ = suggestion["text"]
             if not confirm:
-                changes = await asyncio.get_running_loop().run_in_executor(
-                    None, self.fact_changes, suggestion)
-                if changes:
+                conflict = await asyncio.get_running_loop().run_in_executor(
+                    None, self.fact_conflict, suggestion, conv, lang)
+                if conflict and use_new and conflict["redrafted"]:
+                    text_, custom = (conflict["redrafted"]["text"],
+                                     conflict["redrafted"]["custom"])
+                elif conflict:
                     raise Conflict("the catalog changed since this suggestion was drafted",
-                                   changes=changes)
-        res = await self.store.conversations.agent_message(cid, agent, text_, suggestion_id)
+                                   **conflict)
+        res = await self.store.conversations.agent_message(
+            cid, agent, text_, suggestion_id, redrafted_custom=custom)
         await self.hub.to_shopper(cid, {"type": "message", "message": res["message"]})
         out = {"message": res["message"]}
         if res["suggestion"]:
@@ -635,33 +884,58 @@ class DeskService:
     async def skip_suggestion(self, suggestion_id: int, agent: dict) -> dict:
         return await self.store.suggestions.skip(suggestion_id, agent)
 
-    async def resolve(self, cid: str, agent: dict) -> dict:
+    async def resolve(self, cid: str, agent: dict, confirm: bool = False,
+                      lang: Optional[str] = None) -> dict:
+        """Resolve (owner or supervisor). While the shopper's last message has no answer,
+        409 (`reason` "unanswered", the message, and what it means in `lang`) unless
+        `confirm`. The shopper is told and asked for a rating; the queue drains."""
         conversations = self.store.conversations
-        assigned = await conversations.resolve(cid, agent)
+        try:
+            assigned = await conversations.resolve(cid, agent, confirm=confirm)
+        except Conflict as exc:
+            if exc.extra.get("reason") == "unanswered":
+                lang = lang if lang in ("zh", "en") else (agent.get("languages") or ["zh"])[0]
+                exc.extra["text"] = TEXTS.render("resolve_unanswered", lang,
+                                                 text=exc.extra["shopper_message"]["text"][:80])
+            raise
         conv = await conversations.get(cid)
-        await self._notice(cid, TEXTS.render("resolved", conv["locale"]), {"type": "resolved"})
-        await self.hub.to_shopper(cid, {"type": "status", "state": "resolved"})
+        await self._notice(cid, TEXTS.render("resolved", conv["locale"]),
+                           {"type": "resolved", "rating": True})
+        await self.hub.to_shopper(cid, {"type": "status", "state": "resolved",
+                                        "rating_open": True})
         summary = await conversations.summary(cid)
         await self.hub.to_agent_and_supervisors(conv["agent_id"], {"type": "conversation",
                                                                    "conversation": summary})
         await self.after_assignments(assigned)
         return summary
 
+    async def rate(self, conv: dict, score: int, comment: Optional[str]) -> dict:
+        """The shopper rates the cycle just resolved (once per resolution)."""
+        rating = await self.store.conversations.rate(conv["conversation_id"], score, comment)
+        summary = await self.store.conversations.summary(conv["conversation_id"])
+        await self.hub.to_agent_and_supervisors(summary["agent_id"], {
+            "type": "rating", "conversation_id": conv["conversation_id"], "rating": rating})
+        return rating
+
     async def set_status(self, agent: dict, status: str) -> dict:
         assigned = await self.store.accounts.set_status(agent["agent_id"], status)
+        now = await self.store.accounts.agent(agent["agent_id"])
+        await self._presence_changed(now, reason="chosen")
         await self.after_assignments(assigned)
-        return await self.store.accounts.agent(agent["agent_id"])
+        return now
 
     async def reassign(self, cid: str, to_agent_id: int, reason: str, by: dict) -> dict:
+        """A supervisor moves a conversation to an agent who is present with a free place
+        (else 409 with the reason); the former owner's place frees and the queue drains."""
         conversations = self.store.conversations
         before = await conversations.get(cid)
-        await conversations.reassign(cid, to_agent_id, reason, by)
+        drained = await conversations.reassign(cid, to_agent_id, reason, by)
         summary = await conversations.summary(cid)
         if before and before["agent_id"] and before["agent_id"] != to_agent_id:
             await self.hub.to_agent(before["agent_id"], {"type": "conversation",
                                                          "conversation": summary})
         await self.on_assigned(cid, to_agent_id)
-        await self.queue_notifier.push()
+        await self.after_assignments(drained)
         return summary
 
     async def context(self, conv: dict) -> dict:

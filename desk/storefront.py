@@ -1,9 +1,11 @@
 """The demo storefront, rendered on the server in Chinese or English: a product list at `/`
-and a product page at `/p/{product_id}`, each embedding the chat widget with one tag.
-Every value from the catalog goes through html.escape."""
+and a product page at `/p/{product_id}`, each embedding the chat widget with one tag, and a
+small cart in the header (kept in the browser by /static/storefront.js, which the widget's
+"add to cart" goes through). Every value from the catalog goes through html.escape."""
 
 from __future__ import annotations
 
+import json
 from html import escape
 from typing import Optional
 from urllib.parse import quote
@@ -18,6 +20,22 @@ def _t(key: str, lang: str) -> str:
     return TEXTS.render(f"storefront_{key}", lang)
 
 
+# the words the cart script (desk/static/storefront.js) shows, handed to it in the page
+CART_WORDS = ("cart", "cart_empty", "cart_total", "cart_remove", "cart_added",
+              "cart_no_variant", "cart_full")
+
+
+def _cart(lang: str) -> str:
+    """The header's cart: filled and kept by /static/storefront.js from localStorage."""
+    words = json.dumps({k: _t(k, lang) for k in CART_WORDS},
+                       ensure_ascii=False).replace("</", "<\\/")
+    return (f'<details class="cart" id="cart"><summary><span class="cart-label">'
+            f'{escape(_t("cart", lang))}</span> <span class="cart-n" id="cart-n">0</span>'
+            f'</summary><div class="cart-box" id="cart-box"></div></details>'
+            f'<script type="application/json" id="cart-words">'
+            f'{words}</script>')
+
+
 def _page(lang: str, title: str, body: str, product_id: str = "",
           other_href: str = "") -> str:
     pid = f' data-product-id="{escape(product_id)}"' if product_id else ""
@@ -28,10 +46,12 @@ def _page(lang: str, title: str, body: str, product_id: str = "",
         f"<title>{escape(title)}</title>\n"
         '<link rel="stylesheet" href="/static/storefront.css">\n</head>\n<body>\n'
         f'<header><a class="shop" href="/?lang={lang}">{escape(_t("title", lang))}</a>'
+        f'<span class="grow"></span>{_cart(lang)}'
         f' <a class="lang" href="{escape(other_href)}">'
         f'{escape(_t("other_language", lang))}</a></header>\n'
         f"<main>\n{body}\n</main>\n"
         f'<footer>{escape(_t("chat", lang))}</footer>\n'
+        '<script src="/static/storefront.js" defer></script>\n'
         f'<script src="/widget.js" data-locale="{lang}"{pid} defer></script>\n'
         "</body>\n</html>\n")
 
@@ -67,6 +87,24 @@ def render_index(catalog: Catalog, lang: str) -> str:
                  other_href=f"/?lang={'en' if lang == 'zh' else 'zh'}")
 
 
+def _size_cell(catalog: Catalog, product, v, lang: str) -> str:
+    """One size of one colour: in stock, a button that adds it to the cart."""
+    size = escape(catalog.size_name(v.size, lang))
+    if v.available <= 0:
+        return (f'<li class="out" data-sku="{escape(v.sku)}">{size}: '
+                f'{escape(_t("sold_out", lang))}</li>')
+    variant = TEXTS.render("storefront_variant", lang,
+                           color=catalog.color_name(v.color, lang),
+                           size=catalog.size_name(v.size, lang))
+    label = TEXTS.render("storefront_add_label", lang, product=product.name(lang),
+                         variant=variant)
+    return (f'<li class="in" data-sku="{escape(v.sku)}"><button type="button" class="add"'
+            f' data-product-id="{escape(product.product_id)}" data-sku="{escape(v.sku)}"'
+            f' data-price="{product.price}" data-name="{escape(product.name(lang))}"'
+            f' data-variant="{escape(variant)}" aria-label="{escape(label)}">'
+            f'{size}: {v.available}</button></li>')
+
+
 def render_product(catalog: Catalog, product_id: str, lang: str) -> Optional[str]:
     """A product page: name, price, colours and sizes with stock; None if unknown."""
     product = catalog.product(product_id)
@@ -78,11 +116,7 @@ def render_product(catalog: Catalog, product_id: str, lang: str) -> Optional[str
         colours.setdefault(v.color, []).append(v)
     rows = []
     for colour, variants in colours.items():
-        cells = "".join(
-            f'<li class="{"in" if v.available > 0 else "out"}" data-sku="{escape(v.sku)}">'
-            f'{escape(catalog.size_name(v.size, lang))}: '
-            f'{v.available if v.available > 0 else escape(_t("sold_out", lang))}</li>'
-            for v in variants)
+        cells = "".join(_size_cell(catalog, product, v, lang) for v in variants)
         rows.append(f'<tr><th>{escape(catalog.color_name(colour, lang))}</th>'
                     f'<td><ul class="sizes">{cells}</ul></td></tr>')
     details = []

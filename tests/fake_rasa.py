@@ -1,7 +1,7 @@
-"""A stand-in for the Rasa server, for the desk's tests and benchmark: answers the REST
-webhook like the real bot would (stock, price, discount, recommendation and handoff
-payloads drawn from a real catalog) and the tracker endpoint, with a fixed latency and a
-"down" or "slow" mode. Not for production.
+"""A stand-in for the Rasa server, for the desk's tests, benchmark and seeded day: answers
+the REST webhook like the real bot would (stock, price, shipping, order status, returns,
+discount, recommendation and handoff payloads drawn from a real catalog) and the tracker
+endpoint, with a fixed latency and a "down" or "slow" mode. Not for production.
 
 `python -m tests.fake_rasa --port 15105 --latency-ms 150 --catalog var/catalog.db`
 """
@@ -11,8 +11,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import re
+from datetime import datetime
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from aiohttp import web
 
@@ -39,15 +40,19 @@ def asked_discount_pct(text: str) -> Optional[float]:
 class FakeRasa:
     """mode: "ok" | "down" (503) | "slow" (sleeps `slow_s`)."""
 
-    def __init__(self, catalog_path: str | Path, latency_s: float = 0.0):
+    def __init__(self, catalog_path: str | Path, latency_s: float = 0.0,
+                 clock: Optional[Callable[[], datetime]] = None):
         self.catalog = Catalog(catalog_path)
         self.latency_s = latency_s
+        self.clock = clock          # the shop's time for ship dates (default: settings)
         self.mode = "ok"
         self.slow_s = 30.0
         self.calls: list[dict] = []
         self.latest: dict[str, dict] = {}
         self.in_flight = 0               # webhook calls being answered now
         self.max_in_flight = 0           # the most at once so far
+        self.latency_by_text: dict[str, float] = {}      # a slower answer to some words
+        self.timeline: list[tuple[str, str, str]] = []   # (sender, "start"|"end", text)
 
     def reply(self, text: str, metadata: dict) -> tuple[str, list[dict]]:
         """(intent, replies) for one message."""
@@ -90,6 +95,22 @@ class FakeRasa:
                            "items": [{"product_id": p.product_id, "name": p.name(lang),
                                       "price": p.price, "reason": "often bought together"}
                                      for p in items]}}]
+        if "发货" in text or "几天到" in text or "ship" in t or "deliver" in t:
+            return "ask_shipping", [self.shipping(text, lang, page)]
+        m = re.search(r"\d{14}", text)
+        if m or "订单" in text or "order" in t:
+            order = self.catalog.order_status(m.group(0)) if m else None
+            return "order_status", [{
+                "text": "亲，这个订单的状态是：" + (order.status if order else "查不到")
+                if lang == "zh" else "Your order is: " + (order.status if order else
+                                                          "not found"),
+                "custom": {"type": "order_status", "order_id": m.group(0) if m else None,
+                           "status": order.status if order else "not_found"}}]
+        if "退" in text or "return" in t:
+            return "return_policy", [{
+                "text": "亲，支持7天无理由退换～" if lang == "zh"
+                else "Returns are accepted within 7 days.",
+                "custom": {"type": "return_policy", "return_days": 7}}]
         if "有货" in text or "库存" in text or "stock" in t or "码" in text:
             ans = self.catalog.stock(page)
             payload = ans.as_payload() if ans else {"type": "stock", "variants": []}
@@ -102,22 +123,50 @@ class FakeRasa:
         return "greet", [{"text": "亲，您好～有什么可以帮您？" if lang == "zh"
                           else "Hi! How can I help?"}]
 
+    def now(self) -> datetime:
+        if self.clock is not None:
+            return self.clock()
+        from bot.settings import get_settings
+
+        return get_settings().now()
+
+    def shipping(self, text: str, lang: str, page: str) -> dict:
+        """When the page's product ships (and reaches a city named in the words), as the
+        bot's shipping action says it: "today"/"今天", else the date."""
+        city = next((c for c in ("hangzhou", "beijing", "shanghai", "chengdu")
+                     if c in text.lower() or (self.catalog.city_name(c, "zh") in text)),
+                    None)
+        ans = self.catalog.ship_date(self.now(), product_id=page, city=city)
+        payload = ans.as_payload() if ans else {"type": "shipping", "product_id": page,
+                                                "ship_date": None}
+        if not payload.get("ship_date"):
+            words = "亲，这款暂时缺货，发不了货～" if lang == "zh" else "Sorry, it's out of stock."
+        else:
+            today = self.now().date().isoformat()
+            when = payload["ship_date"]
+            day = ("今天" if lang == "zh" else "today") if when == today else when
+            words = f"亲，现在拍下{day}发货～" if lang == "zh" \
+                else f"Order now and it ships {day}."
+        return {"text": words, "custom": payload}
+
     async def webhook(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.calls.append(body)
+        sender, text = str(body.get("sender")), str(body.get("message") or "")
         if self.mode == "down":
             return web.json_response({"error": "down"}, status=503)
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        self.timeline.append((sender, "start", text))
         try:
             if self.mode == "slow":
                 await asyncio.sleep(self.slow_s)
-            elif self.latency_s:
-                await asyncio.sleep(self.latency_s)
+            elif self.latency_by_text.get(text, self.latency_s):
+                await asyncio.sleep(self.latency_by_text.get(text, self.latency_s))
         finally:
             self.in_flight -= 1
-        intent, replies = self.reply(str(body.get("message") or ""),
-                                     body.get("metadata") or {})
+        intent, replies = self.reply(text, body.get("metadata") or {})
+        self.timeline.append((sender, "end", text))
         self.latest[str(body.get("sender"))] = {
             "text": body.get("message"), "intent": {"name": intent, "confidence": 0.97},
             "entities": [{"entity": "product", "value": (body.get("metadata") or {})

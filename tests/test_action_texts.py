@@ -312,7 +312,7 @@ async def test_real_answers_read_cleanly(shop, rendered, lang, monkeypatch):
         "status_refunded", "status_delivered", "return_order", "return_until",
         "return_expired", "return_not_delivered", "crosssell_offer", "recommend",
         "crosssell_more_button", "crosssell_cart_button", "add_to_cart_pick",
-        "add_to_cart_out", "add_to_cart_done", "date", "date_range", "list_next",
+        "add_to_cart_out", "add_to_cart_adding", "date", "date_range", "list_next",
         "list_last", "clause_next", "variant", "order_sign_in", "order_unknown",
         "ask_order_id", "return_policy_sign_in", "return_policy_unknown_order",
         "shipping_not_served", "place_in_country"}, sorted(set(rendered))

@@ -626,6 +626,27 @@ def test_named_product_beats_page_and_resets_size():
     assert SlotSet("size", None) in ctx.slot_events()
 
 
+def test_after_a_cross_sell_click_the_page_product_is_meant():
+    """"Tell me more" on the socks offered with the running shoes fills the product slot;
+    the next question on the shoe page, naming no product, is about the shoes, and its
+    size and colour stay."""
+    click = [{"event": "slot", "name": "page_product", "value": "P001"},
+             {"event": "slot", "name": "offered_products", "value": ["P018"]},
+             {"event": "slot", "name": "product", "value": "P018"}]
+    tracker = make_tracker("42码黑色还有吗", metadata={"page": {"product_id": "P001"}},
+                           entities=[{"entity": "size", "value": "42", "start": 0, "end": 3},
+                                     {"entity": "color", "value": "black", "start": 3,
+                                      "end": 5}],
+                           slots={"product": "P018", "page_product": "P001",
+                                  "size": "42", "color": "black"}, events=click)
+    ctx = context_of(tracker)
+    assert (ctx.product, ctx.size, ctx.color) == ("P001", "42", "black")
+    assert SlotSet("product", "P001") in ctx.slot_events()
+    # off a product page, the product picked before is still the one talked of
+    tracker = make_tracker("有白色吗", slots={"product": "P018"}, events=click[1:])
+    assert context_of(tracker).product == "P018"
+
+
 def test_category_question_is_not_about_the_previous_product():
     tracker = make_tracker("有袜子吗", entities=[{"entity": "category", "value": "socks",
                                                "start": 1, "end": 3}],

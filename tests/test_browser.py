@@ -50,9 +50,10 @@ ENV = {"SHOPASSIST_NOW": "2026-11-20T10:00:00+08:00",    # a Friday, 10:00 shop 
        "SHOPASSIST_RASA_URL": f"http://127.0.0.1:{RASA_PORT}", "SHOPASSIST_DESK_DEMO_AGENTS": "1"}
 
 
-@pytest.fixture(scope="module")
-def rasa(demo_db, tmp_path_factory):
-    """Rasa + action server: the project's Supervisor on test ports."""
+@contextmanager
+def rasa_servers(demo_db, log_dir: Path, rasa_port: int, action_port: int, now: str):
+    """Rasa + action server: the project's Supervisor on test ports, on the demo catalog,
+    with the shop's clock pinned at `now` ("" for the real time)."""
     from bot.runner import Supervisor
 
     if not Path(CHROMIUM).exists():
@@ -60,12 +61,21 @@ def rasa(demo_db, tmp_path_factory):
                     "(apt-get install chromium; .ci/run does it)")
     if not model_path().exists():
         pytest.fail("no trained model: run `make train` (make test does it)")
-    settings = replace(get_settings(), rasa_port=RASA_PORT, action_port=ACTION_PORT,
+    settings = replace(get_settings(), rasa_port=rasa_port, action_port=action_port,
                        rasa_workers=1)
-    sup = Supervisor(settings, log_dir=tmp_path_factory.mktemp("browser-logs"))
-    sup.start(env={"SHOPASSIST_CATALOG": str(demo_db), "SHOPASSIST_NOW": ENV["SHOPASSIST_NOW"]})
-    yield
-    sup.stop()
+    sup = Supervisor(settings, log_dir=log_dir)
+    sup.start(env={"SHOPASSIST_CATALOG": str(demo_db), "SHOPASSIST_NOW": now})
+    try:
+        yield
+    finally:
+        sup.stop()
+
+
+@pytest.fixture(scope="module")
+def rasa(demo_db, tmp_path_factory):
+    with rasa_servers(demo_db, tmp_path_factory.mktemp("browser-logs"), RASA_PORT,
+                      ACTION_PORT, ENV["SHOPASSIST_NOW"]):
+        yield
 
 
 @dataclass
@@ -76,16 +86,17 @@ class Desk:
 
 
 @contextmanager
-def desk_process(demo_db, folder: Path, port: int, hours: str):
+def desk_process(demo_db, folder: Path, port: int, hours: str, env: dict | None = None):
     """`python -m desk` on its own temporary database and its own copy of the catalog
-    (which a test may change behind the bot's back); yields a Desk."""
+    (which a test may change behind the bot's back); yields a Desk. `env` overrides ENV
+    (another Rasa, the real clock)."""
     log_path = folder / f"desk-{port}.log"
     log = open(log_path, "ab")
     db, catalog = folder / f"desk-{port}.db", copy_db(demo_db, folder / f"catalog-{port}.db")
     proc = subprocess.Popen(
         [sys.executable, "-m", "desk", "--port", str(port), "--db", str(db)],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        env={**os.environ, **ENV, "SHOPASSIST_CATALOG": str(catalog),
+        env={**os.environ, **ENV, **(env or {}), "SHOPASSIST_CATALOG": str(catalog),
              "SHOPASSIST_DESK_DB": str(db), "SHOPASSIST_DESK_HOURS": hours})
     url = f"http://127.0.0.1:{port}"
     try:
@@ -138,6 +149,7 @@ def _agent_console(browser, base: str, user: str, lang: str, errors: list):
     page.fill("#login-pass", f"demo-{user}")
     page.click("#login-form button[type=submit]")
     page.wait_for_selector("#app:not([hidden])")
+    page.wait_for_selector("#conn.ok")     # online shows only with the socket connected
     if page.get_attribute("#status-toggle", "aria-pressed") != "true":
         page.click("#status-toggle")
     page.wait_for_selector("#status-toggle[aria-pressed=true]")
@@ -202,6 +214,14 @@ def _changed_facts(catalog: Path, facts: dict) -> dict:
             if now != drafted:
                 changed[key] = (drafted, now)
         return changed
+    finally:
+        conn.close()
+
+
+def _catalog_rows(catalog: Path, query: str, *params) -> list:
+    conn = sqlite3.connect(f"file:{catalog}?mode=ro", uri=True)
+    try:
+        return conn.execute(query, params).fetchall()
     finally:
         conn.close()
 
@@ -303,9 +323,14 @@ def test_chinese_shopper_stock_handoff_agent_suggestion(desk, browser):
         sug.locator("button.primary").click()
         console.wait_for_selector("#warn:not([hidden])", timeout=WAIT)
         warning = console.inner_text("#warn")
-        assert f"stock:{sku}" in warning and "→ 0" in warning
+        # in words, in the agent's language: the SKU's colour and size from the catalog
+        [v] = _catalog_rows(desk.catalog, "SELECT c.name_zh, v.size FROM variants v JOIN"
+                            " colors c ON c.color = v.color WHERE v.sku = ?", sku)
+        was = drafted["facts"][f"stock:{sku}"]
+        assert f"{v[0]}{v[1]}码库存现在是0（起草时是{was}）" in warning, warning
+        assert "stock:" not in warning
         assert console.locator("#transcript .msg.agent").count() == 1   # nothing sent yet
-        console.click("#warn button.danger")
+        console.click("#warn button[data-choice=send_anyway]")
         console.wait_for_function(
             "() => document.querySelectorAll('#transcript .msg.agent').length === 2",
             timeout=WAIT)
@@ -439,10 +464,16 @@ def test_console_notices_languages_canned_reassign_and_offline_widget(desk, brow
     ids = shop.eval_on_selector_all(".sa-log [data-id]", "n => n.map(e => e.dataset.id)")
     assert len(ids) == len(set(ids))
 
-    # the supervisor reassigns with a reason; the former owner can no longer write
+    # the supervisor reassigns with a reason; the former owner can no longer write. Only an
+    # agent who can take it is offered: Lily, away, cannot; once online, she can
     boss.wait_for_selector("#mine .conv", timeout=WAIT)
     boss.click("#mine .conv")
     boss.wait_for_selector("#transcript .msg", timeout=WAIT)
+    boss.wait_for_selector("#ra-agent option[disabled]:has-text('Lily')", state="attached")
+    lily_ctx, lily_console = _agent_console(browser, desk.url, "lily", "zh", errors)
+    boss.click("#mine .conv")
+    boss.wait_for_selector("#ra-agent option:not([disabled]):has-text('Lily')",
+                           state="attached", timeout=WAIT)
     lily = next(o for o in boss.eval_on_selector_all("#ra-agent option",
                                                      "o => o.map(x => x.textContent)")
                 if o.startswith("Lily"))
@@ -450,18 +481,20 @@ def test_console_notices_languages_canned_reassign_and_offline_widget(desk, brow
     boss.fill("#ra-reason", "wang's shift ends")
     boss.click("#reassign button[type=submit]")
     shop.wait_for_selector(".sa-note:has-text('Lily')", timeout=WAIT)
-    wang.wait_for_selector("#toasts .toast:has-text('已转给 Lily')", timeout=WAIT)
+    wang.wait_for_selector("#toasts .toast:has-text('已转给Lily')", timeout=WAIT)
     assert wang.is_disabled("#reply") and wang.is_disabled("#send")
 
-    # the supervisor's metrics panel, in both languages
-    boss.click("#metrics-form button[type=submit]")
-    boss.wait_for_selector("#metrics dt:has-text('Bot resolution rate')", timeout=WAIT)
-    assert boss.input_value("#mx-day") == "2026-11-20"
-    assert "小王" in boss.inner_text("#metrics table")
+    # the supervisor's dashboard, in both languages
+    boss.click("#dash-toggle")
+    boss.wait_for_selector("#dash-body dt:has-text('Bot resolution rate')", timeout=WAIT)
+    assert boss.input_value("#dash-day") == "2026-11-20"
+    assert "小王" in boss.inner_text("#dash-body table")
     boss.click("#app [data-lang-toggle]")
-    boss.wait_for_selector("#metrics dt:has-text('机器人解决率')")
-    assert "今日接待" in boss.inner_text("#metrics table")
-    assert not wang.is_visible("#metrics-box")
+    boss.wait_for_selector("#dash-body dt:has-text('机器人解决率')")
+    assert "今日接待" in boss.inner_text("#dash-body table")
+    assert not wang.is_visible("#dash-toggle")
     assert not errors, errors
-    for ctx in (shop_ctx, wang_ctx, boss_ctx):
+    lily_console.click("#status-toggle")      # away again
+    lily_console.wait_for_selector("#status-toggle[aria-pressed=false]")
+    for ctx in (shop_ctx, wang_ctx, boss_ctx, lily_ctx):
         ctx.close()

@@ -169,8 +169,10 @@ async def test_200_handoffs_through_two_replicas_one_owner_each_no_cap_exceeded(
                 mine = (await a.call("GET", "/api/agent/conversations", replica=via))["mine"]
                 if mine and (len(mine) >= CAP or all(t.done() for t in shoppers)):
                     for c in mine:
+                        # unanswered on purpose: confirm past the resolve warning
                         await a.call("POST", f"/api/agent/conversations/"
-                                     f"{c['conversation_id']}/resolve", replica=via)
+                                     f"{c['conversation_id']}/resolve", {"confirm": True},
+                                     replica=via)
                 else:
                     await asyncio.sleep(0.2)
 

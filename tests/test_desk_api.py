@@ -24,7 +24,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from desk.app import RASA, create_app
+from desk.app import RASA, SERVICE, create_app
 from tests.fake_rasa import FakeRasa
 from desk.store import DeskStore
 from bot.settings import ROOT, get_settings
@@ -61,7 +61,8 @@ class Desk:
         queue = None
         if "X-Queue-Position" in h:
             queue = {"position": int(h["X-Queue-Position"]),
-                     "estimated_wait_s": int(h["X-Queue-Wait"])}
+                     "estimated_wait_s": int(h["X-Queue-Wait"])
+                     if "X-Queue-Wait" in h else None}
         return {"replies": replies, "message_id": int(h["X-Message-Id"]),
                 "state": h["X-Conversation-State"], "queue": queue}
 
@@ -157,7 +158,8 @@ async def make_desk(tmp_path, fake, catalog_path, clock=None, **overrides) -> De
     clock = clock or Clock()
     settings = replace(get_settings(), **{
         "desk_db": tmp_path / "desk.db", "rasa_url": fake.url, "desk_rasa_timeout": 1.0,
-        "catalog_path": Path(catalog_path), "shop_secret": SHOP_SECRET, **overrides})
+        "catalog_path": Path(catalog_path), "shop_secret": SHOP_SECRET, "desk_tick_s": 0,
+        **overrides})
     store = DeskStore.from_settings(settings, clock=clock)
     app = create_app(settings, store=store, catalog=Catalog(catalog_path))
     client = TestClient(TestServer(app))
@@ -268,20 +270,27 @@ async def test_post_message_answers_the_contracts_list_of_replies(desk):
     assert await again.json() == body
     assert again.headers["X-Message-Id"] == r.headers["X-Message-Id"]
     assert again.headers["X-Conversation-State"] == "bot"
-    # handed off with nobody online: queued, the place in headers
+    # handed off with nobody online: queued, the place in headers, no wait to promise
     r = await desk.client.post(url, headers=auth, json={"text": "转人工", "client_id": "c2"})
     body = await r.json()
     assert r.headers["X-Conversation-State"] == "queued"
-    assert r.headers["X-Queue-Position"] == "1" and int(r.headers["X-Queue-Wait"]) > 0
-    assert body[-1]["custom"]["type"] == "queued"
+    assert r.headers["X-Queue-Position"] == "1" and "X-Queue-Wait" not in r.headers
+    assert body[-1]["custom"]["type"] == "queued" and body[-1]["custom"]["contact_form"]
     again = await desk.client.post(url, headers=auth, json={"text": "转人工",
                                                             "client_id": "c2"})
     assert await again.json() == body
     assert again.headers["X-Queue-Position"] == "1"
-    # after the handoff, until an agent writes: an empty list
+    # queued: a routine question gets the assistant's answer and a reminder
+    r = await desk.client.post(url, headers=auth, json={"text": "多少钱"})
+    assert r.status == 200 and r.headers["X-Conversation-State"] == "queued"
+    assert [(m["sender"], m["custom"]["type"]) for m in await r.json()] == \
+        [("bot", "price"), ("system", "queued")]
+    # once an agent owns it: an empty list (their messages come over the WebSocket)
+    lily = await desk.login("lily")
+    await lily.online()
     r = await desk.client.post(url, headers=auth, json={"text": "多少钱"})
     assert r.status == 200 and await r.json() == []
-    assert r.headers["X-Conversation-State"] == "queued"
+    assert r.headers["X-Conversation-State"] == "assigned"
 
 
 async def test_shopper_ws_gets_bot_replies_not_own_messages(desk):
@@ -366,18 +375,22 @@ async def test_handoff_assigns_and_bot_goes_silent_and_drafts(desk):
 async def test_resolve_and_reopen_with_same_owner(desk):
     lily = await desk.login("lily")
     await lily.online()
+    console = await lily.ws()                       # her console stays open
     cid, auth = await desk.new()
     await desk.say(cid, auth, "转人工")
+    await lily.post(f"/api/agent/conversations/{cid}/messages", {"text": "亲，在的"})
     summary = await lily.post(f"/api/agent/conversations/{cid}/resolve")
     assert summary["state"] == "resolved"
     desk.clock.t += timedelta(minutes=10)
+    await desk.app[SERVICE].tick()                  # the open socket keeps her present
     out = await desk.say(cid, auth, "还有个问题")
     assert out["state"] == "assigned" and out["replies"] == []
     assert (await desk.conversation(cid))["agent_id"] == lily.agent["agent_id"]
-    await lily.post(f"/api/agent/conversations/{cid}/resolve")
+    await lily.post(f"/api/agent/conversations/{cid}/resolve", {"confirm": True})
     desk.clock.t += timedelta(minutes=45)
     out = await desk.say(cid, auth, "你好")
     assert out["state"] == "bot" and out["replies"][0]["sender"] == "bot"
+    await console.close()
 
 
 async def test_queue_positions_are_pushed_in_the_shoppers_language(desk):
@@ -391,6 +404,9 @@ async def test_queue_positions_are_pushed_in_the_shoppers_language(desk):
     assert out["state"] == "queued" and out["queue"]["position"] == 2
     assert out["replies"][-1]["custom"]["type"] == "queued"
     assert "queue" in out["replies"][-1]["text"]
+    # nobody who speaks English is present: said at once, with the choices
+    assert "no one from our team who speaks English is online" in out["replies"][-1]["text"]
+    assert out["replies"][-1]["custom"]["contact_form"] is True
     tom = await desk.login("tom")
     await desk.store.db.write(
         lambda c: c.execute("UPDATE agents SET cap = 1 WHERE username = 'tom'").rowcount)
@@ -398,7 +414,8 @@ async def test_queue_positions_are_pushed_in_the_shoppers_language(desk):
     status = await next_event(ws, "status")
     while status["queue"]["position"] == 2:          # the one pushed at the handoff
         status = await next_event(ws, "status")
-    assert status["queue"]["position"] == 1 and "number 1" in status["text"]
+    assert status["queue"]["position"] == 1 and "you are next" in status["text"]
+    assert "1 person ahead" not in status["text"]
     r = await desk.client.get("/api/desk/status?locale=en")
     st = await r.json()
     assert st["open"] is True and st["agents_online"] == 1 and st["queue_length"] == 1
@@ -519,8 +536,9 @@ async def test_changed_facts_give_409_until_confirmed(tmp_path, demo_db):
                                    json={"suggestion_id": stock["id"]})
         assert r.status == 409
         body = await r.json()
-        assert body["error"] and {"field": f"stock:{sku}", "old": stock["facts"][f"stock:{sku}"],
-                                  "new": 0} in body["changes"]
+        assert body["error"] and {"field": f"stock:{sku}", "kind": "stock",
+                                  "old": stock["facts"][f"stock:{sku}"], "new": 0} in [
+            {k: c[k] for k in ("field", "kind", "old", "new")} for c in body["changes"]]
         r = await desk.client.post(f"/api/agent/conversations/{cid}/messages",
                                    headers=lily.headers(),
                                    json={"text": price["text"], "suggestion_id": price["id"]})
@@ -688,6 +706,7 @@ async def test_login_cookie_csrf_and_origin(desk):
 async def test_agents_see_only_their_own_conversations(desk):
     lily, wang, boss = [await desk.login(n) for n in ("lily", "wang", "boss")]
     await lily.online()
+    await wang.online()
     cid, auth = await desk.new()
     await desk.say(cid, auth, "转人工")
     await wang.get(f"/api/agent/conversations/{cid}", status=403)
@@ -910,26 +929,58 @@ async def test_desk_with_the_real_rasa(tmp_path, demo_db):
     fake.url = f"http://127.0.0.1:{settings.rasa_port}"
     desk = await make_desk(tmp_path, fake, demo_db, desk_rasa_timeout=30.0)
     try:
+        page = {"page": {"product_id": "P001"}}
         cid, auth = await desk.new("zh", page={"product_id": "P001"})
-        out = await desk.say(cid, auth, "黑色42码有货吗",
-                             metadata={"page": {"product_id": "P001"}})
+        out = await desk.say(cid, auth, "42码有货吗", metadata=page)
         card = next(r["custom"] for r in out["replies"]
                     if (r["custom"] or {}).get("type") == "stock")
         assert card["product_id"] == "P001"
-        out = await desk.say(cid, auth, "转人工")
+        offer = next(r for r in out["replies"]
+                     if (r["custom"] or {}).get("type") == "recommendations")
+        offered = offer["custom"]["items"][0]["product_id"]
+        assert offered != "P001"
+        out = await desk.say(cid, auth, "转人工", metadata=page)
         assert out["state"] == "queued"
         assert (await desk.conversation(cid))["handoff_reason"] == "requested"
-        out = await desk.say(cid, auth, "疾风跑鞋多少钱")
+        # queued: the assistant answers the price itself, and says it is the assistant
+        out = await desk.say(cid, auth, "疾风跑鞋多少钱", metadata=page)
+        assert [(m["sender"], (m["custom"] or {}).get("type")) for m in out["replies"]] \
+            == [("bot", "price"), ("system", "queued")]
+        assert "智能助手" in out["replies"][1]["text"]
+
+        lily = await desk.login("lily")
+        await lily.online()
+        assert (await desk.conversation(cid))["state"] == "assigned"
+
+        async def drafts_for(message_id):
+            for _ in range(300):
+                found = [d for d in await desk.suggestions(cid)
+                         if d["message_id"] == message_id]
+                if found:
+                    await asyncio.sleep(0.3)
+                    return [d for d in await desk.suggestions(cid)
+                            if d["message_id"] == message_id]
+                await asyncio.sleep(0.1)
+            raise AssertionError("no drafts")
+
+        # "tell me more" on the cross-sell: that draft is about the item picked ...
+        click = next(b["payload"] for b in offer["buttons"]
+                     if b["payload"].startswith("/product_details") and offered in
+                     b["payload"])
+        out = await desk.say(cid, auth, click, metadata=page)
+        assert {d["custom"].get("product_id") for d in await drafts_for(out["message_id"])
+                if d["custom"]} == {offered}
+        # ... and the next question, on the shoe page, naming no product, is about the shoes
+        out = await desk.say(cid, auth, "42码黑色还有吗", metadata=page)
+        stock = next(d for d in await drafts_for(out["message_id"])
+                     if (d["custom"] or {}).get("type") == "stock")
+        assert stock["custom"]["product_id"] == "P001"
+        assert all(k.startswith("stock:P001-") for k in stock["facts"])
+        out = await desk.say(cid, auth, "疾风跑鞋多少钱", metadata=page)
         assert out["replies"] == []
-        for _ in range(300):
-            if await desk.suggestions(cid):
-                break
-            await asyncio.sleep(0.1)
-        await asyncio.sleep(0.3)
-        drafts = await desk.suggestions(cid)
-        s = next(d for d in drafts if (d["custom"] or {}).get("type") == "price")
+        s = next(d for d in await drafts_for(out["message_id"])
+                 if (d["custom"] or {}).get("type") == "price")
         assert s["kind"] == "answer" and s["facts"] == {"price:P001": 359.0}
-        assert all(d["message_id"] == out["message_id"] for d in drafts)
         assert all(m["sender"] != "bot" for m in await desk.history(cid)
                    if m["id"] > out["message_id"])
         parse = await desk.app[RASA].latest_parse(cid)

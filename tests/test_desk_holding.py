@@ -9,6 +9,7 @@ nothing unanswered."""
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import sqlite3
 import time
@@ -196,15 +197,117 @@ async def test_one_conversations_messages_are_answered_in_order(tmp_path, demo_d
         await fake.server.close()
 
 
+# -- the queued shopper's turn goes the same way -------------------------------------------------
+QUEUED = {"zh": {"human": "转人工", "price": "多少钱", "assistant": "以上是智能助手的自动回复"},
+          "en": {"human": "human please", "price": "how much is it?",
+                 "assistant": "That answer came from our automated assistant"}}
+
+
+async def queued_shopper(desk, lang) -> tuple[str, dict]:
+    """A shopper on the P001 page queued for a person (nobody online)."""
+    cid, auth = await desk.new(lang, page={"product_id": "P001"})
+    assert (await desk.say(cid, auth, QUEUED[lang]["human"]))["state"] == "queued"
+    return cid, auth
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+async def test_a_queued_shoppers_routine_question_is_answered_while_rasa_is_held(
+        tmp_path, fake_rasa, demo_db, sql, lang):
+    """Rasa down for 5 s, then back: the queued shopper's price question is held like a
+    bot conversation's (one "one moment"), then answered by the assistant with the reminder
+    of their place; no second handoff, still queued."""
+    desk = await make_desk(tmp_path, fake_rasa, demo_db, desk_wait_notice_s=1.0)
+    try:
+        cid, auth = await queued_shopper(desk, lang)
+        fake_rasa.mode = "down"
+        t0 = time.monotonic()
+        post = asyncio.ensure_future(desk.say(cid, auth, QUEUED[lang]["price"],
+                                              client_id="q1"))
+        await asyncio.sleep(5)
+        assert not post.done()                              # held, not given up
+        fake_rasa.mode = "ok"
+        out = await post
+        assert time.monotonic() - t0 >= 5
+        assert out["state"] == "queued"
+        assert kinds(out["replies"]) == [("system", "waiting"), ("bot", "price"),
+                                         ("system", "queued")], out
+        assert NOTICE[lang] in out["replies"][0]["text"]
+        (price,) = sql("SELECT price FROM products WHERE product_id = 'P001'")
+        assert out["replies"][1]["custom"]["price"] == price["price"]
+        assert out["replies"][2]["custom"]["reminder"] == "answered"
+        assert QUEUED[lang]["assistant"] in out["replies"][2]["text"]
+        tries = [c for c in fake_rasa.calls if c["message"] == QUEUED[lang]["price"]]
+        assert len(tries) >= 3                              # tried again meanwhile
+        assert desk.sql("SELECT reason FROM handoffs") == [{"reason": "requested"}]
+        assert await desk.suggestions(cid) == []            # answered: nothing drafted
+    finally:
+        await desk.client.close()
+
+
+async def test_a_retried_post_while_queued_returns_the_answer_and_the_reminder(
+        tmp_path, demo_db):
+    """The widget resends a queued shopper's message (same client_id) while its turn runs
+    and after: each time the assistant's answer and the reminder, never []."""
+    fake = await start_fake_rasa(demo_db)
+    desk = await make_desk(tmp_path, fake, demo_db, desk_rasa_timeout=10.0)
+    try:
+        cid, auth = await queued_shopper(desk, "zh")
+        fake.latency_by_text["多少钱"] = 1.0
+        first = asyncio.ensure_future(desk.say(cid, auth, "多少钱", client_id="r1"))
+        await asyncio.sleep(0.3)                            # the turn is under way
+        again = await desk.say(cid, auth, "多少钱", client_id="r1")
+        out = await first
+        assert kinds(out["replies"]) == [("bot", "price"), ("system", "queued")]
+        assert out["replies"][1]["custom"]["reminder"] == "answered"
+        assert again["replies"] == out["replies"]
+        later = await desk.say(cid, auth, "多少钱", client_id="r1")
+        assert later["replies"] == out["replies"]
+        assert later["message_id"] == again["message_id"] == out["message_id"]
+        assert later["state"] == "queued" and later["queue"]["position"] == 1
+        assert len([c for c in fake.calls if c["message"] == "多少钱"]) == 1
+    finally:
+        await desk.client.close()
+        await fake.server.close()
+
+
+async def test_a_conversations_calls_to_rasa_stay_in_order_across_a_handoff(
+        tmp_path, demo_db):
+    """A big cart hands the conversation over at once and leaves its first message's
+    draft being made (slowly); the next message, now queued, reaches Rasa only after it."""
+    fake = await start_fake_rasa(demo_db)
+    desk = await make_desk(tmp_path, fake, demo_db)
+    try:
+        fake.latency_by_text["42码有货吗"] = 0.5          # within the 1 s timeout
+        cid, auth = await desk.new("zh", page={"product_id": "P001"})
+        big = {"cart": [{"product_id": "P001", "quantity": 100, "price": 100}]}
+        out = await desk.say(cid, auth, "42码有货吗", metadata=big)
+        assert out["state"] == "queued"
+        assert kinds(out["replies"]) == [("system", "handoff"), ("system", "queued")]
+        out = await desk.say(cid, auth, "多少钱")
+        assert kinds(out["replies"]) == [("bot", "price"), ("system", "queued")]
+        mine = [(kind, text) for sender, kind, text in fake.timeline if sender == cid]
+        assert mine == [("start", "42码有货吗"), ("end", "42码有货吗"), ("start", "多少钱"),
+                        ("end", "多少钱")]
+    finally:
+        await desk.client.close()
+        await fake.server.close()
+
+
 # -- start-up recovery ---------------------------------------------------------------------------
 async def crashed_record(path, clock) -> dict:
-    """What a desk killed mid-turn leaves: shopper messages stored, never answered."""
+    """What a desk killed mid-turn leaves: shopper messages stored, never answered. a and b
+    are with the bot (b1 was answered); c is queued (nobody online) with c1 unanswered; d
+    is Lily's, d1 drafted for her before the crash, d2 not."""
     store = DeskStore(path, clock=clock)
     conv = store.conversations
     try:
+        await store.accounts.ensure_demo_agents()
+        lily = next(a["agent_id"] for a in await store.accounts.agents()
+                    if a["username"] == "lily")
         a, _ = await conv.create("zh", {"product_id": "P001"})
         b, _ = await conv.create("en")
         c, _ = await conv.create("zh")
+        d, _ = await conv.create("zh", {"product_id": "P001"})
         ids = {}
         ids["a1"] = (await conv.add_shopper_message(a["conversation_id"], "你好", "a1"))
         ids["a2"] = (await conv.add_shopper_message(a["conversation_id"], "多少钱", "a2"))
@@ -212,29 +315,60 @@ async def crashed_record(path, clock) -> dict:
         await conv.add_messages(b["conversation_id"], "bot", [{"text": "Hello!"}],
                                 b1["message"]["id"])
         ids["b2"] = await conv.add_shopper_message(b["conversation_id"], "how much?", "b2")
+        # d: handed to Lily the way the desk does it (the bot's handoff reply, the notice)
+        dc = d["conversation_id"]
+        d0 = await conv.add_shopper_message(dc, "转人工", "d0")
+        await conv.add_messages(dc, "bot", [{"text": "正在为您转接", "custom": {
+            "type": "handoff", "reason": "requested"}}], d0["message"]["id"])
+        await store.accounts.set_status(lily, "online")
+        assert (await conv.handoff(dc, "requested"))["assigned"] == [(dc, lily)]
+        await conv.add_messages(dc, "system", [{"text": "Lily 为您服务", "custom": {
+            "type": "agent_joined", "agent_name": "Lily"}}])
+        d1 = await conv.add_shopper_message(dc, "有货吗", "d1")
+        await store.suggestions.add(dc, d1["message"]["id"], [{
+            "kind": "answer", "text": "亲，有现货～", "custom": None, "facts": {}}])
+        ids["d2"] = await conv.add_shopper_message(dc, "多少钱", "d2")
+        await store.accounts.set_status(lily, "away")      # c stays queued
         await conv.handoff(c["conversation_id"], "requested")
         ids["c1"] = await conv.add_shopper_message(c["conversation_id"], "在吗", "c1")
         return {"a": a["conversation_id"], "b": b["conversation_id"],
-                "c": c["conversation_id"],
+                "c": c["conversation_id"], "d": dc,
                 **{k: v["message"]["id"] for k, v in ids.items()}}
     finally:
         store.close()
 
 
-async def test_messages_left_unanswered_are_answered_on_start(tmp_path, demo_db):
+async def _until(desk, query, n):
+    for _ in range(200):
+        rows = desk.sql(query)
+        if len(rows) >= n:
+            return rows
+        await asyncio.sleep(0.05)
+    return rows
+
+
+async def _owner_drafted(desk, rec, sql) -> None:
+    """d's turn on start: only d2, the message with no draft, is drafted for Lily, with the
+    price the catalog holds; nothing of the bot's reaches the shopper."""
+    drafts = await _until(desk, "SELECT message_id, custom FROM suggestions"
+                                f" WHERE message_id = {rec['d2']}", 1)
+    (price,) = sql("SELECT price FROM products WHERE product_id = 'P001'")
+    assert [json.loads(r["custom"])["price"] for r in drafts] == [price["price"]]
+    assert [c["message"] for c in desk.rasa.calls if c["sender"] == rec["d"]] == ["多少钱"]
+    assert desk.sql("SELECT COUNT(*) AS n FROM messages WHERE conversation_id = ?"
+                    " AND id > ?", rec["d"], rec["d2"]) == [{"n": 0}]
+
+
+async def test_messages_left_unanswered_are_answered_on_start(tmp_path, demo_db, sql):
     clock = Clock()
     rec = await crashed_record(tmp_path / "desk.db", clock)
     fake = await start_fake_rasa(demo_db, latency_s=0.3)
     desk = await make_desk(tmp_path, fake, demo_db, clock=clock)
     try:
-        for _ in range(100):
-            answered = desk.sql("SELECT reply_to FROM messages WHERE sender = 'bot'"
-                                " AND reply_to IS NOT NULL ORDER BY id")
-            if len(answered) == 4:
-                break
-            await asyncio.sleep(0.05)
-        # b1 was answered before the crash; a1, a2 (in this order) and b2 now; c1 is
-        # with the humans, not the bot
+        answered = await _until(desk, "SELECT reply_to FROM messages WHERE sender = 'bot'"
+                                      " AND COALESCE(custom, '') NOT LIKE '%handoff%'"
+                                      " ORDER BY id", 4)
+        # b1 was answered before the crash; a1, a2 (in this order) and b2 now
         order = [r["reply_to"] for r in answered]
         assert sorted(order[1:]) == sorted([rec["a1"], rec["a2"], rec["b2"]])
         assert order.index(rec["a1"]) < order.index(rec["a2"])
@@ -242,8 +376,14 @@ async def test_messages_left_unanswered_are_answered_on_start(tmp_path, demo_db)
             ["你好", "多少钱"]
         assert [c["message"] for c in fake.calls if c["sender"] == rec["b"]] == \
             ["how much?"]
-        assert not any(c["sender"] == rec["c"] for c in fake.calls)
-        assert desk.sql("SELECT COUNT(*) AS n FROM handoffs") == [{"n": 1}]   # c's own
+        # c1, queued: the assistant's turn (a greeting is not routine: kept for the
+        # agent, with the reminder of the place), no bot message
+        (reminder,) = await _until(desk, "SELECT reply_to, custom FROM messages"
+                                         f" WHERE reply_to = {rec['c1']}", 1)
+        assert json.loads(reminder["custom"])["reminder"] == "noted"
+        assert [c["message"] for c in fake.calls if c["sender"] == rec["c"]] == ["在吗"]
+        await _owner_drafted(desk, rec, sql)
+        assert desk.sql("SELECT COUNT(*) AS n FROM handoffs") == [{"n": 2}]   # c's, d's
     finally:
         await desk.client.close()
         await fake.server.close()
@@ -272,24 +412,34 @@ async def test_a_retry_on_start_waits_for_the_answer_being_produced(tmp_path, de
 
 
 async def test_messages_unanswered_past_the_window_are_handed_over_on_start(
-        tmp_path, fake_rasa, demo_db):
+        tmp_path, fake_rasa, demo_db, sql):
     clock = Clock()
     rec = await crashed_record(tmp_path / "desk.db", clock)
     clock.advance(seconds=61)
     desk = await make_desk(tmp_path, fake_rasa, demo_db, clock=clock)
     try:
-        for _ in range(100):
-            rows = desk.sql("SELECT conversation_id, reason FROM handoffs ORDER BY id")
-            if len(rows) == 3:
-                break
-            await asyncio.sleep(0.05)
-        assert sorted(r["conversation_id"] for r in rows[1:]) == sorted([rec["a"], rec["b"]])
-        assert {r["reason"] for r in rows[1:]} == {"rasa_unavailable"}
-        assert fake_rasa.calls == []
+        rows = await _until(desk, "SELECT conversation_id, reason FROM handoffs ORDER BY id",
+                            4)
+        assert sorted(r["conversation_id"] for r in rows[2:]) == sorted([rec["a"], rec["b"]])
+        assert {r["reason"] for r in rows[2:]} == {"rasa_unavailable"}
         holding = desk.sql("SELECT reply_to, text FROM messages WHERE custom LIKE"
                            " '%rasa_unavailable%' ORDER BY id")
-        # a's first unanswered message gets the holding reply; a2 then goes to a human
+        # a's first unanswered message gets the holding reply; a2 then comes to a queued
+        # conversation: the assistant answers the price, with the reminder of the place
         assert sorted(h["reply_to"] for h in holding) == sorted([rec["a1"], rec["b2"]])
+        a2 = await _until(desk, "SELECT sender, custom FROM messages"
+                                f" WHERE reply_to = {rec['a2']} ORDER BY id", 2)
+        assert [(r["sender"], json.loads(r["custom"]).get("type")) for r in a2] == \
+            [("bot", "price"), ("system", "queued")]
+        assert json.loads(a2[1]["custom"])["reminder"] == "answered"
+        # the queued and owned conversations' turns run whatever the messages' age
+        (reminder,) = await _until(desk, "SELECT custom FROM messages"
+                                         f" WHERE reply_to = {rec['c1']}", 1)
+        assert json.loads(reminder["custom"])["reminder"] == "noted"
+        await _owner_drafted(desk, rec, sql)
+        # nothing of a1 or b2 went to Rasa
+        assert sorted((c["sender"], c["message"]) for c in fake_rasa.calls) == sorted(
+            [(rec["a"], "多少钱"), (rec["c"], "在吗"), (rec["d"], "多少钱")])
     finally:
         await desk.client.close()
 

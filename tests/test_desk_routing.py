@@ -119,19 +119,24 @@ async def test_queue_is_fifo_with_positions_and_waits(store, clock):
     est = await store.conversations.queue_estimates()
     assert [est[c]["position"] for c in cids] == [1, 2, 3]
     assert est[en]["position"] == 1                 # its own language's queue
-    # nobody online: one agent's slots assumed, default handling time 300 s / 8 slots
-    assert [est[c]["estimated_wait_s"] for c in cids] == [38, 75, 113]
+    # nobody present: no estimate, and the figures say so
+    assert [(est[c]["estimated_wait_s"], est[c]["agents_online"]) for c in cids] == \
+        [(None, 0)] * 3
     a = await add(store, "a", ("zh",), cap=1)
     assert await owner(store, cids[0]) == a           # going online takes the oldest
     est = await store.conversations.queue_estimates()
     assert [est[c]["position"] for c in cids[1:]] == [1, 2]
-    assert est[cids[1]]["estimated_wait_s"] == 300       # 1 agent × cap 1
+    # a's one place frees when cids[0] ends: nothing measured yet, 300 s by default;
+    # the next holds it for the average (300 s) again
+    assert [est[c]["estimated_wait_s"] for c in cids[1:]] == [300, 600]
+    assert est[cids[1]]["agents_online"] == 1 and est[en]["agents_online"] == 0
 
 
 async def test_waits_follow_measured_handling_time(store, clock):
     a = await add(store, "a", ("zh",), cap=1)
     cid = (await handoff(store))[0]
     clock.advance(seconds=120)
+    await store.accounts.seen([a])                  # her console is open
     await store.conversations.resolve(cid, await agent(store, a))
     await handoff(store)
     waiting = (await handoff(store))[0]

@@ -248,17 +248,18 @@ async def test_only_the_owner_resolves(store):
         await store.conversations.resolve(cid, await accounts.agent(
             await agent_id(store, "wang")))
     await store.conversations.resolve(cid, await accounts.agent(
-        await agent_id(store, "boss")))                               # a supervisor may
+        await agent_id(store, "boss")), confirm=True)                 # a supervisor may
     with pytest.raises(Conflict):
         await store.conversations.resolve(cid, await accounts.agent(
-            await agent_id(store, "lily")))
+            await agent_id(store, "lily")), confirm=True)
 
 
 async def test_writing_again_within_the_window_reopens_with_the_same_owner(store, clock):
     cid = await _assigned(store)
     lily = await store.accounts.agent(await agent_id(store, "lily"))
-    await store.conversations.resolve(cid, lily)
+    await store.conversations.resolve(cid, lily, confirm=True)
     clock.advance(minutes=29)
+    await store.accounts.seen([lily["agent_id"]])          # her console is still open
     res = await store.conversations.add_shopper_message(cid, "还有一个问题")
     assert res["events"] == [{"type": "reopened", "agent_id": lily["agent_id"]}]
     assert sql(store, "SELECT state, agent_id FROM conversations") == \
@@ -270,7 +271,7 @@ async def test_writing_again_within_the_window_reopens_with_the_same_owner(store
 async def test_writing_again_later_starts_over_with_the_bot(store, clock):
     cid = await _assigned(store)
     await store.conversations.resolve(cid, await store.accounts.agent(
-        await agent_id(store, "lily")))
+        await agent_id(store, "lily")), confirm=True)
     clock.advance(minutes=31)
     res = await store.conversations.add_shopper_message(cid, "你好")
     assert res["events"] == [{"type": "restarted"}]

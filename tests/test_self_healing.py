@@ -283,7 +283,10 @@ async def test_killed_processes_come_back_and_every_conversation_is_answered(
                                      f"back after {back_at - killed_at:.1f} s\n"
                                      + stack.text()[-3000:])
                     assert all(worker_for(s, 2) == 0 for s, _, _ in refused)
-                    assert max(sec for _, _, sec in refused) < 2.0
+                    # refused at once, not held until the worker is back (tens of
+                    # seconds) or a timeout: the bound leaves room for a loaded machine
+                    # (2.4 s seen with the CPU shared four ways), timings are the benchmarks'
+                    assert max(sec for _, _, sec in refused) < 10.0
                     others = {s for s, at in traffic.answered
                               if killed_at < at < back_at and worker_for(s, 2) == 1}
                     assert others, "the other worker's conversations were not served"

@@ -10,7 +10,7 @@
       loginBad: '用户名或密码不对', loginErr: '登录失败：{e}', console: '客服工作台', logout: '退出',
       lists: '对话列表', mine: '我的对话', queue: '排队中', openById: '按编号打开对话', open: '打开',
       noConv: '请选择左侧的对话', resolve: '结束对话', transcript: '对话记录', shopperTyping: '顾客正在输入…',
-      canned: '快捷短语', cannedPick: '选择…', reply: '回复', replyPh: '输入回复，Ctrl+Enter 发送', send: '发送',
+      canned: '快捷短语', cannedPick: '选择…', reply: '回复', replyPh: '输入回复，Ctrl+Enter发送', send: '发送',
       side: '上下文与建议', suggestions: '建议回复', context: '顾客信息', reassign: '转派（主管）',
       agentId: '客服编号', reason: '原因', reassignBtn: '转派', online: '在线', away: '离开',
       goOnline: '当前：离开（点击上线）', goAway: '当前：在线（点击离开）',
@@ -19,20 +19,45 @@
       s_shopper: '顾客', s_bot: '机器人', s_agent: '客服', s_system: '系统',
       noMsgs: '暂无消息', noSug: '暂无建议（顾客下一条消息后生成）', kind_answer: '回答', kind_crosssell: '关联推荐',
       useSend: '发送', useEdit: '编辑', useSkip: '跳过', facts: '依据', editing: '正在编辑建议 #{id}', cancelEdit: '取消编辑',
-      changed: '建议起草后数据有变化：', sendAnyway: '仍然发送', editIt: '编辑', sent: '已发送', skipped: '已跳过',
+      changed: '这条建议起草后，数据变了：', sendAnyway: '仍然发送', editIt: '编辑', sent: '已发送', skipped: '已跳过',
       page: '商品页', cart: '购物车', language: '语言', intent: '识别意图', entities: '实体', customer: '顾客编号',
-      orders: '历史订单', cartValue: '购物车金额', contact: '留言联系方式', none: '无', handoff: '转人工原因', askedPct: '顾客要求优惠{n}%', unread: '{n} 条未读',
+      orders: '历史订单', cartValue: '购物车金额', contact: '留言联系方式', none: '无', handoff: '转人工原因', askedPct: '顾客要求优惠{n}%', unread: '{n}条未读',
       newAssign: '新对话分配给您：{who}', newMsg: '新消息：{text}', titleNew: '【新消息】', shopper: '顾客',
       resolved: '对话已结束', reassigned: '已转派', sendErr: '发送失败：{e}', failed: '操作失败：{e}',
-      empty: '（空）', lang_zh: '中文', lang_en: '英文', facts_none: '无数据依据', joined: '{name} 已加入对话',
-      queuedN: '排队第 {n} 位，预计 {m} 分钟', resolvedNote: '对话已结束', loading: '加载中…',
-      assignedTo: '{who} 已分配给 {agent}', movedAway: '此对话已转给 {agent}，您不能再回复', soundOff: '提示音未开启：点击页面任意处开启',
+      empty: '（空）', lang_zh: '中文', lang_en: '英文', facts_none: '无数据依据', joined: '{name}已加入对话',
+      queuedN: '排队第{n}位，预计{m}分钟', resolvedNote: '对话已结束', loading: '加载中…',
+      assignedTo: '{who}已分配给{agent}', movedAway: '此对话已转给{agent}，您不能再回复', soundOff: '提示音未开启：点击页面任意处开启',
       metrics: '今日指标（主管）', mxDay: '日期', mxLoad: '刷新', mxConv: '对话', mxStarted: '新对话', mxBotOnly: '机器人独立解决',
       mxHanded: '转人工', mxRate: '机器人解决率', mxReasons: '转人工原因', mxTimes: '时效（中位 / 90%）', mxWait: '排队等待',
       mxFirst: '首次响应', mxResolve: '解决用时', mxAgents: '客服', mxAgent: '客服', mxReceived: '今日接待', mxBand: '负荷',
       mxActive: '当前', mxSent: '发送', band_idle: '空闲', band_healthy: '正常', band_add_people: '需加人',
       mxSug: '建议回复', mxShown: '展示', mxAccepted: '直接发送', mxEdited: '编辑后发送', mxRejected: '跳过',
-      mxQa: '问答比（每条顾客消息的回复数）', mxNone: '—', mxErr: '指标加载失败：{e}'
+      mxQa: '问答比（每条顾客消息的回复数）', mxNone: '—', mxErr: '指标加载失败：{e}',
+      keysBtn: '快捷键 ?', keysTitle: '键盘快捷键', close: '关闭',
+      keysNote: '在输入框里打字时，按住Alt再按字母；Esc关闭弹窗或取消。',
+      key_next: '下一个等待回复的对话', key_send: '发送第一条建议回复', key_edit: '编辑第一条建议回复',
+      key_skip: '跳过第一条建议回复', key_search: '搜索快捷短语', key_resolve: '结束对话',
+      key_reply: '发送输入框里的回复', key_help: '打开或关闭本帮助', key_or: '或',
+      cannedSearch: '搜索短语 /', cannedSearchLabel: '搜索快捷短语（标题和内容，中英文）',
+      cannedSearchPh: '输入关键词，↑↓选择，回车插入', cannedNone: '没有匹配的快捷短语',
+      noWaiting: '没有等待回复的对话', waited: '顾客已等待{t}', answered: '已回复', shopperN: '顾客{id}',
+      why_requested: '顾客要求人工', why_complaint: '投诉', why_repeated_fallback: '机器人连续没听懂',
+      why_action_failure: '机器人查询出错', why_cart_value: '大额购物车', why_discount: '要求优惠',
+      why_rasa_unavailable: '机器人暂时不可用', why_contact: '非工作时间留言',
+      awayNoLink: '离开（连接中断，重连后恢复在线）', why_not_away: '不在线', why_not_at_cap: '已满', why_not_daily_cap: '今日已满',
+      why_not_language: '语言不符', why_not_owner: '当前负责人',
+      dashFigures: '主要指标', mxOf: '共{n}条顾客消息', mxBought: '{m}位转人工的顾客中{n}位3天内下单', mxBotOf: '{m}个对话中{n}个由机器人独立解决', mxEditedNote: '另有{n}编辑后发送',
+      cap_available: '有空位', cap_full: '已满', cap_away: '离开',
+      mxRespShort: '平均响应', mxQaShort: '问答比',
+      dashOpen: '数据看板', dashClose: '回到对话', dashTitle: '数据看板', dashByHour: '每小时对话数', dashRespByHour: '每小时平均响应时间（秒）',
+      dashHour: '时', dashSeconds: '秒', dashDist: '响应时间分布', dashLoad: '客服今日接待量与负荷区间', dashFunnel: '关联推荐转化漏斗',
+      csv: '导出CSV', mxRespAvg: '平均响应时间', mxOver30: '超过30秒的占比', mxConversion: '询单转化率', mxAccept: '建议回复采纳率',
+      mxSat: '满意度', mxN: '{n}条评价', band_normal: '正常', band_full: '饱和', band_strained: '吃紧', band_hire: '需招人',
+      fShown: '展示', fClicked: '点击', fAdded: '加购', fBought: '购买',
+      notes: '备注与标签（仅客服可见）', labelAdd: '加标签', labelRemove: '去掉标签“{x}”', noteAdd: '添加备注',
+      notePh: '写一条备注，顾客看不到', noNotes: '还没有备注', labelPh: '例如：VIP、退货',
+      redraft: '按新数据改好的草稿：', sugFor: '回复“{text}”',
+      noSugNow: '没有可用的建议回复', resolveAnyway: '仍然结束', cancel: '取消', useNew: '用新数据发送'
     },
     en: {
       skip: 'Skip to conversation', loginTitle: 'Agent log-in', username: 'User name', password: 'Password', login: 'Log in',
@@ -64,7 +89,34 @@
       mxAgents: 'Agents', mxAgent: 'Agent', mxReceived: 'Received', mxBand: 'Load', mxActive: 'Now', mxSent: 'Sent',
       band_idle: 'idle', band_healthy: 'healthy', band_add_people: 'add people', mxSug: 'Suggestions', mxShown: 'Shown',
       mxAccepted: 'Sent as drafted', mxEdited: 'Edited', mxRejected: 'Skipped',
-      mxQa: 'Q&A ratio (replies per shopper message)', mxNone: '—', mxErr: 'Could not load the figures: {e}'
+      mxQa: 'Q&A ratio (replies per shopper message)', mxNone: '—', mxErr: 'Could not load the figures: {e}',
+      keysBtn: 'Keys ?', keysTitle: 'Keyboard shortcuts', close: 'Close',
+      keysNote: 'While typing in a field, hold Alt with the letter; Esc closes a popup or cancels.',
+      key_next: 'Next chat waiting for an answer', key_send: 'Send the first suggestion', key_edit: 'Edit the first suggestion',
+      key_skip: 'Skip the first suggestion', key_search: 'Search canned replies', key_resolve: 'Resolve the conversation',
+      key_reply: 'Send the reply in the box', key_help: 'Show or hide this help', key_or: 'or',
+      cannedSearch: 'Search /', cannedSearchLabel: 'Search canned replies (title and text, both languages)',
+      cannedSearchPh: 'Type to search; ↑↓ to pick, Enter inserts', cannedNone: 'No canned reply matches',
+      noWaiting: 'No chat is waiting for an answer', waited: 'Shopper waiting {t}', answered: 'answered', shopperN: 'Shopper {id}',
+      why_requested: 'asked for a person', why_complaint: 'complaint', why_repeated_fallback: 'the bot did not understand twice',
+      why_action_failure: 'a bot look-up failed', why_cart_value: 'large cart', why_discount: 'discount',
+      why_rasa_unavailable: 'the bot was unavailable', why_contact: 'message left out of hours',
+      awayNoLink: 'Away (connection lost; online again once reconnected)', why_not_away: 'away', why_not_at_cap: 'full',
+      why_not_daily_cap: 'full for today', why_not_language: 'other language', why_not_owner: 'the owner',
+      dashFigures: 'Figures', mxOf: 'of {n} shopper messages', mxBought: '{n} of {m} handed-off customers ordered within 3 days',
+      mxBotOf: '{n} of {m} conversations by the bot alone', mxEditedNote: '{n} more sent edited', cap_available: 'free', cap_full: 'full', cap_away: 'away',
+      mxRespShort: 'Response', mxQaShort: 'Q&A',
+      dashOpen: 'Dashboard', dashClose: 'Back to chats', dashTitle: 'Dashboard', dashByHour: 'Conversations by hour',
+      dashRespByHour: 'Average response time by hour (s)', dashHour: 'hour', dashSeconds: 'seconds', dashDist: 'Response times',
+      dashLoad: "Conversations per agent today, against the load bands", dashFunnel: 'Cross-sell funnel', csv: 'CSV',
+      mxRespAvg: 'Response time, average', mxOver30: 'Answered after 30 s', mxConversion: 'Inquiry conversion',
+      mxAccept: 'Suggestions accepted', mxSat: 'Satisfaction', mxN: '{n} ratings', band_normal: 'normal', band_full: 'full',
+      band_strained: 'strained', band_hire: 'hire', fShown: 'shown', fClicked: 'clicked', fAdded: 'added', fBought: 'bought',
+      notes: 'Notes and labels (agents only)', labelAdd: 'Add a label', labelRemove: 'Remove label “{x}”', noteAdd: 'Add note',
+      notePh: 'Write a note; the shopper never sees it', noNotes: 'No notes yet', labelPh: 'e.g. VIP, return',
+      redraft: 'The draft with the new figures:', sugFor: 'For “{text}”',
+
+      noSugNow: 'No suggestion to use', resolveAnyway: 'Resolve anyway', cancel: 'Cancel', useNew: 'Use the new figure'
     }
   };
   var COLORS = {black: '黑色', white: '白色', grey: '灰色', navy: '藏青色', blue: '蓝色', red: '红色', green: '绿色',
@@ -74,7 +126,8 @@
   var S = {
     lang: localStorage.getItem(LANG_KEY) || (/^zh/i.test(navigator.language || '') ? 'zh' : 'en'),
     csrf: null, me: null, mine: [], queue: [], cur: null, detail: null, msgIds: {}, editing: null,
-    conflict: null, ws: null, wsTries: 0, canned: {}, titleTimer: null, baseTitle: document.title, audio: null
+    conflict: null, ws: null, wsTries: 0, canned: {}, titleTimer: null, baseTitle: document.title, audio: null,
+    rows: {}
   };
   var $ = function (id) { return document.getElementById(id); };
 
@@ -106,7 +159,8 @@
       b.textContent = S.lang === 'zh' ? 'EN' : '中';
       b.setAttribute('aria-label', S.lang === 'zh' ? 'Switch to English' : '切换到中文');
     });
-    if (S.me) { renderMe(); renderLists(); renderDetail(); renderConn(); renderMetrics(); }
+    if (S.me) { renderMe(); renderLists(); renderDetail(); renderConn(); renderDash(); }
+    if (!$('dash-toggle').hidden) $('dash-toggle').textContent = $('dash').hidden ? t('dashOpen') : t('dashClose');
   }
   function renderConn() {
     if (!S.conn) return;
@@ -136,9 +190,13 @@
   }
 
   /* ---------- notices: toast, beep, title flash ---------- */
+  // notices stack in their own corner (never over the transcript, the composer or the
+  // suggestions); at most TOASTS_SHOWN at once, the oldest goes first
+  var TOASTS_SHOWN = 3;
   function toast(text, kind) {
-    var n = el('div', 'toast' + (kind ? ' ' + kind : ''), text);
-    $('toasts').appendChild(n);
+    var box = $('toasts'), n = el('div', 'toast' + (kind ? ' ' + kind : ''), text, {title: text});
+    box.appendChild(n);
+    while (box.children.length > TOASTS_SHOWN) box.removeChild(box.firstChild);
     setTimeout(function () { n.classList.add('out'); setTimeout(function () { n.remove(); }, 400); }, 5000);
   }
   function unlockAudio() {
@@ -195,10 +253,8 @@
     $('login').hidden = true; $('app').hidden = false;
     $('reassign-box').hidden = S.me.role !== 'supervisor';
     $('open-form').hidden = S.me.role !== 'supervisor';
-    $('metrics-box').hidden = S.me.role !== 'supervisor';
-    if (S.me.role === 'supervisor') loadMetrics();
+    $('dash-toggle').hidden = S.me.role !== 'supervisor';
     renderMe(); refreshLists(); connect();
-    if (S.me.role === 'supervisor') loadAgents();
     var first = document.querySelector('#mine button, #queue button');
     (first || $('status-toggle')).focus();
   }
@@ -207,10 +263,13 @@
   function renderMe() {
     var m = S.me; if (!m) return;
     $('me').textContent = m.display_name + ' · ' + t('role_' + m.role) + ' · ' + (m.active || 0) + '/' + (m.cap || '-');
-    var b = $('status-toggle'), on = m.status === 'online';
-    b.textContent = on ? t('goAway') : t('goOnline');
+    // honest: the desk counts an agent online only while this page's socket is connected
+    // (and beating); with the socket down the toggle says away, whatever was chosen
+    var b = $('status-toggle'), chosen = m.status === 'online', up = S.conn === 'connected', on = chosen && up;
+    b.textContent = on ? t('goAway') : chosen ? t('awayNoLink') : t('goOnline');
     b.setAttribute('aria-pressed', String(on));
     b.classList.toggle('on', on);
+    b.classList.toggle('lost', chosen && !up);
   }
   $('status-toggle').addEventListener('click', function () {
     var next = S.me.status === 'online' ? 'away' : 'online';
@@ -222,8 +281,8 @@
   function refreshLists() {
     return api('GET', '/api/agent/conversations').then(function (r) {
       // a supervisor sees every owned conversation (to reassign when an owner cannot go on)
-      S.mine = (r.assigned && r.assigned.length) ? r.assigned : (r.mine || []);
-      S.queue = r.queue || []; renderLists();
+      S.mine = ((r.assigned && r.assigned.length) ? r.assigned : (r.mine || [])).map(stamp);
+      S.queue = (r.queue || []).map(stamp); renderLists();
     }).catch(authFail);
   }
   function authFail(e) {
@@ -235,25 +294,76 @@
     list.unshift(s);
   }
   function drop(list, id) { return list.filter(function (x) { return x.conversation_id !== id; }); }
+  /* The lists, for eight chats at once: each row says who (shopper label, product, place
+   * and language), what they asked last, how long they have waited for an answer (a live
+   * timer: amber from 20 s, red from 30 s) and how many of their messages are unread.
+   * Sorted by that wait, longest first; answered conversations follow, latest first.
+   * The waits come from the desk's clock (`waiting_s` when the list was sent); the timer
+   * adds the time passed since on this page's monotonic clock. */
+  var WAIT_AMBER_S = 20, WAIT_RED_S = 30;
+  function stamp(s) { s._at = performance.now(); return s; }
+  function waitedNow(s) {
+    if (!s || s.waiting_s == null) return null;
+    return s.waiting_s + Math.max(0, (performance.now() - (s._at || performance.now())) / 1000);
+  }
+  function fmtWait(sec) {
+    sec = Math.floor(sec);
+    var h = Math.floor(sec / 3600), m = Math.floor(sec % 3600 / 60), x = sec % 60;
+    return (h ? h + ':' + (m < 10 ? '0' : '') : '') + m + ':' + (x < 10 ? '0' : '') + x;
+  }
+  function byWait(a, b) {
+    var wa = waitedNow(a), wb = waitedNow(b);
+    if (wa != null || wb != null) return wa == null ? 1 : wb == null ? -1 : wb - wa;
+    var ta = a.last_message ? a.last_message.id : 0, tb = b.last_message ? b.last_message.id : 0;
+    return tb - ta;
+  }
+  function sortedMine() { return S.mine.slice().sort(byWait); }
   function renderLists() {
-    [['mine', S.mine], ['queue', S.queue]].forEach(function (p) {
+    [['mine', sortedMine()], ['queue', S.queue.slice().sort(byWait)]].forEach(function (p) {
       var ul = $(p[0]); clear(ul);
       $(p[0] + '-count').textContent = '(' + p[1].length + ')';
       if (!p[1].length) ul.appendChild(el('li', 'empty', t('none')));
       p[1].forEach(function (s) { ul.appendChild(convItem(s)); });
     });
+    tickTimers();
   }
+  function tickTimers() {
+    document.querySelectorAll('.convs .timer').forEach(function (n) {
+      var s = S.rows[n.dataset.cid], w = waitedNow(s);
+      if (w == null) { n.hidden = true; return; }
+      n.hidden = false;
+      n.textContent = fmtWait(w);
+      n.setAttribute('aria-label', t('waited', {t: fmtWait(w)}));
+      n.className = 'timer' + (w >= WAIT_RED_S ? ' late' : w >= WAIT_AMBER_S ? ' slow' : '');
+    });
+  }
+  setInterval(tickTimers, 1000);
+  function shopperLabel(s) {
+    return s.shopper_label || (s.customer_id ? String(s.customer_id) : t('shopperN', {id: s.conversation_id.slice(0, 4)}));
+  }
+  function productOf(s) { return (s.page && (s.page.title || s.page.product_id)) || ''; }
   function convItem(s) {
+    S.rows[s.conversation_id] = s;
     var li = el('li'), b = el('button', 'conv' + (s.conversation_id === S.cur ? ' current' : ''), null, {type: 'button'});
+    b.dataset.cid = s.conversation_id;
     if (s.conversation_id === S.cur) b.setAttribute('aria-current', 'true');
     var top = el('span', 'conv-top');
-    top.appendChild(el('span', 'conv-name', (s.page && (s.page.title || s.page.product_id)) || s.conversation_id.slice(0, 8)));
-    top.appendChild(el('span', 'pill st-' + s.state, t('st_' + s.state)));
-    top.appendChild(el('span', 'pill lang', (s.locale || '').toUpperCase()));
+    top.appendChild(el('span', 'conv-name', shopperLabel(s)));
+    top.appendChild(el('span', 'timer', null, {'data-cid': s.conversation_id, hidden: ''}));
     if (s.unread) top.appendChild(el('span', 'badge', s.unread, {'aria-label': t('unread', {n: s.unread})}));
     b.appendChild(top);
-    var lm = s.last_message;
-    b.appendChild(el('span', 'conv-last', lm ? t('s_' + lm.sender) + ': ' + (msgText(lm) || '') : t('noMsgs')));
+    var where = [productOf(s), s.city || '', (s.locale || '').toUpperCase()].filter(Boolean).join(' · ');
+    var sub = el('span', 'conv-sub');
+    sub.appendChild(el('span', 'conv-where', where));
+    if (s.state !== 'assigned') sub.appendChild(el('span', 'pill st-' + s.state, t('st_' + s.state)));
+    b.appendChild(sub);
+    var pv = s.last_shopper_message;
+    b.appendChild(el('span', 'conv-last', pv ? msgText(pv) : t('noMsgs')));
+    if (s.labels && s.labels.length) {
+      var lb = el('span', 'conv-labels');
+      s.labels.forEach(function (x) { lb.appendChild(el('span', 'label', x)); });
+      b.appendChild(lb);
+    }
     if (s.agent_name && S.me && S.me.role === 'supervisor') b.appendChild(el('span', 'conv-agent', s.agent_name));
     b.addEventListener('click', function () { openConv(s.conversation_id); });
     li.appendChild(b);
@@ -274,13 +384,15 @@
 
   /* ---------- one conversation ---------- */
   function openConv(id) {
-    if (S.cur !== id) { S.editing = null; S.conflict = null; }
+    if (S.cur !== id) { S.editing = null; S.conflict = null; S.resolveAsk = null; closeCannedSearch(false); }
     S.cur = id;
     [S.mine, S.queue].forEach(function (l) { l.forEach(function (s) { if (s.conversation_id === id) s.unread = 0; }); });
     renderLists();
     return api('GET', '/api/agent/conversations/' + encodeURIComponent(id)).then(function (d) {
       if (S.cur !== id) return;
       S.detail = d; S.msgIds = {};
+      if (S.me && S.me.role === 'supervisor') loadAgents(id);
+      d.pendingIds = (d.pending || []).map(function (p) { return p.message.id; });
       d.messages.forEach(function (m) { S.msgIds[m.id] = true; });
       loadCanned(d.conversation.locale || d.context.locale || 'zh');
       renderDetail();
@@ -292,13 +404,13 @@
     renderComposer();
     if (!has) return;
     var c = d.conversation;
-    $('conv-title').textContent = (c.page && (c.page.title || c.page.product_id)) || c.conversation_id;
+    $('conv-title').textContent = [shopperLabel(c), productOf(c), (c.locale || '').toUpperCase()].filter(Boolean).join(' · ');
     $('conv-state').textContent = t('st_' + c.state) + (c.agent_name ? ' · ' + c.agent_name : '');
     $('conv-state').className = 'state pill st-' + c.state;
     var tr = $('transcript'); clear(tr);
     if (!d.messages.length) tr.appendChild(el('p', 'empty', t('noMsgs')));
     d.messages.forEach(function (m) { tr.appendChild(msgNode(m)); });
-    renderContext(); renderSuggestions(); renderEditing(); renderConflict();
+    renderContext(); renderSuggestions(); renderNotes(); renderEditing(); renderConflict(); renderResolveAsk();
   }
   function canWrite() {          // only the owner of an assigned conversation writes in it
     var c = S.detail && S.detail.conversation;
@@ -331,12 +443,30 @@
     var empty = tr.querySelector('.empty'); if (empty) empty.remove();
     tr.appendChild(msgNode(m));
     if (near || m.sender === 'agent') tr.scrollTop = tr.scrollHeight;
-    if (m.sender === 'shopper') { $('shopper-typing').hidden = true; renderSuggestions(); }
+    var pend = S.detail.pendingIds || (S.detail.pendingIds = []);
+    if (m.sender === 'shopper') { pend.push(m.id); $('shopper-typing').hidden = true; markRead(m.id); }
+    if (m.sender === 'agent') S.detail.pendingIds = [];
+    if (m.sender === 'shopper' || m.sender === 'agent') renderSuggestions();
   }
+
+  // the owner has seen the open conversation up to this message (unread counts follow)
+  // (answered with the conversation's fresh summary: after a send, the row's wait and
+  // order follow from it)
+  function markRead(upto, evenUnfocused) {
+    var c = S.detail && S.detail.conversation;
+    if (!c || !S.me || c.agent_id !== S.me.agent_id || !(evenUnfocused || document.hasFocus())) return;
+    api('POST', '/api/agent/conversations/' + encodeURIComponent(c.conversation_id) + '/read', {upto: upto})
+      .then(upsertSummary).catch(function () { /* the next open marks it */ });
+  }
+  window.addEventListener('focus', function () {
+    var ms = S.detail ? S.detail.messages : [];
+    if (ms.length) markRead(ms[ms.length - 1].id);
+  });
 
   /* why a conversation left the bot: "discount · asked for 15% off" */
   function handoffText(reason, pct) {
-    return reason + (pct != null ? ' · ' + t('askedPct', {n: pct}) : '');
+    if (reason === 'discount' && pct != null) return t('askedPct', {n: pct});
+    return I18N[S.lang]['why_' + reason] ? t('why_' + reason) : reason;
   }
 
   /* facts behind a message or a suggestion, one compact line each */
@@ -420,27 +550,80 @@
     row('orders', po.length ? ol : '');
   }
 
-  /* ---------- suggestions ---------- */
-  function latestShopperId() {
-    var ms = S.detail ? S.detail.messages : [];
-    for (var i = ms.length - 1; i >= 0; i--) if (ms[i].sender === 'shopper') return ms[i].id;
-    return null;
+  /* ---------- private notes and labels (agents only; never shown to the shopper) ---------- */
+  function renderNotes() {
+    var d = S.detail, box = $('notes'), lb = $('labels'); clear(box); clear(lb);
+    $('notes-box').hidden = !d;
+    if (!d) return;
+    var labels = d.conversation.labels || [];
+    labels.forEach(function (x) {
+      var chip = el('span', 'label');
+      chip.appendChild(document.createTextNode(x));
+      var rm = el('button', 'link', '×', {type: 'button', 'aria-label': t('labelRemove', {x: x}), title: t('labelRemove', {x: x})});
+      rm.addEventListener('click', function () { setLabels(labels.filter(function (y) { return y !== x; })); });
+      chip.appendChild(rm); lb.appendChild(chip);
+    });
+    (d.notes || []).forEach(function (n) {
+      var li = el('li', 'note-item');
+      var meta = el('span', 'meta', (n.agent_name || '') + ' · ' + fmtTime(n.created_at));
+      li.appendChild(meta); li.appendChild(el('span', 'note-text', n.text)); box.appendChild(li);
+    });
+    if (!(d.notes || []).length) box.appendChild(el('li', 'empty', t('noNotes')));
   }
+  function setLabels(list) {
+    var id = S.cur;
+    api('POST', '/api/agent/conversations/' + encodeURIComponent(id) + '/labels', {labels: list}).then(function (sm) {
+      upsertSummary(sm);
+    }).catch(function (e) { toast(t('failed', {e: e.message}), 'bad'); });
+  }
+  $('label-form').addEventListener('submit', function (e) {
+    e.preventDefault();
+    var v = $('label-in').value.trim(), d = S.detail;
+    if (!v || !d) return;
+    var list = (d.conversation.labels || []).concat([v]);
+    $('label-in').value = ''; setLabels(list);
+  });
+  $('note-form').addEventListener('submit', function (e) {
+    e.preventDefault();
+    var v = $('note-in').value.trim(), id = S.cur;
+    if (!v || !id) return;
+    api('POST', '/api/agent/conversations/' + encodeURIComponent(id) + '/notes', {text: v}).then(function (n) {
+      $('note-in').value = ''; addNote(n);
+    }).catch(function (err) { toast(t('failed', {e: err.message}), 'bad'); });
+  });
+  function addNote(n) {
+    var d = S.detail;
+    if (!d || d.conversation.conversation_id !== n.conversation_id) return;
+    var l = d.notes || (d.notes = []);
+    if (l.some(function (x) { return x.id === n.id; })) return;
+    l.push(n); renderNotes();
+  }
+
+  /* ---------- suggestions ---------- */
   function renderSuggestions() {
     var box = $('suggestions'); clear(box);
     if (!S.detail) return;
-    var last = latestShopperId();
-    var list = (S.detail.suggestions || []).filter(function (s) { return s.message_id === last && !s.outcome; });
+    // drafts for every shopper message still waiting for an answer (the desk's `pending`,
+    // kept live: a shopper message joins it, an agent message empties it), oldest first
+    var pend = S.detail.pendingIds || [];
+    var list = (S.detail.suggestions || []).filter(function (s) { return pend.indexOf(s.message_id) >= 0 && !s.outcome; })
+      .sort(function (a, b) { return a.message_id - b.message_id || a.id - b.id; });
     if (!list.length) { box.appendChild(el('p', 'empty', t('noSug'))); return; }
     // Rasa sends a text and its facts as two replies: a facts-only suggestion joins the text before it
     var groups = [];
     list.forEach(function (s) {
       var prev = groups[groups.length - 1];
-      if (!(s.text || '').trim() && s.custom && prev && prev.s.kind === s.kind) prev.more.push(s);
+      if (!(s.text || '').trim() && s.custom && prev && prev.s.kind === s.kind && prev.s.message_id === s.message_id) prev.more.push(s);
       else groups.push({s: s, more: []});
     });
+    var byId = {}; S.detail.messages.forEach(function (m) { byId[m.id] = m; });
+    var shownFor = null;
     groups.forEach(function (g) {
       var s = g.s, all = [s].concat(g.more);
+      if (pend.length > 1 && s.message_id !== shownFor) {      // which question these answer
+        shownFor = s.message_id;
+        box.appendChild(el('p', 'sug-for', t('sugFor', {text: ((byId[s.message_id] || {}).text || '').slice(0, 60)})));
+      }
       var card = el('article', 'sug', null, {'data-sid': s.id, 'aria-label': t('kind_' + s.kind) + ' #' + s.id});
       card.appendChild(el('span', 'pill kind-' + s.kind, t('kind_' + s.kind)));
       if ((s.text || '').trim()) card.appendChild(el('p', 'sug-text', s.text));
@@ -452,9 +635,12 @@
         card.appendChild(el('div', 'facts-head', t('facts'))); card.appendChild(f);
       } else card.appendChild(el('p', 'muted', t('facts_none')));
       var row = el('div', 'sug-actions');
-      var send = el('button', 'primary', t('useSend'), {type: 'button'}),
-        edit = el('button', null, t('useEdit'), {type: 'button'}),
-        skip = el('button', null, t('useSkip'), {type: 'button'});
+      var first = !box.querySelector('.sug');
+      var send = el('button', 'primary', t('useSend'), {type: 'button', 'data-act': 'send'}),
+        edit = el('button', null, t('useEdit'), {type: 'button', 'data-act': 'edit'}),
+        skip = el('button', null, t('useSkip'), {type: 'button', 'data-act': 'skip'});
+      if (first) { send.setAttribute('aria-keyshortcuts', 'S Alt+S'); edit.setAttribute('aria-keyshortcuts', 'E Alt+E');
+        skip.setAttribute('aria-keyshortcuts', 'X Alt+X'); }
       send.addEventListener('click', function () { sendReply(s.text, s.id, false); });
       edit.addEventListener('click', function () { startEdit(s); });
       skip.addEventListener('click', function () {
@@ -492,45 +678,56 @@
   }
 
   /* ---------- sending ---------- */
-  function sendReply(text, sid, confirm) {
+  /* send a reply (a suggestion's when `sid`); `choice` answers the desk's warning that the
+   * draft's facts changed: "send_anyway" (confirm) or "use_new" (the redrafted text) */
+  function sendReply(text, sid, choice) {
     if (!S.cur || !text.trim()) return Promise.resolve();
-    var id = S.cur, body = {text: text};
+    var id = S.cur, body = {text: text, lang: S.lang};
     if (sid) body.suggestion_id = sid;
-    if (confirm) body.confirm = true;
+    if (choice === 'send_anyway') body.confirm = true;
+    if (choice === 'use_new') body.use_new = true;
     $('send').disabled = true; typing(false);
     return api('POST', '/api/agent/conversations/' + encodeURIComponent(id) + '/messages', body).then(function (r) {
       renderComposer();
       S.conflict = null; renderConflict();
       if (S.editing === sid || !sid) { if ($('reply').value === text || S.editing === sid) $('reply').value = ''; }
       if (S.editing === sid) { S.editing = null; renderEditing(); }
-      if (S.cur === id) { appendMessage(r.message); if (r.suggestion) updateSuggestion(r.suggestion); }
+      if (S.cur === id) { appendMessage(r.message); if (r.suggestion) updateSuggestion(r.suggestion); markRead(r.message.id, true); }
       toast(t('sent'));
     }).catch(function (e) {
       renderComposer();
-      if (e.status === 409 && e.body && e.body.changes) { S.conflict = {text: text, sid: sid, changes: e.body.changes, error: e.body.error}; renderConflict(); return; }
+      if (e.status === 409 && e.body && e.body.changes) { S.conflict = {text: text, sid: sid, body: e.body}; renderConflict(); return; }
       toast(t('sendErr', {e: e.message}), 'bad');
     });
   }
+  // the desk's words for each change ("黑色42码库存现在是0（起草时是3）"), the draft with
+  // the new figures when it could redo it, and its choices
   function renderConflict() {
     var w = $('warn'); clear(w);
     var c = S.conflict; w.hidden = !c;
     if (!c) return;
+    var b = c.body;
     w.appendChild(el('strong', null, t('changed')));
     var ul = el('ul');
-    c.changes.forEach(function (ch) {
-      var li = el('li'); li.appendChild(el('span', 'field', ch.field + ': '));
-      li.appendChild(el('del', null, fmtVal(ch.old))); li.appendChild(document.createTextNode(' → '));
-      li.appendChild(el('ins', null, fmtVal(ch.new))); ul.appendChild(li);
-    });
+    b.changes.forEach(function (ch) { ul.appendChild(el('li', 'change', ch.text || (ch.field + ': ' + fmtVal(ch.old) + ' → ' + fmtVal(ch.new)))); });
     w.appendChild(ul);
-    var row = el('div', 'sug-actions');
-    var any = el('button', 'danger', t('sendAnyway'), {type: 'button'}), ed = el('button', null, t('editIt'), {type: 'button'});
-    any.addEventListener('click', function () { sendReply(c.text, c.sid, true); });
-    ed.addEventListener('click', function () {
-      S.editing = c.sid; $('reply').value = c.text; S.conflict = null; renderConflict(); renderEditing(); $('reply').focus();
+    if (b.redrafted && b.redrafted.text) {
+      var nd = el('p', 'redraft'); nd.appendChild(el('span', 'muted', t('redraft') + ' '));
+      nd.appendChild(el('span', null, b.redrafted.text)); w.appendChild(nd);
+    }
+    var row = el('div', 'sug-actions'), focus = null;
+    (b.choices || [{action: 'send_anyway', label: t('sendAnyway')}, {action: 'cancel', label: t('cancel')}]).forEach(function (ch) {
+      var btn = el('button', ch.action === 'send_anyway' ? 'danger' : ch.action === 'use_new' ? 'primary' : null, ch.label,
+        {type: 'button', 'data-choice': ch.action});
+      btn.addEventListener('click', function () {
+        if (ch.action === 'cancel') { S.conflict = null; renderConflict(); return; }
+        sendReply(c.text, c.sid, ch.action);
+      });
+      row.appendChild(btn);
+      if (ch.action === 'use_new' || (ch.action === 'cancel' && !focus)) focus = btn;
     });
-    row.appendChild(any); row.appendChild(ed); w.appendChild(row);
-    any.focus();
+    w.appendChild(row);
+    if (focus) focus.focus();
   }
   function fmtVal(v) { return v == null ? '—' : typeof v === 'object' ? JSON.stringify(v) : String(v); }
   $('composer').addEventListener('submit', function (e) {
@@ -548,12 +745,32 @@
   $('reply').addEventListener('keydown', function (e) {
     if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) { e.preventDefault(); sendReply($('reply').value, S.editing, false); }
   });
-  $('resolve').addEventListener('click', function () {
+  /* resolve; the desk answers 409 when the shopper's last message has no answer yet: the
+   * agent is told so, in words, and resolves anyway or goes back to answer */
+  function resolve(confirm) {
     if (!S.cur) return;
-    api('POST', '/api/agent/conversations/' + encodeURIComponent(S.cur) + '/resolve', {}).then(function (s) {
-      upsertSummary(s); toast(t('resolved')); if (S.detail) { S.detail.conversation = s; renderDetail(); }
-    }).catch(function (e) { toast(t('failed', {e: e.message}), 'bad'); });
-  });
+    var id = S.cur;
+    api('POST', '/api/agent/conversations/' + encodeURIComponent(id) + '/resolve', {confirm: !!confirm, lang: S.lang}).then(function (s) {
+      S.resolveAsk = null; renderResolveAsk();
+      upsertSummary(s); toast(t('resolved')); if (S.detail && S.cur === id) { S.detail.conversation = s; renderDetail(); }
+    }).catch(function (e) {
+      if (e.status === 409 && S.cur === id) { S.resolveAsk = {error: e.message, body: e.body || {}}; renderResolveAsk(); return; }
+      toast(t('failed', {e: e.message}), 'bad');
+    });
+  }
+  function renderResolveAsk() {
+    var w = $('resolve-warn'); clear(w);
+    var a = S.resolveAsk; w.hidden = !a;
+    if (!a) return;
+    w.appendChild(el('strong', null, a.body.text || a.error));
+    var row = el('div', 'sug-actions');
+    var go = el('button', 'danger', t('resolveAnyway'), {type: 'button'}), back = el('button', null, t('cancel'), {type: 'button'});
+    go.addEventListener('click', function () { resolve(true); });
+    back.addEventListener('click', function () { S.resolveAsk = null; renderResolveAsk(); $('reply').focus(); });
+    row.appendChild(go); row.appendChild(back); w.appendChild(row);
+    back.focus();
+  }
+  $('resolve').addEventListener('click', function () { resolve(false); });
   $('reassign').addEventListener('submit', function (e) {
     e.preventDefault(); if (!S.cur) return;
     api('POST', '/api/agent/conversations/' + encodeURIComponent(S.cur) + '/reassign',
@@ -562,61 +779,134 @@
     }).catch(function (err) { toast(t('failed', {e: err.message}), 'bad'); });
   });
 
-  /* ---------- metrics (supervisors): GET /api/agent/metrics ---------- */
-  function loadMetrics() {
-    var day = $('mx-day').value;
-    return api('GET', '/api/agent/metrics' + (day ? '?day=' + encodeURIComponent(day) : '')).then(function (m) {
-      S.metrics = m; if (!$('mx-day').value) $('mx-day').value = m.day; renderMetrics();
-    }).catch(function (e) { toast(t('mxErr', {e: e.message}), 'bad'); });
-  }
-  $('metrics-form').addEventListener('submit', function (e) { e.preventDefault(); loadMetrics(); });
+  /* ---------- the supervisor's dashboard: GET /api/agent/metrics, drawn by charts.js ----------
+   * Headline figures, conversations and response time by hour, the response-time
+   * distribution with the 20 s and 30 s marks, conversations per agent against the load
+   * bands (with active/cap now: 8 of 8 is full), the cross-sell funnel; each with its CSV
+   * (GET /api/agent/metrics/{table}.csv). Definitions: docs/desk.md "Metrics". */
   function secs(s) {
     if (s == null) return t('mxNone');
     return s < 60 ? Math.round(s) + ' s' : s < 3600 ? (s / 60).toFixed(1) + ' min' : (s / 3600).toFixed(1) + ' h';
   }
   function pct(r) { return r == null ? t('mxNone') : Math.round(r * 1000) / 10 + '%'; }
-  function renderMetrics() {
-    var box = $('metrics'), m = S.metrics; clear(box);
-    if (!m) return;
-    function pairs(title, rows) {
-      box.appendChild(el('h3', null, title));
-      var dl = el('dl');
-      rows.forEach(function (r) { dl.appendChild(el('dt', null, r[0])); dl.appendChild(el('dd', null, r[1])); });
-      box.appendChild(dl);
+  function two(x) { return x == null ? t('mxNone') : Number(x).toFixed(2); }
+  function openDash(on) {
+    $('dash').hidden = !on; document.querySelector('main.cols').hidden = on;
+    $('dash-toggle').setAttribute('aria-pressed', String(on));
+    $('dash-toggle').textContent = on ? t('dashClose') : t('dashOpen');
+    if (on) loadDash();
+  }
+  $('dash-toggle').addEventListener('click', function () { openDash($('dash').hidden); });
+  $('dash-form').addEventListener('submit', function (e) { e.preventDefault(); loadDash(); });
+  function dayQuery() { var d = $('dash-day').value; return d ? '?day=' + encodeURIComponent(d) : ''; }
+  function loadDash() {
+    return api('GET', '/api/agent/metrics' + dayQuery()).then(function (m) {
+      S.dash = m; if (!$('dash-day').value && m.day) $('dash-day').value = m.day; renderDash();
+    }).catch(function (e) { toast(t('mxErr', {e: e.message}), 'bad'); });
+  }
+  function csvHref(table) { return '/api/agent/metrics/' + table + '.csv' + dayQuery(); }
+  function csvLink(table, title) {
+    return el('a', 'csv', t('csv'), {href: csvHref(table), download: '', 'aria-label': t('csv') + ': ' + title});
+  }
+  function renderDash() {
+    var box = $('dash-body'), m = S.dash, C = window.ShopAssistCharts; clear(box);
+    if (!m || !C) return;
+    var d = dashModel(m);
+    var figs = el('section', 'figures-box'), fh = el('div', 'chart-head');
+    fh.appendChild(el('h3', null, t('dashFigures'))); fh.appendChild(csvLink('summary', t('dashFigures')));
+    figs.appendChild(fh);
+    var heads = el('dl', 'figures');
+    d.headline.forEach(function (h) {
+      var f = el('div', 'figure', null, {'data-figure': h.key});
+      f.appendChild(el('dt', null, h.label)); f.appendChild(el('dd', 'value', h.value));
+      if (h.note) f.appendChild(el('dd', 'note', h.note));
+      heads.appendChild(f);
+    });
+    figs.appendChild(heads); box.appendChild(figs);
+    var grid = el('div', 'charts');
+    function panel(key, title, chart, table, extra) {
+      var sec = el('section', 'chart-box', null, {'data-chart': key}), head = el('div', 'chart-head');
+      head.appendChild(el('h3', null, title)); head.appendChild(csvLink(table, title));
+      sec.appendChild(head); sec.appendChild(chart); if (extra) sec.appendChild(extra); grid.appendChild(sec);
     }
-    var c = m.conversations;
-    pairs(t('mxConv'), [[t('mxStarted'), c.started], [t('mxBotOnly'), c.bot_only], [t('mxHanded'), c.handed_off],
-      [t('mxRate'), pct(c.bot_resolution_rate)], [t('mxQa'), m.messages.qa_ratio == null ? t('mxNone') : m.messages.qa_ratio]]);
-    var reasons = Object.keys(m.handoffs.by_reason || {});
-    pairs(t('mxReasons') + ' (' + m.handoffs.total + ')', reasons.length ? reasons.map(function (k) { return [k, m.handoffs.by_reason[k]]; }) : [[t('mxNone'), '']]);
-    function spread(x) { return secs(x.p50_s) + ' / ' + secs(x.p90_s) + ' (n=' + x.count + ')'; }
-    pairs(t('mxTimes'), [[t('mxWait'), spread(m.queue_wait)], [t('mxFirst'), spread(m.first_response)], [t('mxResolve'), spread(m.resolution)]]);
-    box.appendChild(el('h3', null, t('mxAgents')));
-    var tb = el('table'), hr = el('tr');
-    ['mxAgent', 'mxReceived', 'mxBand', 'mxActive', 'mxSent'].forEach(function (k) { hr.appendChild(el('th', null, t(k), {scope: 'col'})); });
+    var marks = [{value: 20, label: '20 s', color: '#b54708'}, {value: 30, label: '30 s', color: '#b42318'}];
+    panel('hours', t('dashByHour'), C.bars(d.hours.map(function (h) { return {label: String(h.hour), value: h.conversations}; }),
+      {title: t('dashByHour'), xTitle: t('dashHour')}), 'hours');
+    panel('response-hours', t('dashRespByHour'), C.bars(d.hours.map(function (h) { return {label: String(h.hour), value: h.response_s}; }),
+      {title: t('dashRespByHour'), unit: ' s', color: '#6941c6', marks: marks, xTitle: t('dashHour')}), 'hours');
+    panel('distribution', t('dashDist'), C.histogram(d.buckets, {title: t('dashDist'), unit: ' s', marks: marks, xTitle: t('dashSeconds')}),
+      'response_distribution');
+    panel('load', t('dashLoad'), C.bands(d.agents, d.bands, {title: t('dashLoad')}), 'agents', agentsTable(m.agents || []));
+    panel('funnel', t('dashFunnel'), C.funnel(d.funnel, {title: t('dashFunnel')}), 'summary');
+    box.appendChild(grid);
+  }
+  function agentsTable(agents) {
+    var tb = el('table', 'agents'), hr = el('tr');
+    ['mxAgent', 'mxReceived', 'mxBand', 'mxActive', 'mxRespShort', 'mxQaShort', 'mxSat'].forEach(function (k) {
+      hr.appendChild(el('th', null, t(k), {scope: 'col'}));
+    });
     tb.appendChild(hr);
-    (m.agents || []).forEach(function (a) {
+    agents.forEach(function (a) {
       var tr = el('tr');
       tr.appendChild(el('th', null, a.display_name, {scope: 'row'}));
       tr.appendChild(el('td', null, a.received));
       tr.appendChild(el('td', 'band-' + a.load_band, t('band_' + a.load_band)));
-      tr.appendChild(el('td', null, a.active_now)); tr.appendChild(el('td', null, a.messages_sent));
+      tr.appendChild(el('td', 'cap-' + a.capacity_now, a.active_now + '/' + a.cap + ' · ' + t('cap_' + a.capacity_now)));
+      tr.appendChild(el('td', null, secs((a.response || {}).avg_s)));
+      tr.appendChild(el('td', null, two(a.qa_ratio)));
+      tr.appendChild(el('td', null, (a.satisfaction || {}).average != null ? two(a.satisfaction.average) : t('mxNone')));
       tb.appendChild(tr);
     });
-    box.appendChild(tb);
-    var g = m.suggestions;
-    pairs(t('mxSug'), [[t('mxShown'), g.shown], [t('mxAccepted'), g.accepted + ' · ' + pct(g.accepted_rate)],
-      [t('mxEdited'), g.edited + ' · ' + pct(g.edited_rate)], [t('mxRejected'), g.rejected + ' · ' + pct(g.rejected_rate)]]);
+    return tb;
+  }
+  /* the metrics document, turned into what the dashboard shows (one place for its shape) */
+  function dashModel(m) {
+    var c = m.conversations || {}, g = m.suggestions || {}, msg = m.messages || {}, rt = m.response || {},
+      fr = m.first_response || {}, cv = m.conversion || {}, sat = m.satisfaction || {}, x = m.crosssell || {};
+    var p90 = function (v) { return v != null ? 'p90 ' + secs(v) : ''; };
+    return {
+      headline: [
+        {key: 'response', label: t('mxRespAvg'), value: secs(rt.avg_s), note: p90(rt.p90_s)},
+        {key: 'over30', label: t('mxOver30'), value: pct(rt.over_30s_share), note: rt.count != null ? t('mxOf', {n: rt.count}) : ''},
+        {key: 'first', label: t('mxFirst'), value: secs(fr.avg_s), note: p90(fr.p90_s)},
+        {key: 'conversion', label: t('mxConversion'), value: pct(cv.rate),
+          note: cv.customers != null ? t('mxBought', {n: cv.ordered, m: cv.customers}) : ''},
+        {key: 'qa', label: t('mxQa'), value: two(msg.qa_ratio)},
+        {key: 'bot', label: t('mxRate'), value: pct(c.bot_resolution_rate),
+          note: c.started != null ? t('mxBotOf', {n: c.bot_only, m: c.started}) : ''},
+        {key: 'accepted', label: t('mxAccept'), value: pct(g.accepted_rate),
+          note: g.shown ? t('mxEditedNote', {n: pct(g.edited_rate)}) : ''},
+        {key: 'satisfaction', label: t('mxSat'), value: sat.average != null ? two(sat.average) + ' / 5' : t('mxNone'),
+          note: t('mxN', {n: sat.count || 0})}
+      ],
+      hours: (m.hours || []).map(function (h) { return {hour: h.hour, conversations: h.conversations, response_s: (h.response || {}).avg_s}; }),
+      buckets: ((m.response_distribution || {}).buckets || []).map(function (b) {
+        return {from: b.from_s, to: b.to_s, label: b.to_s == null ? b.from_s + '+' : b.from_s + '–' + b.to_s, count: b.count};
+      }),
+      agents: (m.agents || []).map(function (a) {
+        return {label: a.display_name, value: a.per_day != null ? a.per_day : a.received, band: t('band_' + a.load_band)};
+      }),
+      bands: (m.load_bands || []).map(function (b, i) {
+        return {from: b.from_per_day, to: b.below_per_day, label: t('band_' + b.band),
+          color: ['#f2f4f7', '#d1fadf', '#fef0c7', '#fee4e2', '#fecdca'][i] || '#f2f4f7'};
+      }),
+      funnel: [{label: t('fShown'), value: x.shown || 0}, {label: t('fClicked'), value: x.clicked || 0},
+        {label: t('fAdded'), value: x.added_to_cart || 0}, {label: t('fBought'), value: x.bought || 0}]
+    };
   }
 
-  function loadAgents() {
-    api('GET', '/api/agent/agents').then(function (list) {
+  // the agents a supervisor may give the open conversation to: the desk says who can take
+  // it (online, a free place, the shopper's language) and why not; the others are disabled
+  function loadAgents(cid) {
+    api('GET', '/api/agent/agents' + (cid ? '?conversation_id=' + encodeURIComponent(cid) : '')).then(function (list) {
+      if (cid && cid !== S.cur) return;
       var sel = $('ra-agent'); clear(sel);
       (list || []).forEach(function (a) {
         if (!a) return;
-        var o = el('option', null, a.display_name + ' (#' + a.agent_id + ', ' + a.role + ', ' + (a.languages || []).join('/') + ', ' +
-          (a.status === 'online' ? t('online') : t('away')) + ', ' + a.active + '/' + a.cap + ')');
-        o.value = String(a.agent_id); sel.appendChild(o);
+        var o = el('option', null, a.display_name + ' (' + (a.languages || []).join('/') + ', ' +
+          (a.status === 'online' ? t('online') : t('away')) + ', ' + a.active + '/' + a.cap +
+          (a.can_take === false ? ' · ' + t('why_not_' + a.why_not) : '') + ')');
+        o.value = String(a.agent_id); o.disabled = a.can_take === false; sel.appendChild(o);
       });
     }).catch(function () {});
   }
@@ -653,7 +943,7 @@
 
   /* ---------- live events ---------- */
   function upsertSummary(s) {
-    var id = s.conversation_id;
+    var id = s.conversation_id; stamp(s);
     if (s.state === 'queued') { upsert(S.queue, s); S.mine = drop(S.mine, id); }
     else {
       S.queue = drop(S.queue, id);
@@ -665,7 +955,7 @@
     if (id === S.cur) s.unread = 0;
     if (S.detail && S.detail.conversation.conversation_id === s.conversation_id) {
       var was = S.detail.conversation;
-      S.detail.conversation = s; $('conv-state').textContent = t('st_' + s.state) + (s.agent_name ? ' · ' + s.agent_name : '');
+      S.detail.conversation = s; renderNotes(); $('conv-state').textContent = t('st_' + s.state) + (s.agent_name ? ' · ' + s.agent_name : '');
       $('conv-state').className = 'state pill st-' + s.state;
       renderComposer();
       if (S.me && was.agent_id === S.me.agent_id && s.agent_id !== S.me.agent_id && s.state === 'assigned')
@@ -704,9 +994,13 @@
         if (ev.conversation) upsertSummary(ev.conversation);
         if (ev.conversation_id === S.cur) appendMessage(m);
         var s = S.mine.concat(S.queue).filter(function (x) { return x.conversation_id === ev.conversation_id; })[0];
-        if (s) {
+        if (s && !ev.conversation) {     // no fresh summary with the event: keep the row true
           s.last_message = m;
-          if (ev.conversation_id !== S.cur && m.sender === 'shopper' && !ev.conversation) s.unread = (s.unread || 0) + 1;
+          if (m.sender === 'shopper') {
+            s.last_shopper_message = m;
+            if (s.waiting_s == null) { s.waiting_s = 0; stamp(s); }
+            if (ev.conversation_id !== S.cur) s.unread = (s.unread || 0) + 1;
+          } else if (m.sender === 'agent') s.waiting_s = null;
           renderLists();
         }
         if (m.sender === 'shopper' && (ev.conversation_id !== S.cur || !document.hasFocus() || document.hidden)) notify(t('newMsg', {text: (m.text || '').slice(0, 40)}));
@@ -722,8 +1016,16 @@
           refreshContext(ev.conversation_id);
         }
         break;
+      case 'note':
+        addNote(ev.note); break;
+      case 'heartbeat':             // the desk's view of this agent: away after a gap
+        if (S.me && ev.status && ev.status !== S.me.status) { S.me.status = ev.status; renderMe(); }
+        break;
+      case 'presence':
+        if (ev.agent && S.me && ev.agent.agent_id === S.me.agent_id) { S.me = ev.agent; renderMe(); }
+        break;
       case 'queue':
-        S.queue = ev.queue || []; renderLists(); break;
+        S.queue = (ev.queue || []).map(stamp); renderLists(); break;
       case 'typing':
         if (ev.conversation_id === S.cur) {
           $('shopper-typing').hidden = !ev.on;
@@ -733,13 +1035,24 @@
       case 'conversation':
         upsertSummary(ev.conversation); break;
       case 'hello':
+        if (ev.heartbeat_s && ev.heartbeat_s !== S.heartbeatS) { S.heartbeatS = ev.heartbeat_s; if (S.ws) heartbeat(S.ws); }
         if (ev.agent) { S.me = ev.agent; renderMe(); }
-        if (ev.queue) { S.queue = ev.queue; renderLists(); }
+        if (ev.queue) { S.queue = ev.queue.map(stamp); renderLists(); }
         break;
       case 'agent':
         if (ev.agent && S.me && ev.agent.agent_id === S.me.agent_id) { S.me = ev.agent; renderMe(); }
         break;
     }
+  }
+  // presence: a heartbeat over the socket every HEARTBEAT_S (the desk's own period when its
+  // hello names one), so the desk keeps this session online only while the page is alive
+  var HEARTBEAT_S = 15;
+  function heartbeat(ws) {
+    clearInterval(S.beat);
+    S.beat = setInterval(function () {
+      if (S.ws !== ws || ws.readyState !== 1) { clearInterval(S.beat); return; }
+      try { ws.send(JSON.stringify({type: 'heartbeat'})); } catch (e) { /* closing */ }
+    }, (S.heartbeatS || HEARTBEAT_S) * 1000);
   }
   function connect() {
     if (!S.me || S.ws) return;
@@ -747,7 +1060,7 @@
     S.ws = ws;
     ws.onopen = function () {
       var again = S.wsTries > 0; S.wsTries = 0;
-      S.conn = 'connected'; renderConn();
+      S.conn = 'connected'; renderConn(); renderMe(); heartbeat(ws);
       if (again) { refreshLists(); if (S.cur) openConv(S.cur); }
     };
     ws.onmessage = function (e) { var d; try { d = JSON.parse(e.data); } catch (x) { return; } onEvent(d); };
@@ -756,7 +1069,7 @@
       S.ws = null;
       if (!S.me) return;
       S.wsTries++;
-      S.conn = 'reconnecting'; renderConn();
+      S.conn = 'reconnecting'; renderConn(); renderMe();
       setTimeout(function () {
         api('GET', '/api/agent/me').then(function (r) { S.csrf = r.csrf_token; S.me = r.agent; renderMe(); connect(); }, function (e) {
           if (e.status === 401) authFail(e); else { S.wsTries++; setTimeout(connect, 2000); }
@@ -764,9 +1077,141 @@
       }, Math.min(30000, 500 * Math.pow(2, S.wsTries)) * (0.75 + Math.random() / 2));
     };
   }
+
+  /* ---------- keyboard: one table, shown in the help overlay ("?") ----------
+   * Outside a text field the letter alone works; in one, Alt with the letter (matched by
+   * the key's position, so it works on any layout). Ctrl/⌘+Enter sends from the reply box. */
+  var KEYS = [
+    {code: 'KeyN', key: 'n', does: 'key_next', run: function () { nextWaiting(); }},
+    {code: 'KeyS', key: 's', does: 'key_send', run: function () { firstSuggestion('send'); }},
+    {code: 'KeyE', key: 'e', does: 'key_edit', run: function () { firstSuggestion('edit'); }},
+    {code: 'KeyX', key: 'x', does: 'key_skip', run: function () { firstSuggestion('skip'); }},
+    {code: 'Slash', key: '/', does: 'key_search', run: function () { openCannedSearch(); }},
+    {code: 'KeyR', key: 'r', does: 'key_resolve', run: function () { if (!$('resolve').disabled) $('resolve').click(); }},
+    {key: '?', does: 'key_help', run: function () { toggleHelp(); }}
+  ];
+  function keyNames(k) {
+    if (k.key === '?') return ['?'];
+    return [k.key.toUpperCase(), 'Alt+' + k.key.toUpperCase()];
+  }
+  function renderHelp() {
+    var tb = $('help-keys'); clear(tb);
+    KEYS.concat([{names: ['Ctrl+Enter', '⌘+Enter'], does: 'key_reply'}]).forEach(function (k) {
+      var tr = el('tr'), th = el('th', null, null, {scope: 'row'});
+      (k.names || keyNames(k)).forEach(function (nm, i) {
+        if (i) th.appendChild(document.createTextNode(' ' + t('key_or') + ' '));
+        th.appendChild(el('kbd', null, nm));
+      });
+      tr.appendChild(th); tr.appendChild(el('td', null, t(k.does))); tb.appendChild(tr);
+    });
+  }
+  function toggleHelp(show) {
+    var h = $('help'), on = show == null ? h.hidden : show;
+    if (on === !h.hidden) return;
+    h.hidden = !on;
+    if (on) { S.helpFrom = document.activeElement; renderHelp(); $('help-close').focus(); }
+    else if (S.helpFrom && S.helpFrom.focus) S.helpFrom.focus();
+  }
+  $('help-open').addEventListener('click', function () { toggleHelp(true); });
+  $('help-close').addEventListener('click', function () { toggleHelp(false); });
+  $('help').addEventListener('click', function (e) { if (e.target === this) toggleHelp(false); });
+  function isField(n) {
+    return n && (n.tagName === 'TEXTAREA' || n.tagName === 'SELECT' || n.isContentEditable ||
+      (n.tagName === 'INPUT' && !/^(button|submit|checkbox|radio|reset)$/i.test(n.type)));
+  }
   document.addEventListener('keydown', function (e) {
-    if (e.key === 'Escape' && S.conflict) { S.conflict = null; renderConflict(); }
+    if (e.defaultPrevented || !S.me || $('app').hidden) return;
+    if (e.key === 'Escape') {
+      if (!$('help').hidden) { e.preventDefault(); toggleHelp(false); return; }
+      if (!$('canned-search').hidden) { e.preventDefault(); closeCannedSearch(true); return; }
+      if (S.conflict) { S.conflict = null; renderConflict(); return; }
+      if (S.resolveAsk) { S.resolveAsk = null; renderResolveAsk(); return; }
+      return;
+    }
+    if (e.ctrlKey || e.metaKey) return;
+    var k = null;
+    if (e.altKey) k = KEYS.filter(function (x) { return x.code && x.code === e.code; })[0];
+    else if (!isField(e.target)) k = KEYS.filter(function (x) { return x.key === e.key; })[0];
+    if (!k || (!$('help').hidden && k.does !== 'key_help')) return;
+    e.preventDefault();
+    k.run();
   });
+  function nextWaiting() {
+    var list = sortedMine().filter(function (s) { return waitedNow(s) != null && s.conversation_id !== S.cur; });
+    if (!list.length) { toast(t('noWaiting')); return; }
+    openConv(list[0].conversation_id).then(function () { $('transcript').focus(); });
+  }
+  function firstSuggestion(what) {
+    var card = document.querySelector('#suggestions .sug');
+    var b = card && card.querySelector('button[data-act="' + what + '"]');
+    if (!b || b.disabled) { toast(t('noSugNow')); return; }
+    b.click();
+  }
+
+  /* ---------- canned replies: search by title and text, in both languages ("/") ---------- */
+  // the desk searches titles and texts in both languages (GET /api/agent/canned?q=);
+  // the conversation's language comes first
+  function cannedFind(q) {
+    var loc = S.detail ? S.detail.conversation.locale : null;
+    return api('GET', '/api/agent/canned?q=' + encodeURIComponent(q)).then(function (list) {
+      return (list || []).map(function (c, i) { return [c.locale === loc ? 0 : 1, i, c]; })
+        .sort(function (a, b) { return a[0] - b[0] || a[1] - b[1]; }).map(function (x) { return x[2]; });
+    });
+  }
+  function openCannedSearch() {
+    if (!canWrite()) { toast(t('noConv')); return; }
+    $('canned-search').hidden = false; $('canned-q').value = ''; S.cannedPick = 0;
+    $('canned-q').focus(); searchCanned();
+  }
+  function closeCannedSearch(back) {
+    $('canned-search').hidden = true;
+    if (back) $('reply').focus();
+  }
+  function searchCanned() {
+    var q = $('canned-q').value;
+    cannedFind(q).then(function (list) {
+      if ($('canned-q').value !== q) return;
+      S.cannedFound = list;
+      if (S.cannedPick >= S.cannedFound.length) S.cannedPick = 0;
+      renderCannedResults();
+    }).catch(function (e) { toast(t('failed', {e: e.message}), 'bad'); });
+  }
+  function renderCannedResults() {
+    var ul = $('canned-results'); clear(ul);
+    var found = S.cannedFound || [];
+    if (!found.length) ul.appendChild(el('li', 'empty', t('cannedNone')));
+    found.forEach(function (c, i) {
+      var li = el('li', 'canned-hit' + (i === S.cannedPick ? ' on' : ''), null,
+        {role: 'option', id: 'canned-hit-' + i, 'aria-selected': String(i === S.cannedPick)});
+      var head = el('b', null, c.title);
+      if (c.locale) head.appendChild(el('small', 'pill lang', c.locale.toUpperCase()));
+      li.appendChild(head); li.appendChild(el('span', null, c.text));
+      li.addEventListener('mousedown', function (e) { e.preventDefault(); insertCanned(c); });
+      ul.appendChild(li);
+    });
+    if (found.length) $('canned-q').setAttribute('aria-activedescendant', 'canned-hit-' + S.cannedPick);
+    else $('canned-q').removeAttribute('aria-activedescendant');
+    var on = ul.querySelector('.on'); if (on && on.scrollIntoView) on.scrollIntoView({block: 'nearest'});
+  }
+  function insertCanned(c) {
+    var r = $('reply'), txt = fillVars(c.text), at = r.selectionStart || r.value.length;
+    r.value = r.value.slice(0, at) + txt + r.value.slice(r.selectionEnd || at);
+    closeCannedSearch(false);
+    r.focus(); r.setSelectionRange(at + txt.length, at + txt.length);
+  }
+  $('canned-search-open').addEventListener('click', openCannedSearch);
+  $('canned-q').addEventListener('input', function () { S.cannedPick = 0; searchCanned(); });
+  $('canned-q').addEventListener('keydown', function (e) {
+    var n = (S.cannedFound || []).length;
+    if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
+      e.preventDefault(); if (!n) return;
+      S.cannedPick = (S.cannedPick + (e.key === 'ArrowDown' ? 1 : n - 1)) % n; renderCannedResults();
+    } else if (e.key === 'Enter') {
+      e.preventDefault(); if (n) insertCanned(S.cannedFound[S.cannedPick]);
+    }
+  });
+  $('canned-q').addEventListener('blur', function () { setTimeout(function () {
+    if (document.activeElement !== $('canned-q')) closeCannedSearch(false); }, 150); });
 
   /* ---------- start: maybe already logged in ---------- */
   applyLang();

@@ -9,13 +9,13 @@
   snapshot. SQLite by default (WAL, `synchronous=FULL`: committed means on disk);
   PostgreSQL (desk/store/postgres.py) when `SHOPASSIST_DATABASE_URL` is set, shared by
   several desk replicas.
-- `store.accounts` (accounts.py): agents, passwords, log-in sessions, status, canned
-  replies.
+- `store.accounts` (accounts.py): agents, passwords, log-in sessions, status and
+  presence (last seen), caps, canned replies.
 - `store.conversations` (conversations.py): conversations and messages, handoff,
   resolve, reassign, contact, the queue, the ownership log (routing rules in
   desk/routing.py).
 - `store.suggestions` (suggestions.py): the bot's drafts and their outcomes.
-- `store.metrics` (metrics.py): the records desk/metrics.py computes the day's figures
+- `store.metrics` (metrics.py): the records desk/metrics.py computes a period's figures
   from.
 
 Every method of the parts is a coroutine; nothing here runs SQL on the event loop's
@@ -33,13 +33,13 @@ from ..errors import Conflict, DeskError, Forbidden, NotFound
 from .accounts import Accounts, hash_password, verify_password
 from .conversations import Conversations
 from .db import Database, SQLiteDatabase
-from .metrics import DayRecords, MetricsQueries
+from .metrics import MetricsQueries, PeriodRecords
 from .records import DeskPolicy, token_hash
 from .suggestions import Suggestions
 
-__all__ = ["Accounts", "Conflict", "Conversations", "Database", "DayRecords", "DeskError",
+__all__ = ["Accounts", "Conflict", "Conversations", "Database", "DeskError",
            "DeskPolicy", "DeskStore", "Forbidden", "MetricsQueries", "NotFound",
-           "SQLiteDatabase", "Suggestions", "hash_password", "token_hash",
+           "PeriodRecords", "SQLiteDatabase", "Suggestions", "hash_password", "token_hash",
            "verify_password"]
 
 
@@ -49,7 +49,8 @@ class DeskStore:
     def __init__(self, db: Database | str | Path, *,
                  clock: Callable[[], datetime] | None = None, agent_cap: int = 8,
                  daily_cap: int = 120, reopen_minutes: int = 30,
-                 default_handle_s: int = 300, group_commit: bool = True):
+                 default_handle_s: int = 300, presence_grace_s: float = 45,
+                 group_commit: bool = True):
         if isinstance(db, str) and db.startswith(("postgresql://", "postgres://")):
             from .postgres import PostgresDatabase
             db = PostgresDatabase(db, group_commit=group_commit)
@@ -58,11 +59,12 @@ class DeskStore:
         self.policy = DeskPolicy(clock or (lambda: datetime.now().astimezone()),
                                  agent_cap=agent_cap, daily_cap=daily_cap,
                                  reopen_minutes=reopen_minutes,
-                                 default_handle_s=default_handle_s)
+                                 default_handle_s=default_handle_s,
+                                 presence_grace_s=presence_grace_s)
         self.accounts = Accounts(self.db, self.policy)
         self.conversations = Conversations(self.db, self.policy)
         self.suggestions = Suggestions(self.db, self.policy)
-        self.metrics = MetricsQueries(self.db)
+        self.metrics = MetricsQueries(self.db, self.policy.presence)
 
     @classmethod
     def from_settings(cls, settings, clock: Callable[[], datetime] | None = None) \
@@ -71,6 +73,7 @@ class DeskStore:
                    agent_cap=settings.desk_agent_cap, daily_cap=settings.desk_daily_cap,
                    reopen_minutes=settings.desk_reopen_minutes,
                    default_handle_s=settings.desk_default_handle_s,
+                   presence_grace_s=settings.desk_presence_grace_s,
                    group_commit=settings.desk_group_commit)
 
     @property

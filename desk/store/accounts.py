@@ -14,12 +14,13 @@ import asyncio
 import functools
 import hashlib
 import hmac
+import re
 import secrets
 from datetime import datetime, timedelta
 from typing import Iterable, Optional
 
 from .. import routing
-from ..errors import Conflict, DeskError
+from ..errors import Conflict, DeskError, NotFound
 from ..texts import TEXTS
 from .db import Database
 from .records import DeskPolicy, timestamp, token_hash
@@ -109,27 +110,44 @@ def demo_canned_replies() -> list[tuple[str, str, str]]:
     return out
 
 
+_VARIABLE = re.compile(r"\{\{\w+\}\}")     # a canned reply's {{variable}}
+
+
 # -- rows ----------------------------------------------------------------------------------
+# an agent with their load now; `present` is whether they count as online now (the first
+# parameter: routing.Presence.seen_since), `today` what they received that day (second)
 _AGENT_SQL = (
-    "SELECT a.*, (SELECT COUNT(*) FROM conversations c WHERE c.agent_id = a.agent_id"
+    "SELECT a.*, " + routing.PRESENT_SQL + " AS present,"
+    " (SELECT COUNT(*) FROM conversations c WHERE c.agent_id = a.agent_id"
     " AND c.state = 'assigned') AS active, (SELECT COUNT(*) FROM assignments s"
     " WHERE s.agent_id = a.agent_id AND s.day = ? AND s.kind IN ('assign', 'reassign'))"
     " AS today FROM agents a")
 
 
 def _agent_dict(row) -> dict:
+    """An agent as the API shows them: `status` is their presence now (online only while
+    their console is connected), `chosen_status` what they last chose."""
     return {"agent_id": row["agent_id"], "username": row["username"],
             "display_name": row["display_name"], "role": row["role"],
-            "languages": row["languages"].split(","), "status": row["status"],
+            "languages": row["languages"].split(","),
+            "status": "online" if row["present"] else "away",
+            "chosen_status": row["status"], "last_seen_at": row["last_seen_at"],
             "active": row["active"], "today": row["today"], "cap": row["cap"],
-            "daily_cap": row["daily_cap"]}
+            "daily_cap": row["daily_cap"], "free": max(0, row["cap"] - row["active"])}
 
 
-def agent_in(conn, agent_id: int, now: datetime) -> Optional[dict]:
-    """An agent with their load, inside a transaction."""
+def agent_in(conn, agent_id: int, presence: routing.Presence) -> Optional[dict]:
+    """An agent with their load and presence, inside a transaction."""
     row = conn.execute(_AGENT_SQL + " WHERE a.agent_id = ?",
-                       (routing.today_key(now), agent_id)).fetchone()
+                       (presence.seen_since, presence.day, agent_id)).fetchone()
     return _agent_dict(row) if row else None
+
+
+def agents_in(conn, presence: routing.Presence) -> list[dict]:
+    """Every enabled agent with their load and presence, by id, inside a transaction."""
+    return [_agent_dict(r) for r in conn.execute(
+        _AGENT_SQL + " WHERE a.enabled = 1 ORDER BY a.agent_id",
+        (presence.seen_since, presence.day))]
 
 
 class Accounts:
@@ -168,7 +186,7 @@ class Accounts:
                      timestamp(now))).fetchone()[0]
             except self.db.IntegrityError as exc:
                 raise Conflict(f"agent {username!r} exists") from exc
-            return agent_in(c, agent_id, now)
+            return agent_in(c, agent_id, self.policy.presence())
 
         return await self.db.write(insert)
 
@@ -195,13 +213,11 @@ class Accounts:
         await self.db.write(seed)
 
     async def agent(self, agent_id: int) -> Optional[dict]:
-        return await self.db.read(agent_in, agent_id, self.policy.clock())
+        return await self.db.read(agent_in, agent_id, self.policy.presence())
 
     async def agents(self) -> list[dict]:
-        """Every agent with their load, by id."""
-        day = routing.today_key(self.policy.clock())
-        return await self.db.read(lambda c: [
-            _agent_dict(r) for r in c.execute(_AGENT_SQL + " ORDER BY a.agent_id", (day,))])
+        """Every agent with their load and presence, by id."""
+        return await self.db.read(agents_in, self.policy.presence())
 
     async def authenticate(self, username: str, password: str) -> Optional[dict]:
         """The agent whose username and password these are, else None (as slowly)."""
@@ -213,14 +229,72 @@ class Accounts:
         return await self.agent(row["agent_id"]) if row and ok else None
 
     async def set_status(self, agent_id: int, status: str) -> list[tuple[str, int]]:
-        """online/away; going online drains the queue. Returns the assignments made."""
+        """online/away as the agent chooses; going online counts as a sign of life and
+        drains the queue. Returns the assignments made."""
         if status not in ("online", "away"):
             raise DeskError("status must be online or away")
-        now = self.policy.clock()
+        presence = self.policy.presence()
 
         def update(c):
-            c.execute("UPDATE agents SET status = ? WHERE agent_id = ?", (status, agent_id))
-            return routing.drain(c, now) if status == "online" else []
+            if status == "online":
+                c.execute("UPDATE agents SET status = 'online', last_seen_at = ?"
+                          " WHERE agent_id = ?", (timestamp(presence.now), agent_id))
+                return routing.drain(c, presence)
+            c.execute("UPDATE agents SET status = 'away' WHERE agent_id = ?", (agent_id,))
+            return []
+
+        return await self.db.write(update)
+
+    async def seen(self, agent_ids: Iterable[int]) -> list[dict]:
+        """The consoles of these agents are alive now (a heartbeat, an open socket):
+        their last seen time is now. Returns the agents, with their presence."""
+        ids = sorted(set(agent_ids))
+        if not ids:
+            return []
+        presence = self.policy.presence()
+
+        def touch(c):
+            c.executemany("UPDATE agents SET last_seen_at = ? WHERE agent_id = ?",
+                          [(timestamp(presence.now), i) for i in ids])
+            return [agent_in(c, i, presence) for i in ids]
+
+        return [a for a in await self.db.write(touch) if a]
+
+    async def sweep_absent(self) -> list[dict]:
+        """Agents who chose online but whose console has not been seen within the grace
+        period become away (they get nothing new; what they own stays theirs). Returns
+        them."""
+        presence = self.policy.presence()
+
+        def sweep(c):
+            ids = [r[0] for r in c.execute(
+                "SELECT agent_id FROM agents a WHERE a.status = 'online' AND NOT "
+                + routing.PRESENT_SQL, (presence.seen_since,))]
+            for i in ids:
+                c.execute("UPDATE agents SET status = 'away' WHERE agent_id = ?", (i,))
+            return [agent_in(c, i, presence) for i in ids]
+
+        return await self.db.write(sweep)
+
+    async def set_caps(self, agent_id: int, cap: Optional[int] = None,
+                       daily_cap: Optional[int] = None) -> list[tuple[str, int]]:
+        """A supervisor sets an agent's concurrent and/or daily cap; a raised cap frees
+        places, so the queue drains. Returns the assignments made."""
+        for name, value in (("cap", cap), ("daily_cap", daily_cap)):
+            if value is not None and not 0 <= value <= 1000:
+                raise DeskError(f"{name!r} must be between 0 and 1000")
+        presence = self.policy.presence()
+
+        def update(c):
+            if c.execute("SELECT 1 FROM agents WHERE agent_id = ? AND enabled = 1",
+                         (agent_id,)).fetchone() is None:
+                raise NotFound("no such agent")
+            if cap is not None:
+                c.execute("UPDATE agents SET cap = ? WHERE agent_id = ?", (cap, agent_id))
+            if daily_cap is not None:
+                c.execute("UPDATE agents SET daily_cap = ? WHERE agent_id = ?",
+                          (daily_cap, agent_id))
+            return routing.drain(c, presence)
 
         return await self.db.write(update)
 
@@ -244,14 +318,15 @@ class Accounts:
         """(agent, CSRF token) for a session cookie, or None."""
         if not sid:
             return None
-        now = self.policy.clock()
+        presence = self.policy.presence()
+        now = presence.now
 
         def find(c):
             row = c.execute("SELECT agent_id, csrf_token, expires_at FROM sessions"
                             " WHERE session_hash = ?", (token_hash(sid),)).fetchone()
             if row is None or datetime.fromisoformat(row["expires_at"]) < now:
                 return None
-            agent = agent_in(c, row["agent_id"], now)
+            agent = agent_in(c, row["agent_id"], presence)
             return (agent, row["csrf_token"]) if agent else None
 
         return await self.db.read(find)
@@ -263,7 +338,14 @@ class Accounts:
         await self.db.write(delete)
 
     # -- canned replies --------------------------------------------------------------------
-    async def canned(self, locale: str) -> list[dict]:
-        return await self.db.read(lambda c: [dict(r) for r in c.execute(
-            "SELECT id, title, text FROM canned_replies WHERE locale = ? ORDER BY id",
-            (locale,))])
+    async def canned(self, locale: Optional[str], query: str = "") -> list[dict]:
+        """Canned replies in a language (both when None), those whose title or text
+        contains `query` (any case; the {{variables}} are not words) when one is given;
+        each with its locale."""
+        needle = query.strip().casefold()
+        rows = await self.db.read(lambda c: [dict(r) for r in c.execute(
+            "SELECT id, locale, title, text FROM canned_replies ORDER BY locale = ? DESC,"
+            " id", (locale or "",))])
+        return [r for r in rows if (locale is None or r["locale"] == locale)
+                and (not needle or needle in r["title"].casefold()
+                     or needle in _VARIABLE.sub(" ", r["text"]).casefold())]

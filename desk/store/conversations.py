@@ -1,8 +1,10 @@
 """Conversations and their messages: creation and the shopper's token, messages (stored
 before anything is answered or pushed), history, handoff, resolve and reopen,
 supervisor reassignment, the out-of-hours contact form, the queue and its estimates, the
-summaries the console lists, and the ownership log. Who gets a conversation is decided by
-desk/routing.py's rules, inside the same write transaction."""
+summaries the console lists (with what the shopper is waiting for), the agents' private
+notes and labels, the read mark, the shopper's rating of a resolved cycle, and the
+ownership log. Who gets a conversation is decided by desk/routing.py's rules, inside the
+same write transaction."""
 
 from __future__ import annotations
 
@@ -10,24 +12,29 @@ import hmac
 import secrets
 import uuid
 from datetime import datetime, timedelta
-from typing import Optional
+from typing import Iterable, Optional
 
 from .. import routing
 from ..errors import Conflict, DeskError, Forbidden, NotFound
 from . import suggestions as suggestion_rows
+from .accounts import agent_in
 from .db import Database
 from .records import (DeskPolicy, conversation_dict, conversation_row, from_json,
-                      message_dict, timestamp, to_json, token_hash)
+                      is_answer, message_dict, timestamp, to_json, token_hash)
 
 Assignments = list[tuple[str, int]]        # [(conversation_id, agent_id)] made by a write
 
+MAX_LABELS = 10
+MAX_LABEL_LENGTH = 30
+
 
 def _log_handoff(c, conversation_id: str, reason: str, now: datetime,
-                 requested_discount_pct: Optional[float] = None) -> None:
+                 requested_discount_pct: Optional[float] = None,
+                 message_id: Optional[int] = None) -> None:
     c.execute("INSERT INTO handoffs (conversation_id, reason, requested_discount_pct, day,"
-              " queued_at) VALUES (?, ?, ?, ?, ?)",
+              " queued_at, message_id) VALUES (?, ?, ?, ?, ?, ?)",
               (conversation_id, reason, requested_discount_pct, routing.today_key(now),
-               timestamp(now)))
+               timestamp(now), message_id))
 
 
 def _conversation(c, conversation_id: str) -> Optional[dict]:
@@ -39,40 +46,104 @@ def _conversation(c, conversation_id: str) -> Optional[dict]:
 def _insert_message(c, conversation_id: str, sender: str, now: str, *, text: str = "",
                     buttons: Optional[str] = None, image: Optional[str] = None,
                     custom: Optional[str] = None, client_id: Optional[str] = None,
-                    reply_to: Optional[int] = None, agent: Optional[dict] = None) -> dict:
+                    reply_to: Optional[int] = None, agent: Optional[dict] = None,
+                    state: Optional[str] = None, owner_id: Optional[int] = None) -> dict:
     """Insert one message (JSON columns already encoded); returns it as the API shows it."""
     row = c.execute(
         "INSERT INTO messages (conversation_id, sender, text, buttons, image, custom,"
-        " client_id, reply_to, agent_id, agent_name, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+        " client_id, reply_to, agent_id, agent_name, created_at, state, owner_id)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
         (conversation_id, sender, text, buttons, image, custom, client_id, reply_to,
          agent["agent_id"] if agent else None, agent["display_name"] if agent else None,
-         now)).fetchone()
+         now, state, owner_id)).fetchone()
     return message_dict(row)
 
 
-def summary_in(c, conversation_id: str) -> Optional[dict]:
-    """A conversation as the console lists it, inside a transaction."""
+def unanswered_in(c, conversation_id: str) -> list:
+    """The shopper messages still waiting for an answer, oldest first: those after the
+    latest agent message that no bot answer replies to (records.is_answer)."""
+    last_agent = c.execute("SELECT MAX(id) FROM messages WHERE conversation_id = ? AND"
+                           " sender = 'agent'", (conversation_id,)).fetchone()[0] or 0
+    rows = c.execute("SELECT * FROM messages WHERE conversation_id = ? AND id > ? AND"
+                     " sender IN ('shopper', 'bot') ORDER BY id",
+                     (conversation_id, last_agent)).fetchall()
+    answered = {r["reply_to"] for r in rows
+                if r["reply_to"] and is_answer(r["sender"], from_json(r["custom"]))}
+    return [r for r in rows if r["sender"] == "shopper" and r["id"] not in answered]
+
+
+def _city_in(c, conversation_id: str) -> Optional[str]:
+    """The latest city the conversation's facts name (a shipping answer or draft)."""
+    for table in ("messages", "suggestions"):
+        for (custom,) in c.execute(f"SELECT custom FROM {table} WHERE conversation_id = ?"
+                                   " AND custom LIKE '%\"city\"%' ORDER BY id DESC LIMIT 5",
+                                   (conversation_id,)):
+            city = (from_json(custom) or {}).get("city")
+            if city:
+                return str(city)
+    return None
+
+
+def summary_in(c, conversation_id: str, presence: routing.Presence) -> Optional[dict]:
+    """A conversation as the console lists it, inside a transaction: who owns it (and
+    whether they are present), how long the shopper has waited for an answer (since the
+    oldest unanswered message; null when answered), the shopper's last message as the
+    preview, unread shopper messages, and what tells rows apart (shopper label, product
+    page, city, language, labels)."""
     row = c.execute(
-        "SELECT c.*, a.display_name AS agent_name FROM conversations c LEFT JOIN agents a"
+        "SELECT c.*, a.display_name AS agent_name, " + routing.PRESENT_SQL
+        + " AS agent_present FROM conversations c LEFT JOIN agents a"
         " ON a.agent_id = c.agent_id WHERE c.conversation_id = ?",
-        (conversation_id,)).fetchone()
+        (presence.seen_since, conversation_id)).fetchone()
     if row is None:
         return None
     last = c.execute("SELECT * FROM messages WHERE conversation_id = ? ORDER BY id DESC"
                      " LIMIT 1", (conversation_id,)).fetchone()
-    unread = c.execute(
-        "SELECT COUNT(*) FROM messages WHERE conversation_id = ? AND sender = 'shopper'"
-        " AND id > COALESCE((SELECT MAX(id) FROM messages WHERE conversation_id = ? AND"
-        " sender = 'agent'), 0)", (conversation_id, conversation_id)).fetchone()[0]
+    last_shopper = c.execute("SELECT * FROM messages WHERE conversation_id = ? AND"
+                             " sender = 'shopper' ORDER BY id DESC LIMIT 1",
+                             (conversation_id,)).fetchone()
+    last_agent = c.execute("SELECT MAX(id) FROM messages WHERE conversation_id = ? AND"
+                           " sender = 'agent'", (conversation_id,)).fetchone()[0]
+    read_mark = max(last_agent or 0, row["read_upto"] or 0)
+    unread = c.execute("SELECT COUNT(*) FROM messages WHERE conversation_id = ? AND"
+                       " sender = 'shopper' AND id > ?",
+                       (conversation_id, read_mark)).fetchone()[0]
+    waiting = unanswered_in(c, conversation_id)
+    since = waiting[0]["created_at"] if waiting else None
+    page = from_json(row["page"]) or {}
+    labels = [r[0] for r in c.execute("SELECT label FROM conversation_labels WHERE"
+                                      " conversation_id = ? ORDER BY label",
+                                      (conversation_id,))]
     return {"conversation_id": row["conversation_id"], "state": row["state"],
             "locale": row["locale"], "agent_id": row["agent_id"],
-            "agent_name": row["agent_name"], "handoff_reason": row["handoff_reason"],
+            "agent_name": row["agent_name"],
+            "agent_status": None if row["agent_id"] is None else
+            ("online" if row["agent_present"] else "away"),
+            "handoff_reason": row["handoff_reason"],
             "requested_discount_pct": row["requested_discount_pct"],
-            "last_message": message_dict(last) if last else None, "unread": unread,
+            "last_message": message_dict(last) if last else None,
+            "last_shopper_message": message_dict(last_shopper) if last_shopper else None,
+            "unread": unread, "unanswered": len(waiting), "waiting_since": since,
+            "waiting_s": None if since is None else max(0, int(
+                (presence.now - datetime.fromisoformat(since)).total_seconds())),
             "created_at": row["created_at"], "queued_at": row["queued_at"],
-            "page": from_json(row["page"]) or {}, "customer_id": row["customer_id"],
-            "contact": row["contact"]}
+            "updated_at": row["updated_at"],
+            "page": page, "product_id": page.get("product_id") or None,
+            "city": _city_in(c, conversation_id),
+            "customer_id": row["customer_id"], "contact": row["contact"],
+            "shopper_label": row["customer_id"] or row["contact"]
+            or "#" + row["conversation_id"][:6].upper(),
+            "labels": labels}
+
+
+def by_waiting(summaries: Iterable[dict]) -> list[dict]:
+    """Longest waiting first; the answered ones after them, latest activity first."""
+    summaries = [s for s in summaries if s is not None]
+    waiting = sorted((s for s in summaries if s["waiting_since"]),
+                     key=lambda s: (s["waiting_since"], s["conversation_id"]))
+    rest = sorted((s for s in summaries if not s["waiting_since"]),
+                  key=lambda s: s["updated_at"], reverse=True)
+    return waiting + rest
 
 
 class Conversations:
@@ -128,11 +199,13 @@ class Conversations:
         Returns {"message", "duplicate": bool, "conversation", "events": [...]} where a
         duplicate is a `client_id` seen before (nothing new is stored). A resolved
         conversation reopens with its owner within the reopen window (event "reopened";
-        queued for that owner when they are at their cap) and starts over with the bot
-        after it (event "restarted").
+        queued for that owner when they are away or at their cap) and starts over with the
+        bot after it (event "restarted"). The message keeps the state and owner the
+        conversation has once it is stored (the figures of desk/metrics.py use them).
         """
         metadata = metadata or {}
-        now = self._now()
+        presence = self.policy.presence()
+        now = presence.now
 
         def store(c):
             if client_id:
@@ -142,7 +215,7 @@ class Conversations:
                     return {"message": message_dict(row), "duplicate": True,
                             "conversation": None, "events": []}
             conv = conversation_row(c, conversation_id)
-            events = self._reopen_or_restart(c, conv, now) \
+            events = self._reopen_or_restart(c, conv, presence) \
                 if conv["state"] == "resolved" else []
             sets, params = ["updated_at = ?"], [timestamp(now)]
             page = metadata.get("page")
@@ -160,24 +233,27 @@ class Conversations:
                 params.append(str(metadata["customer_id"])[:200])
             c.execute(f"UPDATE conversations SET {', '.join(sets)} WHERE conversation_id = ?",
                       (*params, conversation_id))
+            now_conv = _conversation(c, conversation_id)
             msg = _insert_message(c, conversation_id, "shopper", timestamp(now), text=text,
-                                  client_id=client_id)
-            return {"message": msg, "duplicate": False,
-                    "conversation": _conversation(c, conversation_id), "events": events}
+                                  client_id=client_id, state=now_conv["state"],
+                                  owner_id=now_conv["agent_id"]
+                                  if now_conv["state"] == "assigned" else None)
+            return {"message": msg, "duplicate": False, "conversation": now_conv,
+                    "events": events}
 
         return await self.db.write(store)
 
-    def _reopen_or_restart(self, c, conv, now: datetime) -> list[dict]:
-        cid, owner = conv["conversation_id"], conv["agent_id"]
+    def _reopen_or_restart(self, c, conv, presence: routing.Presence) -> list[dict]:
+        cid, owner, now = conv["conversation_id"], conv["agent_id"], presence.now
         resolved = datetime.fromisoformat(conv["resolved_at"]) if conv["resolved_at"] \
             else now
         if owner is not None and \
                 now - resolved <= timedelta(minutes=self.policy.reopen_minutes):
-            agent = c.execute("SELECT cap, status FROM agents WHERE agent_id = ?",
-                              (owner,)).fetchone()
-            active = c.execute("SELECT COUNT(*) FROM conversations WHERE agent_id = ? AND"
-                               " state = 'assigned'", (owner,)).fetchone()[0]
-            if agent is not None and agent["status"] == "online" and active < agent["cap"]:
+            agent = agent_in(c, owner, presence)
+            # the same cycle goes on: the owner's presence and free place count, not the
+            # daily cap (a reopened conversation is not a new one)
+            if agent is not None and agent["status"] == "online" and \
+                    agent["active"] < agent["cap"]:
                 c.execute("UPDATE conversations SET state = 'assigned', resolved_at = NULL,"
                           " assigned_at = ?, updated_at = ? WHERE conversation_id = ?",
                           (timestamp(now), timestamp(now), cid))
@@ -189,7 +265,7 @@ class Conversations:
                       " preferred_agent_id = ?, resolved_at = NULL, queued_at = ?,"
                       " updated_at = ? WHERE conversation_id = ?",
                       (owner, timestamp(now), timestamp(now), cid))
-            done = routing.drain(c, now)
+            done = routing.drain(c, presence)
             return [{"type": "queued"}] + [{"type": "assigned", "conversation_id": a,
                                              "agent_id": b} for a, b in done]
         c.execute("UPDATE conversations SET state = 'bot', agent_id = NULL,"
@@ -200,13 +276,20 @@ class Conversations:
 
     async def add_messages(self, conversation_id: str, sender: str, replies: list[dict],
                            reply_to: Optional[int] = None,
-                           agent: Optional[dict] = None) -> list[dict]:
-        """Store bot/system/agent messages in one transaction; returns them stored."""
+                           agent: Optional[dict] = None, *,
+                           only_in_state: Optional[str] = None) -> list[dict]:
+        """Store bot/system/agent messages in one transaction; returns them stored. With
+        `only_in_state`, nothing is stored (and [] returned) unless the conversation is in
+        that state when the transaction runs (the bot answers a queued shopper only while
+        nobody owns the conversation)."""
         if not replies:
             return []
         now = timestamp(self._now())
 
         def insert(c):
+            if only_in_state is not None and conversation_row(
+                    c, conversation_id, "state")["state"] != only_in_state:
+                return []
             stored = [_insert_message(
                 c, conversation_id, sender, now, text=str(r.get("text") or ""),
                 buttons=to_json(r.get("buttons") or None), image=r.get("image"),
@@ -219,10 +302,13 @@ class Conversations:
         return await self.db.write(insert)
 
     async def agent_message(self, conversation_id: str, agent: dict, text: str,
-                            suggestion_id: Optional[int] = None) -> dict:
+                            suggestion_id: Optional[int] = None,
+                            redrafted_custom: Optional[dict] = None) -> dict:
         """The owner writes to the shopper (committed on return); with a suggestion, its
-        outcome (accepted when sent as drafted, else edited) and final text are recorded in
-        the same transaction. Returns {"message", "suggestion"}."""
+        outcome and final text are recorded in the same transaction: accepted when sent as
+        drafted (or as the desk re-rendered it with the catalog's new figures,
+        `redrafted_custom` then being its facts), else edited. Returns {"message",
+        "suggestion"}."""
         now = timestamp(self._now())
 
         def send(c):
@@ -232,17 +318,20 @@ class Conversations:
             draft = None
             if suggestion_id is not None:
                 draft = suggestion_rows.undecided_in(c, suggestion_id, conversation_id)
-            as_drafted = draft is not None and text == draft["text"]
+            as_drafted = draft is not None and (
+                redrafted_custom is not None or text == draft["text"])
+            custom = to_json(redrafted_custom) if redrafted_custom is not None \
+                else draft["custom"] if draft is not None else None
             msg = _insert_message(
                 c, conversation_id, "agent", now, text=text,
-                buttons=draft["buttons"] if as_drafted else None,
-                custom=draft["custom"] if draft is not None else None, agent=agent)
+                buttons=draft["buttons"] if as_drafted else None, custom=custom,
+                agent=agent)
             sugg = None
             if draft is not None:
                 sugg = suggestion_rows.record_sent(c, suggestion_id, text, as_drafted,
                                                    msg["id"], agent, now)
-            c.execute("UPDATE conversations SET updated_at = ? WHERE conversation_id = ?",
-                      (now, conversation_id))
+            c.execute("UPDATE conversations SET updated_at = ?, read_upto = ?"
+                      " WHERE conversation_id = ?", (now, msg["id"], conversation_id))
             return {"message": msg, "suggestion": sugg}
 
         return await self.db.write(send)
@@ -253,16 +342,21 @@ class Conversations:
             "SELECT * FROM messages WHERE reply_to = ? AND sender IN ('bot', 'system')"
             " ORDER BY id", (message_id,))])
 
-    async def unanswered(self) -> list[dict]:
-        """Shopper messages a desk stored but never answered: in a conversation with the
-        bot, with no bot, system or agent message after them; oldest first (what
-        DeskService.recover answers on start)."""
+    async def left_unanswered(self) -> list[dict]:
+        """Shopper messages a desk stored but whose turn never ran to its end (what
+        DeskService.recover takes up on start), oldest first: those with no bot, system
+        or agent message after them, in a conversation with the bot or queued (every
+        turn there leaves a reply or a notice), or owned, when no draft was stored for
+        them either (a turn there leaves only drafts; one that drafted nothing, e.g. a
+        reply that was only a handoff, is asked again)."""
         return await self.db.read(lambda c: [message_dict(r) for r in c.execute(
             "SELECT m.* FROM conversations c JOIN messages m"
             " ON m.conversation_id = c.conversation_id AND m.sender = 'shopper'"
             " AND m.id > COALESCE((SELECT MAX(r.id) FROM messages r"
             " WHERE r.conversation_id = c.conversation_id AND r.sender != 'shopper'), 0)"
-            " WHERE c.state = 'bot' ORDER BY m.id")])
+            " WHERE c.state IN ('bot', 'queued') OR (c.state = 'assigned' AND NOT EXISTS"
+            " (SELECT 1 FROM suggestions s WHERE s.conversation_id = c.conversation_id"
+            " AND s.message_id = m.id)) ORDER BY m.id")])
 
     async def history(self, conversation_id: str, after: int = 0,
                       limit: int = 1000) -> list[dict]:
@@ -270,12 +364,31 @@ class Conversations:
             "SELECT * FROM messages WHERE conversation_id = ? AND id > ? ORDER BY id LIMIT ?",
             (conversation_id, after, limit))])
 
+    async def unanswered(self, conversation_id: str) -> list[dict]:
+        """The shopper messages waiting for an answer, oldest first."""
+        return await self.db.read(lambda c: [
+            message_dict(r) for r in unanswered_in(c, conversation_id)])
+
+    async def mark_read(self, conversation_id: str, upto: Optional[int] = None) -> None:
+        """The owner has read the conversation up to a message (default: all of it)."""
+        def mark(c):
+            last = c.execute("SELECT MAX(id) FROM messages WHERE conversation_id = ?",
+                             (conversation_id,)).fetchone()[0] or 0
+            mark_at = min(upto, last) if upto is not None else last
+            c.execute("UPDATE conversations SET read_upto = MAX(COALESCE(read_upto, 0), ?)"
+                      " WHERE conversation_id = ?", (mark_at, conversation_id))
+
+        await self.db.write(mark)
+
     # -- handoff, resolve, reassign --------------------------------------------------------
     async def handoff(self, conversation_id: str, reason: str, *,
-                      requested_discount_pct: Optional[float] = None) -> dict:
+                      requested_discount_pct: Optional[float] = None,
+                      message_id: Optional[int] = None) -> dict:
         """Hand a bot conversation to the humans: queued, then assigned when someone can
-        take it. Returns {"changed": bool, "assigned": [(conversation_id, agent_id)]}."""
-        now = self._now()
+        take it; `message_id` is the shopper message that brought it about. Returns
+        {"changed": bool, "assigned": [(conversation_id, agent_id)]}."""
+        presence = self.policy.presence()
+        now = presence.now
 
         def hand_over(c):
             conv = conversation_row(c, conversation_id, "state, customer_id")
@@ -294,111 +407,220 @@ class Conversations:
                       " preferred_agent_id = ?, updated_at = ? WHERE conversation_id = ?",
                       (timestamp(now), reason, requested_discount_pct,
                        prev[0] if prev else None, timestamp(now), conversation_id))
-            _log_handoff(c, conversation_id, reason, now, requested_discount_pct)
-            return {"changed": True, "assigned": routing.drain(c, now)}
+            _log_handoff(c, conversation_id, reason, now, requested_discount_pct,
+                         message_id)
+            return {"changed": True, "assigned": routing.drain(c, presence)}
 
         return await self.db.write(hand_over)
 
     async def drain(self) -> Assignments:
-        """Assign what the queue can give to the agents online now."""
-        now = self._now()
-        return await self.db.write(lambda c: routing.drain(c, now))
+        """Assign what the queue can give to the agents present now."""
+        presence = self.policy.presence()
+        return await self.db.write(lambda c: routing.drain(c, presence))
 
-    async def resolve(self, conversation_id: str, agent: dict) -> Assignments:
-        """The owner (or a supervisor) resolves; frees a place, so the queue drains."""
-        now = self._now()
+    async def resolve(self, conversation_id: str, agent: dict,
+                      confirm: bool = False) -> Assignments:
+        """The owner (or a supervisor) resolves; frees a place, so the queue drains.
+        While the shopper's last message has no answer after it, refused with 409
+        (`reason` "unanswered", and that message) unless `confirm`."""
+        presence = self.policy.presence()
+        now = presence.now
 
         def close(c):
             conv = conversation_row(c, conversation_id, "state, agent_id")
             if conv["state"] != "assigned":
-                raise Conflict(f"conversation is {conv['state']}, not assigned")
+                raise Conflict(f"conversation is {conv['state']}, not assigned",
+                               reason="not_assigned")
             if conv["agent_id"] != agent["agent_id"] and agent["role"] != "supervisor":
                 raise Forbidden("only the owner resolves a conversation")
+            if not confirm:
+                waiting = unanswered_in(c, conversation_id)
+                last = c.execute("SELECT MAX(id) FROM messages WHERE conversation_id = ?"
+                                 " AND sender = 'shopper'",
+                                 (conversation_id,)).fetchone()[0]
+                if waiting and waiting[-1]["id"] == last:
+                    raise Conflict("the shopper's last message has no answer yet; resolve"
+                                   " with confirm: true to close it anyway",
+                                   reason="unanswered",
+                                   shopper_message=message_dict(waiting[-1]))
             c.execute("UPDATE conversations SET state = 'resolved', resolved_at = ?,"
                       " updated_at = ? WHERE conversation_id = ?",
                       (timestamp(now), timestamp(now), conversation_id))
             routing.log(c, conversation_id, conv["agent_id"], "resolve", now,
                         by_agent_id=agent["agent_id"])
-            return routing.drain(c, now)
+            return routing.drain(c, presence)
 
         return await self.db.write(close)
 
     async def reassign(self, conversation_id: str, to_agent_id: int, reason: str,
-                       by: dict) -> None:
+                       by: dict) -> Assignments:
         """A supervisor gives an assigned or queued conversation to another agent (the only
-        way ownership moves), recorded with the reason. The target's caps hold."""
+        way ownership moves), recorded with the reason. Only to an agent who is present,
+        speaks the conversation's language and has a free place (else 409 with `reason`:
+        `away`, `language`, `at_cap`, `daily_cap`). The former owner's place frees, so the
+        queue drains; returns the assignments that made."""
         if by.get("role") != "supervisor":
             raise Forbidden("only a supervisor can reassign")
         if not reason or not str(reason).strip():
             raise DeskError("a reason is required")
-        now = self._now()
+        presence = self.policy.presence()
+        now = presence.now
 
         def move(c):
-            conv = conversation_row(c, conversation_id, "state, agent_id")
+            conv = conversation_row(c, conversation_id, "state, agent_id, locale")
             if conv["state"] not in ("assigned", "queued"):
-                raise Conflict(f"conversation is {conv['state']}")
-            target = c.execute("SELECT agent_id, cap, daily_cap FROM agents"
-                               " WHERE agent_id = ? AND enabled = 1",
-                               (to_agent_id,)).fetchone()
-            if target is None:
+                raise Conflict(f"conversation is {conv['state']}", reason="not_open")
+            target = agent_in(c, to_agent_id, presence)
+            if target is None or c.execute("SELECT enabled FROM agents WHERE agent_id = ?",
+                                           (to_agent_id,)).fetchone()[0] != 1:
                 raise NotFound("no such agent")
             if conv["agent_id"] == to_agent_id:
-                raise Conflict("that agent already owns it")
-            active = c.execute("SELECT COUNT(*) FROM conversations WHERE agent_id = ? AND"
-                               " state = 'assigned'", (to_agent_id,)).fetchone()[0]
-            today = c.execute("SELECT COUNT(*) FROM assignments WHERE agent_id = ? AND"
-                              " day = ? AND kind IN ('assign', 'reassign')",
-                              (to_agent_id, routing.today_key(now))).fetchone()[0]
-            if active >= target["cap"] or today >= target["daily_cap"]:
-                raise Conflict("that agent is at their cap")
+                raise Conflict("that agent already owns it", reason="owner")
+            why = routing.why_not(target, conv["locale"])
+            if why is not None:
+                raise Conflict(f"{target['display_name']} cannot take it: {why}"
+                               f" ({target['active']} of {target['cap']} now,"
+                               f" {target['today']} of {target['daily_cap']} today)",
+                               reason=why, agent=target)
             c.execute("UPDATE conversations SET state = 'assigned', agent_id = ?,"
                       " assigned_at = COALESCE(assigned_at, ?), preferred_agent_id = NULL,"
                       " updated_at = ? WHERE conversation_id = ?",
                       (to_agent_id, timestamp(now), timestamp(now), conversation_id))
             routing.log(c, conversation_id, to_agent_id, "reassign", now, reason=reason,
                         from_agent_id=conv["agent_id"], by_agent_id=by["agent_id"])
+            return routing.drain(c, presence)
 
-        await self.db.write(move)
+        return await self.db.write(move)
 
     async def leave_contact(self, conversation_id: str, contact: str, text: str,
                             locale: str) -> dict:
-        """Out of hours: a contact and a question become a queued conversation.
-        Returns {"message": the stored shopper message, "assigned"}."""
-        now = self._now()
+        """Out of hours (or with nobody online): a contact and a question. A bot or
+        resolved conversation becomes a queued one (reason `contact`); a queued one keeps
+        its place. Returns {"message": the stored shopper message, "assigned"}."""
+        presence = self.policy.presence()
+        now = presence.now
 
         def leave(c):
-            conv = conversation_row(c, conversation_id, "state")
+            conv = conversation_row(c, conversation_id, "state, agent_id")
             c.execute("INSERT INTO contact_messages (conversation_id, contact, text, locale,"
                       " created_at) VALUES (?, ?, ?, ?, ?)",
                       (conversation_id, contact, text, locale, timestamp(now)))
-            msg = _insert_message(c, conversation_id, "shopper", timestamp(now), text=text,
-                                  custom=to_json({"type": "contact", "contact": contact}))
+            queue_it = conv["state"] in ("bot", "resolved")
+            msg = _insert_message(
+                c, conversation_id, "shopper", timestamp(now), text=text,
+                custom=to_json({"type": "contact", "contact": contact}),
+                state="queued" if queue_it else conv["state"],
+                owner_id=conv["agent_id"] if conv["state"] == "assigned" else None)
             c.execute("UPDATE conversations SET contact = ?, updated_at = ?"
                       " WHERE conversation_id = ?", (contact, timestamp(now), conversation_id))
-            if conv["state"] in ("bot", "resolved"):
+            if queue_it:
                 c.execute("UPDATE conversations SET state = 'queued', agent_id = NULL,"
                           " queued_at = ?, resolved_at = NULL, handoff_reason = 'contact',"
                           " requested_discount_pct = NULL WHERE conversation_id = ?",
                           (timestamp(now), conversation_id))
-                _log_handoff(c, conversation_id, "contact", now)
-            return {"message": msg, "assigned": routing.drain(c, now)}
+                _log_handoff(c, conversation_id, "contact", now, message_id=msg["id"])
+            return {"message": msg, "assigned": routing.drain(c, presence)}
 
         return await self.db.write(leave)
 
+    # -- notes, labels, rating -----------------------------------------------------------------
+    async def add_note(self, conversation_id: str, agent: dict, text: str) -> dict:
+        """A private note on a conversation (agents only; never in the shopper's
+        history or on their socket)."""
+        now = timestamp(self._now())
+
+        def insert(c):
+            conversation_row(c, conversation_id, "state")
+            row = c.execute("INSERT INTO notes (conversation_id, agent_id, text, created_at)"
+                            " VALUES (?, ?, ?, ?) RETURNING id", (conversation_id,
+                                                                  agent["agent_id"], text,
+                                                                  now)).fetchone()
+            return _note(c, row[0])
+
+        return await self.db.write(insert)
+
+    async def notes(self, conversation_id: str) -> list[dict]:
+        return await self.db.read(lambda c: [_note(c, r[0]) for r in c.execute(
+            "SELECT id FROM notes WHERE conversation_id = ? ORDER BY id",
+            (conversation_id,))])
+
+    async def set_labels(self, conversation_id: str, labels: list[str]) -> list[str]:
+        """Replace a conversation's labels (at most 10, each 1–30 characters, kept
+        as written, duplicates once); returns them sorted."""
+        clean = sorted({str(x).strip() for x in labels if str(x).strip()})
+        if len(clean) > MAX_LABELS or any(len(x) > MAX_LABEL_LENGTH for x in clean):
+            raise DeskError(f"at most {MAX_LABELS} labels of at most {MAX_LABEL_LENGTH}"
+                            " characters")
+
+        def replace(c):
+            conversation_row(c, conversation_id, "state")
+            c.execute("DELETE FROM conversation_labels WHERE conversation_id = ?",
+                      (conversation_id,))
+            c.executemany("INSERT INTO conversation_labels (conversation_id, label)"
+                          " VALUES (?, ?)", [(conversation_id, x) for x in clean])
+            return clean
+
+        return await self.db.write(replace)
+
+    async def rate(self, conversation_id: str, score: int,
+                   comment: Optional[str] = None) -> dict:
+        """The shopper rates the cycle just resolved (1–5, an optional comment), once per
+        resolution; 409 when the conversation is not resolved or that cycle is rated."""
+        if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
+            raise DeskError("'score' must be an integer from 1 to 5")
+        now = self._now()
+
+        def insert(c):
+            conv = conversation_row(c, conversation_id, "state")
+            if conv["state"] != "resolved":
+                raise Conflict("only a resolved conversation can be rated",
+                               reason="not_resolved")
+            resolution = c.execute(
+                "SELECT id, agent_id FROM assignments WHERE conversation_id = ? AND"
+                " kind = 'resolve' ORDER BY id DESC LIMIT 1", (conversation_id,)).fetchone()
+            try:
+                row = c.execute(
+                    "INSERT INTO ratings (conversation_id, resolve_id, agent_id, score,"
+                    " comment, day, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *",
+                    (conversation_id, resolution["id"], resolution["agent_id"], score,
+                     comment or None, routing.today_key(now), timestamp(now))).fetchone()
+            except self.db.IntegrityError as exc:
+                raise Conflict("this conversation is already rated",
+                               reason="already_rated") from exc
+            return {"score": row["score"], "comment": row["comment"],
+                    "created_at": row["created_at"]}
+
+        return await self.db.write(insert)
+
+    async def rating_open(self, conversation_id: str) -> bool:
+        """Whether the shopper may rate now: resolved, and that cycle not rated yet."""
+        def check(c):
+            conv = conversation_row(c, conversation_id, "state")
+            if conv["state"] != "resolved":
+                return False
+            return c.execute(
+                "SELECT NOT EXISTS (SELECT 1 FROM ratings WHERE resolve_id = (SELECT MAX(id)"
+                " FROM assignments WHERE conversation_id = ? AND kind = 'resolve'))",
+                (conversation_id,)).fetchone()[0] == 1
+
+        return await self.db.read(check)
+
     # -- the queue and the lists -----------------------------------------------------------
     async def queue(self) -> list[dict]:
-        """Queued conversations' summaries, first in first out."""
-        return await self.db.read(lambda c: [
-            summary_in(c, r["conversation_id"]) for r in routing.queued(c)])
+        """Queued conversations' summaries, longest waiting first."""
+        presence = self.policy.presence()
+        return await self.db.read(lambda c: by_waiting(
+            summary_in(c, r["conversation_id"], presence) for r in routing.queued(c)))
 
-    async def queue_estimates(self) -> dict[str, dict]:
-        """{conversation_id: {"position", "estimated_wait_s"}} of every queued one."""
-        now, p = self._now(), self.policy
-        return await self.db.read(routing.queue_estimates, now, p.default_handle_s,
-                                  p.agent_cap)
+    async def queue_estimates(self, extra_locale: Optional[str] = None) -> dict[str, dict]:
+        """{conversation_id: {"position", "estimated_wait_s", "agents_online"}} of every
+        queued one (routing.queue_estimates; "" for a shopper joining in
+        `extra_locale`)."""
+        return await self.db.read(routing.queue_estimates, self.policy.presence(),
+                                  self.policy.default_handle_s, extra_locale)
 
     async def mine(self, agent_id: int) -> list[dict]:
-        """The summaries of what an agent owns now, oldest assignment first."""
+        """The summaries of what an agent owns now, longest waiting first."""
         return await self._summaries(
             "SELECT conversation_id FROM conversations WHERE agent_id = ? AND"
             " state = 'assigned' ORDER BY assigned_at, seq", (agent_id,))
@@ -410,11 +632,12 @@ class Conversations:
             " ORDER BY assigned_at, seq", ())
 
     async def _summaries(self, sql: str, params: tuple) -> list[dict]:
-        return await self.db.read(lambda c: [
-            summary_in(c, r[0]) for r in c.execute(sql, params).fetchall()])
+        presence = self.policy.presence()
+        return await self.db.read(lambda c: by_waiting(
+            summary_in(c, r[0], presence) for r in c.execute(sql, params).fetchall()))
 
     async def summary(self, conversation_id: str) -> Optional[dict]:
-        return await self.db.read(summary_in, conversation_id)
+        return await self.db.read(summary_in, conversation_id, self.policy.presence())
 
     async def ownership_log(self, conversation_id: Optional[str] = None) -> list[dict]:
         """Assign, reopen, reassign and resolve lines, in commit order."""
@@ -426,23 +649,30 @@ class Conversations:
         return await self.db.read(lambda c: [dict(r) for r in c.execute(sql, params)])
 
     async def status_counts(self, locale: Optional[str] = None) -> dict:
-        """Agents online, queue length and the wait a shopper joining now can expect
-        (for one language when given)."""
-        now, p = self._now(), self.policy
+        """Agents present, queue length and the wait a shopper joining now can expect
+        (for one language when given; else the shorter of the two)."""
+        presence = self.policy.presence()
+        langs = [locale] if locale else ["zh", "en"]
 
         def count(c):
-            return (routing.online_agents(c, routing.today_key(now)),
-                    [r["locale"] for r in routing.queued(c)],
-                    routing.average_handling_s(c, p.default_handle_s))
+            loads = routing.online_agents(c, presence)
+            queued = [r["locale"] for r in routing.queued(c)]
+            joins = {lang: routing.queue_estimates(c, presence, self.policy.default_handle_s,
+                                                   lang)[""] for lang in langs}
+            return loads, queued, joins
 
-        loads, queued, avg = await self.db.read(count)
-        loads = [a for a in loads if not locale or locale in a.languages]
-        n_queue = sum(1 for lang in queued if not locale or lang == locale)
-        if any(a.can_take(locale or lang) for a in loads for lang in ("zh", "en")) \
-                and n_queue == 0:
-            wait = 0
-        else:
-            slots = sum(a.cap for a in loads) or p.agent_cap
-            wait = int(-(-(n_queue + 1) * avg // slots))
-        return {"agents_online": len(loads), "queue_length": n_queue,
-                "estimated_wait_s": wait}
+        loads, queued, joins = await self.db.read(count)
+        waits = [j["estimated_wait_s"] for j in joins.values()
+                 if j["estimated_wait_s"] is not None]
+        return {"agents_online": sum(1 for a in loads if any(
+                    lang in a.languages for lang in langs)),
+                "queue_length": sum(1 for lang in queued if lang in langs),
+                "estimated_wait_s": min(waits) if waits else None}
+
+
+def _note(c, note_id: int) -> dict:
+    row = c.execute("SELECT n.*, a.display_name FROM notes n LEFT JOIN agents a"
+                    " ON a.agent_id = n.agent_id WHERE n.id = ?", (note_id,)).fetchone()
+    return {"id": row["id"], "conversation_id": row["conversation_id"],
+            "agent_id": row["agent_id"], "agent_name": row["display_name"],
+            "text": row["text"], "created_at": row["created_at"]}

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any, Callable, Optional
 
 from ..errors import NotFound
+from ..routing import Presence
 
 
 @dataclass
@@ -22,6 +23,11 @@ class DeskPolicy:
     daily_cap: int = 120               # conversations a day of a new agent
     reopen_minutes: int = 30           # a resolved conversation reopens within this
     default_handle_s: int = 300        # handling time assumed until measured
+    presence_grace_s: float = 45       # an agent unseen for longer is away
+
+    def presence(self) -> Presence:
+        """Now, and who counts as present now (desk/routing.py)."""
+        return Presence(self.clock(), self.presence_grace_s)
 
 
 def token_hash(token: str) -> str:
@@ -49,6 +55,17 @@ def conversation_row(conn, conversation_id: str, columns: str = "*"):
     if row is None:
         raise NotFound("no such conversation")
     return row
+
+
+def is_answer(sender: str, custom: Any) -> bool:
+    """Whether a message answers the shopper messages before it: an agent's message
+    answers them all; a bot's reply answers the message it replies to, unless it is only
+    the notice of a handoff (a person is needed)."""
+    if sender == "agent":
+        return True
+    if sender != "bot":
+        return False
+    return not (isinstance(custom, dict) and custom.get("type") == "handoff")
 
 
 def message_dict(row) -> dict:

@@ -29,7 +29,8 @@ CREATE TABLE IF NOT EXISTS agents (
     cap INTEGER NOT NULL,
     daily_cap INTEGER NOT NULL,
     enabled INTEGER NOT NULL DEFAULT 1,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    last_seen_at TEXT                       -- the console's latest sign of life (presence)
 );
 CREATE TABLE IF NOT EXISTS sessions (
     session_hash TEXT PRIMARY KEY,          -- sha256 of the cookie value
@@ -57,6 +58,7 @@ CREATE TABLE IF NOT EXISTS conversations (
     assigned_at TEXT,
     resolved_at TEXT,
     seq INTEGER,                            -- creation order (the queue's tie-break)
+    read_upto INTEGER,                      -- the latest message id the owner has read
     -- an assigned conversation has its one owner, a bot or queued one has none
     CHECK (state = 'resolved' OR (state = 'assigned') = (agent_id IS NOT NULL))
 );
@@ -76,6 +78,9 @@ CREATE TABLE IF NOT EXISTS messages (
     agent_id INTEGER,
     agent_name TEXT,
     created_at TEXT NOT NULL,
+    -- shopper messages: the conversation's state and owner once it was stored
+    state TEXT,
+    owner_id INTEGER,
     UNIQUE (conversation_id, client_id)
 );
 CREATE INDEX IF NOT EXISTS messages_conversation ON messages(conversation_id, id);
@@ -117,7 +122,8 @@ CREATE TABLE IF NOT EXISTS handoffs (
     reason TEXT NOT NULL,
     requested_discount_pct REAL,            -- the discount asked for (reason `discount`)
     day TEXT NOT NULL,                      -- shop-local date of queued_at
-    queued_at TEXT NOT NULL
+    queued_at TEXT NOT NULL,
+    message_id INTEGER                      -- the shopper message that brought it about
 );
 CREATE INDEX IF NOT EXISTS handoffs_day ON handoffs(day);
 CREATE INDEX IF NOT EXISTS handoffs_conversation ON handoffs(conversation_id, id);
@@ -135,6 +141,32 @@ CREATE TABLE IF NOT EXISTS canned_replies (
     title TEXT NOT NULL,
     text TEXT NOT NULL
 );
+-- private notes on a conversation: agents only, never shown to the shopper
+CREATE TABLE IF NOT EXISTS notes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    conversation_id TEXT NOT NULL REFERENCES conversations(conversation_id),
+    agent_id INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS notes_conversation ON notes(conversation_id, id);
+CREATE TABLE IF NOT EXISTS conversation_labels (
+    conversation_id TEXT NOT NULL REFERENCES conversations(conversation_id),
+    label TEXT NOT NULL,
+    PRIMARY KEY (conversation_id, label)
+);
+-- the shopper's rating of a conversation cycle, once per resolution
+CREATE TABLE IF NOT EXISTS ratings (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    conversation_id TEXT NOT NULL REFERENCES conversations(conversation_id),
+    resolve_id INTEGER NOT NULL UNIQUE,     -- the ownership log's `resolve` line it rates
+    agent_id INTEGER,
+    score INTEGER NOT NULL CHECK (score BETWEEN 1 AND 5),
+    comment TEXT,
+    day TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ratings_day ON ratings(day);
 """
 
 # columns added after the first release: (table, column, declaration)
@@ -142,6 +174,11 @@ ADDED_COLUMNS = [
     ("conversations", "requested_discount_pct", "REAL"),
     ("handoffs", "requested_discount_pct", "REAL"),
     ("conversations", "seq", "INTEGER"),
+    ("agents", "last_seen_at", "TEXT"),
+    ("conversations", "read_upto", "INTEGER"),
+    ("messages", "state", "TEXT"),
+    ("messages", "owner_id", "INTEGER"),
+    ("handoffs", "message_id", "INTEGER"),
 ]
 # indexes on added columns: made once the columns exist (both databases)
 ADDED_INDEXES = """
@@ -162,7 +199,8 @@ CREATE TABLE IF NOT EXISTS agents (
     cap INTEGER NOT NULL,
     daily_cap INTEGER NOT NULL,
     enabled INTEGER NOT NULL DEFAULT 1,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    last_seen_at TEXT
 );
 CREATE TABLE IF NOT EXISTS sessions (
     session_hash TEXT PRIMARY KEY,
@@ -190,6 +228,7 @@ CREATE TABLE IF NOT EXISTS conversations (
     assigned_at TEXT,
     resolved_at TEXT,
     seq INTEGER,
+    read_upto INTEGER,
     CHECK (state = 'resolved' OR (state = 'assigned') = (agent_id IS NOT NULL))
 );
 CREATE INDEX IF NOT EXISTS conversations_owner ON conversations(agent_id, state);
@@ -208,6 +247,8 @@ CREATE TABLE IF NOT EXISTS messages (
     agent_id INTEGER,
     agent_name TEXT,
     created_at TEXT NOT NULL,
+    state TEXT,
+    owner_id INTEGER,
     UNIQUE (conversation_id, client_id)
 );
 CREATE INDEX IF NOT EXISTS messages_conversation ON messages(conversation_id, id);
@@ -248,7 +289,8 @@ CREATE TABLE IF NOT EXISTS handoffs (
     reason TEXT NOT NULL,
     requested_discount_pct DOUBLE PRECISION,
     day TEXT NOT NULL,
-    queued_at TEXT NOT NULL
+    queued_at TEXT NOT NULL,
+    message_id INTEGER
 );
 CREATE INDEX IF NOT EXISTS handoffs_day ON handoffs(day);
 CREATE INDEX IF NOT EXISTS handoffs_conversation ON handoffs(conversation_id, id);
@@ -266,6 +308,30 @@ CREATE TABLE IF NOT EXISTS canned_replies (
     title TEXT NOT NULL,
     text TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS notes (
+    id INTEGER GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    conversation_id TEXT NOT NULL REFERENCES conversations(conversation_id),
+    agent_id INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS notes_conversation ON notes(conversation_id, id);
+CREATE TABLE IF NOT EXISTS conversation_labels (
+    conversation_id TEXT NOT NULL REFERENCES conversations(conversation_id),
+    label TEXT NOT NULL,
+    PRIMARY KEY (conversation_id, label)
+);
+CREATE TABLE IF NOT EXISTS ratings (
+    id INTEGER GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    conversation_id TEXT NOT NULL REFERENCES conversations(conversation_id),
+    resolve_id INTEGER NOT NULL UNIQUE,
+    agent_id INTEGER,
+    score INTEGER NOT NULL CHECK (score BETWEEN 1 AND 5),
+    comment TEXT,
+    day TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ratings_day ON ratings(day);
 """
 
 # what a SQLite declaration is in PostgreSQL, for ADDED_COLUMNS
