@@ -6,7 +6,7 @@ SA := $(VENV)/bin/shopassist
 export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: setup catalog train run test test-fast lint validate rasa-test bench clean
+.PHONY: setup catalog train run cluster test test-fast lint validate rasa-test bench clean
 
 setup:            ## .venv on Python 3.10 with the locked dependencies (idempotent)
 	@bash scripts/setup-venv.sh
@@ -22,6 +22,9 @@ train: setup catalog   ## train the model only when data, config or catalog name
 
 run: train        ## start every process and print the URLs
 	$(SA) run
+
+cluster: train    ## the same on a local cluster: PostgreSQL, Redis, HAProxy, 2 desks, 2 Rasa
+	$(SA) cluster
 
 lint: setup       ## ruff (rules in pyproject.toml)
 	$(VENV)/bin/ruff check .

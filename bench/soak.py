@@ -19,6 +19,12 @@ messages they start a new conversation. At the end it prints, with the machine i
 
     .venv/bin/python bench/soak.py [--shoppers 200] [--minutes 5]
         [--desk http://127.0.0.1:8000] [--rasa http://127.0.0.1:5005]
+        [--cluster [--infra-ports PG_PORT,REDIS_PORT]]
+
+With --cluster the target is `shopassist cluster` (bot/cluster.py): the desk's and
+Rasa's URLs are HAProxy's; the desk's memory is that of its replicas (on the desk's port
++ 101 and + 102), Rasa's that of its servers (Rasa's port + 1 …), and HAProxy's, with
+PostgreSQL's and Redis's (the ports `shopassist cluster` printed), is shown apart.
 
 Every request goes to the given URLs only (this machine's loopback by default); the run
 stops by itself after --minutes (shoppers finish the message they are waiting for).
@@ -178,8 +184,16 @@ async def shopper(session: aiohttp.ClientSession, desk: str, i: int, until: floa
 async def run(args) -> None:
     desk, rasa = args.desk.rstrip("/"), args.rasa.rstrip("/")
     desk_port, rasa_port = urlsplit(desk).port or 80, urlsplit(rasa).port or 80
-    desk_mem = Memory(pids_listening([desk_port]))
-    rasa_mem = Memory(pids_listening([rasa_port + k for k in range(0, 5)]))
+    if args.cluster:
+        desk_mem = Memory(pids_listening([desk_port + 101 + k for k in range(4)]))
+        rasa_mem = Memory(pids_listening([rasa_port + k for k in range(1, 5)]))
+        infra_ports = [desk_port] + [int(p) for p in args.infra_ports.split(",") if p]
+        infra_mem = Memory(pids_listening(infra_ports)) if args.infra_ports else \
+            Memory(pids_listening([desk_port]))
+    else:
+        desk_mem = Memory(pids_listening([desk_port]))
+        rasa_mem = Memory(pids_listening([rasa_port + k for k in range(0, 5)]))
+        infra_mem = None
     print(f"machine: {machine()}")
     print(f"soak: {args.shoppers} shoppers for {args.minutes:g} min against {desk} "
           f"(Rasa {rasa}), think time {args.think_min:g}-{args.think_max:g} s, "
@@ -204,6 +218,8 @@ async def run(args) -> None:
             if time.monotonic() >= next_report:
                 desk_mem.sample()
                 rasa_mem.sample()
+                if infra_mem is not None:
+                    infra_mem.sample()
                 next_report += 30
                 print(f"  {time.monotonic() - t0:5.0f} s: {len(tally.replies)} replies, "
                       f"p95 {pct(tally.replies, 95) * 1000:.0f} ms, "
@@ -226,8 +242,12 @@ async def run(args) -> None:
     print(f"handoffs: {sum(tally.handoffs.values())}" +
           (f" by reason {dict(tally.handoffs)}" if tally.handoffs else "") +
           f"; caused by load (rasa_unavailable): {tally.handoffs.get('rasa_unavailable', 0)}")
-    print(f"desk memory: {desk_mem.line()}")
-    print(f"Rasa memory (router and workers): {rasa_mem.line()}")
+    print(f"desk memory{' (replicas)' if args.cluster else ''}: {desk_mem.line()}")
+    print(f"Rasa memory ({'servers' if args.cluster else 'router and workers'}): "
+          f"{rasa_mem.line()}")
+    if infra_mem is not None:
+        infra_mem.sample()
+        print(f"HAProxy, PostgreSQL and Redis memory: {infra_mem.line()}")
 
 
 def main() -> None:
@@ -238,6 +258,10 @@ def main() -> None:
     parser.add_argument("--desk", default="http://127.0.0.1:8000")
     parser.add_argument("--rasa", default="http://127.0.0.1:5005",
                         help="only to find Rasa's processes (memory); the desk talks to it")
+    parser.add_argument("--cluster", action="store_true",
+                        help="the target is `shopassist cluster` (memory of its parts)")
+    parser.add_argument("--infra-ports", default="",
+                        help="with --cluster: PostgreSQL's and Redis's ports, comma-separated")
     parser.add_argument("--think-min", type=float, default=1.0)
     parser.add_argument("--think-max", type=float, default=5.0)
     parser.add_argument("--request-timeout", type=float, default=120.0,

@@ -434,5 +434,25 @@ def run():
     sys.exit(run_all())
 
 
+@main.command()
+@click.option("--print-haproxy", is_flag=True,
+              help="Print the HAProxy configuration of deploy/haproxy.cfg and exit.")
+def cluster(print_haproxy):
+    """Start a local cluster: PostgreSQL, Redis and HAProxy (Debian's packages), two desk
+    replicas and two Rasa servers behind HAProxy, the action server; Ctrl-C stops all.
+
+    Example: shopassist cluster
+    """
+    from bot.cluster import example_config, run_cluster
+    from bot.training import model_path
+
+    if print_haproxy:
+        click.echo(example_config(), nl=False)
+        return
+    if not model_path().exists():
+        raise click.ClickException("no trained model; run `shopassist train` (or make run)")
+    sys.exit(run_cluster())
+
+
 if __name__ == "__main__":
     main()

@@ -78,9 +78,34 @@ def backoff_s(deaths_in_a_row: int) -> float:
     return min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2 ** max(0, deaths_in_a_row - 1))
 
 
+def lock_store_endpoint(redis_url: str) -> str:
+    """endpoints.yml's `lock_store` for Rasa's RedisLockStore at `redis_url`
+    (redis://[:password@]host:port/db): Rasa servers on several machines then take turns
+    on a conversation, so any of them can answer any conversation."""
+    u = urllib.parse.urlsplit(redis_url)
+    db = (u.path or "/0").strip("/") or "0"
+    lines = ["lock_store:", "  type: redis", f"  url: \"{u.hostname or '127.0.0.1'}\"",
+             f"  port: {u.port or 6379}", f"  db: {int(db)}",
+             "  key_prefix: shopassist"]
+    if u.password:
+        lines.append("  password: \"${SHOPASSIST_REDIS_PASSWORD}\"")
+    return "\n".join(lines) + "\n"
+
+
+def rasa_env_for(settings: Settings) -> dict:
+    """What a Rasa server's environment adds: its tracker store, and the lock store's
+    Redis password when there is one (read by endpoints.yml, never written to disk)."""
+    env = {"SHOPASSIST_TRACKER_STORE_URL": settings.tracker_store_url}
+    if settings.redis_url and urllib.parse.urlsplit(settings.redis_url).password:
+        env["SHOPASSIST_REDIS_PASSWORD"] = urllib.parse.unquote(
+            urllib.parse.urlsplit(settings.redis_url).password)
+    return env
+
+
 def write_endpoints(settings: Settings, run_dir: Path) -> Path:
     """endpoints.yml for this run: the action server's address from the settings, its
-    token from the environment (never written to disk), the SQL tracker store."""
+    token from the environment (never written to disk), the SQL tracker store, and in
+    cluster mode (`redis_url` set) Rasa's RedisLockStore."""
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / "endpoints.yml"
     path.write_text(
@@ -89,7 +114,8 @@ def write_endpoints(settings: Settings, run_dir: Path) -> Path:
         "  token: \"${SHOPASSIST_RASA_TOKEN}\"\n"
         "  enable_selective_domain: true\n"
         "tracker_store:\n"
-        "  type: bot.tracker_store.ShopTrackerStore\n")
+        "  type: bot.tracker_store.ShopTrackerStore\n"
+        + (lock_store_endpoint(settings.redis_url) if settings.redis_url else ""))
     return path
 
 
@@ -127,7 +153,7 @@ def services(settings: Settings, log_dir: Path, model: Path | None = None,
             f"http://{where}:{port}/webhooks/rest/webhook",
             log_dir / ("rasa.log" if n == 1 else f"rasa-{i + 1}.log"),
             is_rasa_server=True,
-            env={"SHOPASSIST_TRACKER_STORE_URL": settings.tracker_store_url}))
+            env=rasa_env_for(settings)))
     if n > 1:
         out.append(Service(
             "Rasa router",

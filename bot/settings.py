@@ -77,6 +77,12 @@ class Settings:
     tracker_store_url: str = "sqlite:///" + str(ROOT / "var" / "trackers.db")  # or postgresql://
     # -- the desk (desk/, docs/desk.md) ------------------------------------------------
     desk_db: Path = ROOT / "var" / "desk.db"
+    # the desk's record in PostgreSQL instead of desk_db (postgresql://user@host:port/db;
+    # several desk replicas share it, docs/running.md "Past one machine")
+    database_url: Optional[str] = None
+    # Redis (redis://host:port/0): WebSocket events, log-in limits and per-conversation
+    # turn order shared by several desk replicas; None: all in this process
+    redis_url: Optional[str] = None
     desk_host: str = "127.0.0.1"
     desk_port: int = 8000
     # one call to Rasa that has not answered after this many seconds counts as failed

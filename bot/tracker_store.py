@@ -19,8 +19,10 @@ reading a conversation back costs what Rasa's in-memory store costs, and a save 
 only the new events (no count query, no ORM), committed before the answer goes out: a
 restart loses nothing acknowledged. The cache is right only because one worker serves a
 conversation (the router's stable hash, `bot/rasa_router.py`): this is the single-machine
-mode. With any other URL (PostgreSQL, several machines) every read goes to the database,
-as Rasa's SQLTrackerStore does.
+mode. With any other URL (PostgreSQL, several machines), and in cluster mode
+(`SHOPASSIST_REDIS_URL` set: any Rasa server may answer any conversation, one at a time
+under Rasa's RedisLockStore, bot/runner.py's endpoints) every read goes to the database,
+as Rasa's SQLTrackerStore does, so a server always continues from what another one saved.
 
 A storage failure is an error, never a silent fallback: Rasa wraps tracker stores in
 `FailSafeTrackerStore`, which on an error keeps the conversation in the worker's memory
@@ -102,7 +104,6 @@ class ShopTrackerStore(SQLTrackerStore):
 
     def __init__(self, domain=None, host: Optional[str] = None, event_broker=None,
                  url: Optional[str] = None, **kwargs: Any) -> None:
-        import sqlalchemy as sa
         from sqlalchemy.engine import make_url
 
         url_text = url or get_settings().tracker_store_url
@@ -114,20 +115,25 @@ class ShopTrackerStore(SQLTrackerStore):
         super().__init__(domain=domain, host=url_text, event_broker=event_broker, **kwargs)
         self._cache: Optional[OrderedDict] = None
         if path is not None:
-            # one connection kept open (SQLAlchemy 1.4 opens one per session for SQLite
-            # files), tuned on connect; Rasa uses the store from its event loop only
-            self.engine.dispose()
-            self.engine = sa.create_engine(
-                parsed, poolclass=sa.pool.QueuePool, pool_size=1, max_overflow=4,
-                connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S,
-                              "check_same_thread": False})
-            sa.event.listen(self.engine, "connect", _tune_sqlite_connection)
-            self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
-            self._cache = OrderedDict()
+            self._tune_sqlite(parsed)
+        if path is not None and not get_settings().redis_url:
+            self._cache = OrderedDict()        # one server per conversation: cache it
         self._insert = self.SQLEvent.__table__.insert()
         logger.info("conversations kept in %s%s",
                     parsed.render_as_string(hide_password=True),
                     " (write-through cache)" if self._cache is not None else "")
+
+    def _tune_sqlite(self, parsed) -> None:
+        """One connection kept open (SQLAlchemy 1.4 opens one per session for SQLite
+        files), tuned on connect; Rasa uses the store from its event loop only."""
+        import sqlalchemy as sa
+
+        self.engine.dispose()
+        self.engine = sa.create_engine(
+            parsed, poolclass=sa.pool.QueuePool, pool_size=1, max_overflow=4,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False})
+        sa.event.listen(self.engine, "connect", _tune_sqlite_connection)
+        self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
 
     # -- reading ---------------------------------------------------------------------
     def _stored(self, sender_id: str) -> _Stored:

@@ -20,7 +20,8 @@ from catalog.queries import Catalog, CatalogError
 
 from . import metrics, security, storefront
 from .errors import DeskError, Forbidden, NotFound
-from .hub import Hub
+from .hub import Hub, hub_for
+from .login_limit import limiter_for
 from .openapi import openapi_document
 from .rasa_client import RasaClient
 from .service import DeskService
@@ -668,17 +669,19 @@ def create_app(settings, *, rasa: Optional[RasaClient] = None,
     rasa = rasa or RasaClient(settings.rasa_url, timeout=settings.desk_rasa_timeout,
                               max_in_flight=settings.desk_rasa_concurrency)
     catalog = catalog or Catalog(settings.catalog_path)
-    hub = Hub()
+    hub = hub_for(settings)
     app[SETTINGS] = settings
     app[STORE] = store
     app[RASA] = rasa
     app[CATALOG] = catalog
     app[HUB] = hub
-    app[SERVICE] = DeskService(settings, store, rasa, catalog, hub)
+    app[SERVICE] = DeskService(settings, store, rasa, catalog, hub,
+                               login_limiter=limiter_for(settings))
     for method, path, handler in ROUTES:
         app.router.add_route(method, path, handler)
 
     async def on_startup(app: web.Application) -> None:
+        await app[HUB].start()              # events from the other replicas, if any
         if settings.desk_demo_agents:
             await app[STORE].accounts.ensure_demo_agents()
         await app[SERVICE].recover()        # before the first request: answered in order
@@ -689,6 +692,7 @@ def create_app(settings, *, rasa: Optional[RasaClient] = None,
 
     async def on_cleanup(app: web.Application) -> None:
         await app[SERVICE].close()
+        await app[HUB].stop()
         await app[RASA].close()
         app[STORE].close()
 

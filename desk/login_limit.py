@@ -4,10 +4,12 @@ lockout with growing back-off after repeated failures.
 `LoginLimiter` is the seam: the desk asks `admit(account, address)` before it checks a
 password (a refusal costs no password check at all), then reports `failed` or
 `succeeded`. `MemoryLoginLimiter` keeps everything in this process, which is right for one
-desk process; several desk replicas would share a Redis implementation of the same three
-coroutines (a token bucket per key in a small Lua script, the failure count and lock with
-`INCR`/`PEXPIRE`), so that an attacker cannot multiply the limits by the number of
-replicas.
+desk process; `RedisLoginLimiter` (when `SHOPASSIST_REDIS_URL` is set) keeps the same
+state in Redis, shared by every desk replica, so that an attacker cannot multiply the
+limits by the number of replicas: each call is one Lua script, atomic in Redis, with the
+same arithmetic as the memory version (the buckets and the failure record as hashes that
+expire once there is nothing left to remember). Its clock is the wall clock, passed to
+the script, so replicas' clocks should agree (NTP). `limiter_for(settings)` picks one.
 
 The rules (`LoginPolicy`, configured in bot/settings.py):
 
@@ -154,3 +156,115 @@ class MemoryLoginLimiter(LoginLimiter):
 
     async def succeeded(self, account: str, address: str) -> None:
         self._failures.pop(account, None)
+
+
+# -- several replicas: the same rules in Redis -----------------------------------------------
+_TAKE = """
+local function take(key, burst, rate, now, ttl_ms)
+  local b = redis.call('HMGET', key, 'tokens', 'at')
+  local tokens = tonumber(b[1]) or burst
+  local at = tonumber(b[2]) or now
+  tokens = math.min(burst, tokens + (now - at) * rate)
+  local wait = 0
+  if tokens >= 1 then
+    tokens = tokens - 1
+  elseif rate > 0 then
+    wait = (1 - tokens) / rate
+  else
+    wait = -1
+  end
+  redis.call('HSET', key, 'tokens', string.format('%.17g', tokens),
+             'at', string.format('%.17g', now))
+  redis.call('PEXPIRE', key, ttl_ms)
+  return wait
+end
+"""
+
+# KEYS: failures, address bucket, account bucket; ARGV: now, address burst, rate/s,
+# account burst, rate/s, address ttl ms, account ttl ms. Returns the wait (-1: never).
+_ADMIT = _TAKE + """
+local now = tonumber(ARGV[1])
+local locked = tonumber(redis.call('HGET', KEYS[1], 'locked_until') or '0')
+if locked > now then return string.format('%.17g', locked - now) end
+local wait = take(KEYS[2], tonumber(ARGV[2]), tonumber(ARGV[3]), now, tonumber(ARGV[6]))
+if wait ~= 0 then return string.format('%.17g', wait) end
+wait = take(KEYS[3], tonumber(ARGV[4]), tonumber(ARGV[5]), now, tonumber(ARGV[7]))
+return string.format('%.17g', wait)
+"""
+
+# KEYS: failures; ARGV: now, lockout_after, lockout_s, lockout_max_s, keep_ms.
+# Returns the lockout started (seconds) or 0.
+_FAILED = """
+local now = tonumber(ARGV[1])
+local count = redis.call('HINCRBY', KEYS[1], 'count', 1)
+if count < tonumber(ARGV[2]) then
+  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[5]))
+  return '0'
+end
+local lockouts = tonumber(redis.call('HGET', KEYS[1], 'lockouts') or '0')
+local lock = math.min(tonumber(ARGV[4]), tonumber(ARGV[3]) * 2 ^ lockouts)
+redis.call('HSET', KEYS[1], 'count', 0, 'lockouts', lockouts + 1,
+           'locked_until', string.format('%.17g', now + lock))
+redis.call('PEXPIRE', KEYS[1], math.ceil((lock + tonumber(ARGV[4])) * 1000) + tonumber(ARGV[5]))
+return string.format('%.17g', lock)
+"""
+
+FAILURES_KEEP_S = 86_400       # failures without a lockout are forgotten after a quiet day
+
+
+class RedisLoginLimiter(LoginLimiter):
+    """The rules kept in Redis, shared by every desk replica (see the module docstring)."""
+
+    PREFIX = "shopassist:login:"
+
+    def __init__(self, url: str, policy: LoginPolicy = LoginPolicy(),
+                 clock: Callable[[], float] = time.time):
+        import redis.asyncio as aioredis
+
+        self.policy = policy
+        self.clock = clock
+        self._redis = aioredis.Redis.from_url(url)
+        self._admit = self._redis.register_script(_ADMIT)
+        self._failed = self._redis.register_script(_FAILED)
+
+    def _keys(self, account: str, address: str) -> list[str]:
+        p = self.PREFIX
+        return [f"{p}failures:{account}", f"{p}address:{address}",
+                f"{p}account:{account}"]
+
+    @staticmethod
+    def _refill_ms(burst: int, per_minute: float) -> int:
+        """How long an untouched bucket takes to be full again (then it can go)."""
+        return int(burst / (per_minute / 60.0) * 1000) + 1000 if per_minute > 0 \
+            else FAILURES_KEEP_S * 1000
+
+    async def admit(self, account: str, address: str) -> float:
+        p = self.policy
+        wait = float(await self._admit(
+            keys=self._keys(account, address),
+            args=[repr(self.clock()), p.address_burst, repr(p.address_per_minute / 60.0),
+                  p.account_burst, repr(p.account_per_minute / 60.0),
+                  self._refill_ms(p.address_burst, p.address_per_minute),
+                  self._refill_ms(p.account_burst, p.account_per_minute)]))
+        return math.inf if wait < 0 else wait
+
+    async def failed(self, account: str, address: str) -> float:
+        p = self.policy
+        return float(await self._failed(
+            keys=self._keys(account, address)[:1],
+            args=[repr(self.clock()), p.lockout_after, repr(p.lockout_s),
+                  repr(p.lockout_max_s), FAILURES_KEEP_S * 1000]))
+
+    async def succeeded(self, account: str, address: str) -> None:
+        await self._redis.delete(self._keys(account, address)[0])
+
+    async def close(self) -> None:
+        await self._redis.close()
+
+
+def limiter_for(settings) -> LoginLimiter:
+    """Redis when `redis_url` is set (several replicas), else this process's memory."""
+    policy = LoginPolicy.from_settings(settings)
+    if settings.redis_url:
+        return RedisLoginLimiter(settings.redis_url, policy)
+    return MemoryLoginLimiter(policy)

@@ -2,9 +2,11 @@
 business hours.
 
 Every function that changes ownership takes the connection of a **write transaction**
-(`Database.write`, desk/store/db.py; SQLite's `BEGIN IMMEDIATE`): the write lock is held
+(`Database.write`, desk/store/db.py; SQLite's `BEGIN IMMEDIATE`, PostgreSQL's
+`pg_advisory_xact_lock` taken first, desk/store/postgres.py): the write lock is held
 from the first read of an agent's load to the last write, so two desk processes (or
-threads) can never give one conversation two owners or push an agent past a cap. The
+threads, or replicas on several machines) can never give one conversation two owners or
+push an agent past a cap. The
 functions that only read (the queue, its estimates) also run in a read snapshot.
 
 Rules (docs/desk.md):
@@ -155,7 +157,7 @@ def queued(conn: sqlite3.Connection) -> list[sqlite3.Row]:
     """Queued conversations, first in first out."""
     return conn.execute(
         "SELECT conversation_id, locale, preferred_agent_id, queued_at FROM conversations"
-        " WHERE state = 'queued' ORDER BY queued_at, rowid").fetchall()
+        " WHERE state = 'queued' ORDER BY queued_at, seq").fetchall()
 
 
 def assign(conn: sqlite3.Connection, conversation_id: str, agent_id: int, now: datetime,

@@ -12,6 +12,9 @@ import pytest
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
+# PostgreSQL and Redis for the store, routing and cluster tests (tests/cluster_support.py)
+pytest_plugins = ["tests.cluster_support"]
+
 # a Friday morning before every cut-off, shop time
 PINNED_NOW = "2026-11-20T10:00:00+08:00"
 NOW = datetime.fromisoformat(PINNED_NOW)

@@ -1,13 +1,14 @@
 """Routing (desk/routing.py): caps, language, returning shoppers, FIFO queue and
 waits, business hours, supervisor-only reassignment, and races: 200 simultaneous handoffs
 over 5 agents from threads and from processes never give a conversation two owners or an
-agent more than the cap."""
+agent more than the cap. The rules and the race of threads run on SQLite and on
+PostgreSQL (`desk_database`, tests/cluster_support.py); the race of processes on SQLite
+(tests/test_cluster.py races two desk replicas on PostgreSQL)."""
 
 from __future__ import annotations
 
 import asyncio
 import multiprocessing
-import sqlite3
 import threading
 import time
 from collections import Counter, defaultdict
@@ -18,12 +19,13 @@ import pytest
 from desk.routing import BusinessHours, choose_agent, AgentLoad
 from desk.store import Conflict, DeskError, DeskStore, Forbidden
 
+from tests.cluster_support import fetch
 from tests.conftest import NOW, Clock  # noqa: F401 - the shared pinned clock
 
 
 @pytest.fixture()
-async def store(tmp_path, clock):
-    s = DeskStore(tmp_path / "desk.db", clock=clock)
+async def store(desk_database, clock):
+    s = DeskStore(desk_database, clock=clock)
     yield s
     s.close()
 
@@ -230,8 +232,8 @@ def _agent_worker(path, agent_id, total, barrier=None, deadline_s=120):
     resolves only once at the cap (or when every conversation has been handed off), so
     every agent's cap is reached while handoffs and resolutions race."""
     def counts(c):
-        return c.execute("SELECT COUNT(*), SUM(state = 'resolved') FROM"
-                         " conversations").fetchone()
+        return c.execute("SELECT COUNT(*), SUM(CASE WHEN state = 'resolved' THEN 1"
+                         " ELSE 0 END) FROM conversations").fetchone()
 
     async def work():
         s = DeskStore(path, clock=lambda: NOW)
@@ -255,13 +257,12 @@ def _agent_worker(path, agent_id, total, barrier=None, deadline_s=120):
 
 
 def check_log(path, agent_ids):
-    """Replays the ownership log, read through a connection of the test's own."""
-    conn = sqlite3.connect(path)
-    conn.row_factory = sqlite3.Row
-    log = [dict(r) for r in conn.execute("SELECT * FROM assignments ORDER BY id")]
-    convs = [dict(r) for r in conn.execute(
-        "SELECT conversation_id, state, agent_id FROM conversations")]
-    conn.close()
+    """Replays the ownership log, read through a connection of the test's own (a SQLite
+    path or a PostgreSQL URL)."""
+    log = [dict(zip(("conversation_id", "agent_id", "kind"), r)) for r in fetch(
+        path, "SELECT conversation_id, agent_id, kind FROM assignments ORDER BY id")]
+    convs = [dict(zip(("conversation_id", "state", "agent_id"), r)) for r in fetch(
+        path, "SELECT conversation_id, state, agent_id FROM conversations")]
     assert len(convs) == N_CONV
     assert all(c["state"] == "resolved" for c in convs), Counter(c["state"] for c in convs)
     assigns = Counter(e["conversation_id"] for e in log if e["kind"] == "assign")
@@ -280,8 +281,8 @@ def check_log(path, agent_ids):
     return peak
 
 
-def test_race_threads_200_handoffs_over_5_agents(tmp_path):
-    path = tmp_path / "race.db"
+def test_race_threads_200_handoffs_over_5_agents(desk_database):
+    path = desk_database
     agents = _setup_agents(path)
     barrier = threading.Barrier(4 + N_AGENTS)
     threads = [threading.Thread(target=_handoff_worker, args=(path, N_CONV // 4, barrier))

@@ -28,6 +28,7 @@ VARIABLES = {
     "rasa_cors_origins": "SHOPASSIST_RASA_CORS_ORIGINS",
     "tracker_store_url": "SHOPASSIST_TRACKER_STORE_URL",
     "desk_db": "SHOPASSIST_DESK_DB", "desk_host": "SHOPASSIST_DESK_HOST",
+    "database_url": "SHOPASSIST_DATABASE_URL", "redis_url": "SHOPASSIST_REDIS_URL",
     "desk_port": "SHOPASSIST_DESK_PORT", "desk_rasa_timeout": "SHOPASSIST_DESK_RASA_TIMEOUT",
     "desk_reopen_minutes": "SHOPASSIST_DESK_REOPEN_MINUTES",
     "desk_agent_cap": "SHOPASSIST_DESK_AGENT_CAP",

@@ -1,6 +1,9 @@
 """The desk's record (desk/store/): the database seam (one write transaction, reads in a
 snapshot beside the writer, durability settings), idempotent shopper messages, states and
-reopening, passwords and sessions, suggestions, text kept verbatim, the demo data."""
+reopening, passwords and sessions, suggestions, text kept verbatim, the demo data.
+
+The tests of the store (`store` fixture) run twice: on a SQLite file and on a PostgreSQL
+database (tests/cluster_support.py); those of SQLite's own settings on SQLite only."""
 
 from __future__ import annotations
 
@@ -13,12 +16,14 @@ import pytest
 from desk.store import (Conflict, DeskStore, Forbidden, NotFound, SQLiteDatabase,
                         hash_password, verify_password)
 
+from tests.cluster_support import fetch, table_names
 from tests.conftest import NOW, Clock  # noqa: F401 - the shared pinned clock
 
 
 @pytest.fixture()
-async def store(tmp_path, clock):
-    s = DeskStore(tmp_path / "desk.db", clock=clock)
+async def store(desk_database, clock):
+    s = DeskStore(desk_database, clock=clock)
+    s.target = desk_database
     await s.accounts.ensure_demo_agents()
     yield s
     s.close()
@@ -26,11 +31,7 @@ async def store(tmp_path, clock):
 
 def sql(store, query, *params) -> list[tuple]:
     """Rows read through a connection of the test's own, not the store's."""
-    conn = sqlite3.connect(store.db.path)
-    try:
-        return [tuple(r) for r in conn.execute(query, params)]
-    finally:
-        conn.close()
+    return fetch(store.target, query, *params)
 
 
 async def agent_id(store, username):
@@ -122,7 +123,7 @@ async def test_writes_are_serialized_across_stores_on_one_file(tmp_path):
 
 
 def test_tables(store):
-    names = {r[0] for r in sql(store, "SELECT name FROM sqlite_master WHERE type='table'")}
+    names = table_names(store.target)
     assert {"agents", "sessions", "conversations", "messages", "suggestions", "assignments",
             "handoffs", "contact_messages", "canned_replies"} <= names
 
@@ -278,8 +279,8 @@ async def test_writing_again_later_starts_over_with_the_bot(store, clock):
         [("bot", None, None)]
 
 
-async def test_reopen_waits_for_the_owner_at_their_cap(tmp_path, clock):
-    store = DeskStore(tmp_path / "d.db", clock=clock)
+async def test_reopen_waits_for_the_owner_at_their_cap(desk_database, clock):
+    store = DeskStore(desk_database, clock=clock)
     accounts, conversations = store.accounts, store.conversations
     a = (await accounts.add_agent("a", "pw-a", languages=["zh"], cap=1))["agent_id"]
     b = (await accounts.add_agent("b", "pw-b", languages=["zh"], cap=1))["agent_id"]
@@ -402,9 +403,7 @@ async def test_contact_message_queues_the_conversation(store):
     assert sql(store, "SELECT contact, text FROM contact_messages") == [("tel 138", "call me")]
 
 
-async def test_committed_data_survives_a_new_connection(store, tmp_path):
+async def test_committed_data_survives_a_new_connection(store):
     conv, _ = await store.conversations.create("zh")
     await store.conversations.add_shopper_message(conv["conversation_id"], "hello")
-    other = sqlite3.connect(tmp_path / "desk.db")
-    assert other.execute("SELECT text FROM messages").fetchall() == [("hello",)]
-    other.close()
+    assert fetch(store.target, "SELECT text FROM messages") == [("hello",)]

@@ -6,7 +6,9 @@
 
 - `store.db` (desk/store/db.py): the `Database` that owns the connections and threads;
   `await db.write(fn, *args)` is one transaction, `await db.read(fn, *args)` one
-  snapshot. SQLite today (WAL, `synchronous=FULL`: committed means on disk).
+  snapshot. SQLite by default (WAL, `synchronous=FULL`: committed means on disk);
+  PostgreSQL (desk/store/postgres.py) when `SHOPASSIST_DATABASE_URL` is set, shared by
+  several desk replicas.
 - `store.accounts` (accounts.py): agents, passwords, log-in sessions, status and
   presence (last seen), caps, canned replies.
 - `store.conversations` (conversations.py): conversations and messages, handoff,
@@ -53,6 +55,9 @@ class DeskStore:
                  daily_cap: int = 120, reopen_minutes: int = 30,
                  default_handle_s: int = 300, presence_grace_s: float = 45,
                  group_commit: bool = True):
+        if isinstance(db, str) and db.startswith(("postgresql://", "postgres://")):
+            from .postgres import PostgresDatabase
+            db = PostgresDatabase(db, group_commit=group_commit)
         self.db = db if isinstance(db, Database) else SQLiteDatabase(
             db, group_commit=group_commit)
         self.policy = DeskPolicy(clock or (lambda: datetime.now().astimezone()),
@@ -69,7 +74,7 @@ class DeskStore:
     @classmethod
     def from_settings(cls, settings, clock: Callable[[], datetime] | None = None) \
             -> "DeskStore":
-        return cls(settings.desk_db, clock=clock or settings.now,
+        return cls(settings.database_url or settings.desk_db, clock=clock or settings.now,
                    agent_cap=settings.desk_agent_cap, daily_cap=settings.desk_daily_cap,
                    reopen_minutes=settings.desk_reopen_minutes,
                    default_handle_s=settings.desk_default_handle_s,

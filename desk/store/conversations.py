@@ -102,10 +102,9 @@ def summary_in(c, conversation_id: str, presence: routing.Presence) -> Optional[
     last_shopper = c.execute("SELECT * FROM messages WHERE conversation_id = ? AND"
                              " sender = 'shopper' ORDER BY id DESC LIMIT 1",
                              (conversation_id,)).fetchone()
-    read_mark = c.execute(
-        "SELECT MAX(x) FROM (SELECT MAX(id) AS x FROM messages WHERE conversation_id = ?"
-        " AND sender = 'agent' UNION ALL SELECT ?)",
-        (conversation_id, row["read_upto"] or 0)).fetchone()[0] or 0
+    last_agent = c.execute("SELECT MAX(id) FROM messages WHERE conversation_id = ? AND"
+                           " sender = 'agent'", (conversation_id,)).fetchone()[0]
+    read_mark = max(last_agent or 0, row["read_upto"] or 0)
     unread = c.execute("SELECT COUNT(*) FROM messages WHERE conversation_id = ? AND"
                        " sender = 'shopper' AND id > ?",
                        (conversation_id, read_mark)).fetchone()[0]
@@ -166,8 +165,9 @@ class Conversations:
 
         def insert(c):
             c.execute("INSERT INTO conversations (conversation_id, token_hash, locale, state,"
-                      " customer_id, page, created_at, updated_at) VALUES"
-                      " (?, ?, ?, 'bot', ?, ?, ?, ?)",
+                      " customer_id, page, created_at, updated_at, seq) VALUES"
+                      " (?, ?, ?, 'bot', ?, ?, ?, ?,"
+                      " (SELECT COALESCE(MAX(seq), 0) + 1 FROM conversations))",
                       (cid, token_hash(token), locale, customer_id, to_json(page or {}),
                        now, now))
             return _conversation(c, cid)
@@ -623,12 +623,13 @@ class Conversations:
         """The summaries of what an agent owns now, longest waiting first."""
         return await self._summaries(
             "SELECT conversation_id FROM conversations WHERE agent_id = ? AND"
-            " state = 'assigned'", (agent_id,))
+            " state = 'assigned' ORDER BY assigned_at, seq", (agent_id,))
 
     async def assigned(self) -> list[dict]:
         """Every conversation an agent owns now (what a supervisor oversees)."""
         return await self._summaries(
-            "SELECT conversation_id FROM conversations WHERE state = 'assigned'", ())
+            "SELECT conversation_id FROM conversations WHERE state = 'assigned'"
+            " ORDER BY assigned_at, seq", ())
 
     async def _summaries(self, sql: str, params: tuple) -> list[dict]:
         presence = self.policy.presence()

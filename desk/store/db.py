@@ -15,8 +15,8 @@ suggestions.py, metrics.py) know of a database:
   only the async interface.
 
 `fn` gets a DB-API style connection (`conn.execute(sql, params)`, rows read by column
-name). The parts' SQL stays portable where that costs nothing (`?` placeholders, which a
-psycopg backend would rewrite to `%s`; `INSERT … RETURNING` rather than `lastrowid`);
+name). The parts' SQL stays portable (`?` placeholders, which the PostgreSQL backend
+rewrites to `%s`; `INSERT … RETURNING` rather than `lastrowid`);
 what is SQLite's own (PRAGMAs, `BEGIN IMMEDIATE`, `AUTOINCREMENT`) lives in
 `SQLiteDatabase` and desk/store/schema.py.
 
@@ -28,11 +28,10 @@ processes sharing the file wait for it; a busy timeout of 60 s). One reader conn
 another thread (`query_only`) serves reads beside the writer, as WAL allows, so a read
 never waits for an fsync.
 
-Where the next steps plug in:
-
-- PostgreSQL (psycopg 3): a `PostgresDatabase(Database)` with the same four methods, a
-  pool for reads and one connection for writes, each write transaction serialized with
-  `pg_advisory_xact_lock` (the counterpart of `BEGIN IMMEDIATE`), and its own schema.
+PostgreSQL (desk/store/postgres.py, `SHOPASSIST_DATABASE_URL`): `PostgresDatabase`, the
+same four methods on psycopg2, one writer connection with this group commit and several
+readers, each write transaction serialized across every desk replica with
+`pg_advisory_xact_lock` (the counterpart of `BEGIN IMMEDIATE`), and its own schema.
 
 **Group commit** (the writer): the writer thread takes every write already waiting (up to
 `GROUP_LIMIT`), opens one `BEGIN IMMEDIATE`, runs each write in its own `SAVEPOINT` (a

@@ -86,9 +86,10 @@ def suggestion_dict(row) -> dict:
 
 
 def conversation_dict(row) -> dict:
-    """A conversation as the service works with it (no token hash)."""
+    """A conversation as the service works with it (no token hash, no creation number)."""
     out = dict(row)
     out.pop("token_hash", None)
+    out.pop("seq", None)
     out["page"] = from_json(out["page"]) or {}
     out["cart"] = from_json(out["cart"])
     return out
