@@ -1,10 +1,11 @@
 """The issue's story in a real browser (Debian's Chromium, driven by Playwright) against the
 trained Rasa server, the action server and the desk: a shopper writes something the bot does
 not understand (the first of CANDIDATES the installed model reads as nlu_fallback, e.g.
-可以刻字吗, "can it be engraved?"); the message is on the supervisor's review list in /console, where she picks
-the right intent with a number key; `shopassist nlu export-reviewed` writes it into a copy
-of the training data; `shopassist train` retrains into a temporary models dir (holding a
-copy of the installed model and its scores, so the held-out gate compares for real), and
+可以刻字吗, "can it be engraved?"); the message is on the supervisor's review list in
+/console, where she picks the right intent with a number key; `shopassist nlu
+export-reviewed` writes it into a copy of the training data; `shopassist train` retrains
+into a temporary models dir (holding a copy of the installed model and its scores, so the
+held-out gate compares for real), and
 the model it installs reads the same message as the corrected intent.
 
 Slow: it trains a model (about 5 minutes on the loaded 2-core VM) and parses the held-out
