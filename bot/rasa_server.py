@@ -209,16 +209,14 @@ WARM_UP_MESSAGES = ("亲，这款跑鞋有42码吗", "is this in stock in XL?")
 def warm_up_before_listening() -> None:
     """Parse a message per language right after the model is loaded, before Sanic opens
     the port (Rasa loads the agent in a `before_server_start` listener)."""
-    import logging
     import time
+    from datetime import datetime
 
     import rasa.core.run as rasa_run
 
     if getattr(rasa_run, "_shopassist_warm", False):
         return
     original = rasa_run.load_agent_on_start
-    log = logging.getLogger("bot.rasa_server")
-    log.setLevel(logging.INFO)     # loading the model leaves the root logger at WARNING
 
     async def load_agent_on_start(*args, **kwargs):
         agent = await original(*args, **kwargs)
@@ -226,8 +224,11 @@ def warm_up_before_listening() -> None:
         if agent is not None and agent.is_ready():
             for text in WARM_UP_MESSAGES:
                 await agent.parse_message(text)
-            log.info("model loaded and warmed up in %.1f s; opening the port",
-                     time.perf_counter() - started)
+            # straight to stderr (the process's log file), whatever the logging set-up
+            # that loading the model and its components left behind
+            print(f"{datetime.now():%Y-%m-%d %H:%M:%S} INFO     bot.rasa_server  - model "
+                  f"loaded and warmed up in {time.perf_counter() - started:.1f} s; opening "
+                  "the port", file=sys.stderr, flush=True)
         return agent
 
     rasa_run.load_agent_on_start = load_agent_on_start

@@ -155,7 +155,13 @@ async def test_the_desks_timer_refreshes_the_estimate(tmp_path, fake_rasa, demo_
         await desk.say(cid, auth, "human please")
         assert (await next_event(shopper, "status"))["queue"]["estimated_wait_s"] == 300
         desk.clock.advance(seconds=130)
+        # the first refreshed figure (a timer run that fell between the handoff and its
+        # own notice may repeat the 300 once, on a loaded machine)
+        deadline = asyncio.get_running_loop().time() + 2.0
         status = await next_event(shopper, "status", timeout=2.0)
+        while status["queue"]["estimated_wait_s"] == 300:
+            status = await next_event(
+                shopper, "status", timeout=deadline - asyncio.get_running_loop().time())
         assert status["queue"]["estimated_wait_s"] == 170
         assert "about 3 min" in status["text"]
         await shopper.close()
