@@ -20,8 +20,9 @@ SQL tracker store): one driver in the environment, no second one to keep in step
 - **SQL**: the parts write `?` placeholders; `PgConnection.execute` turns them into
   psycopg2's `%s` (and a literal `%` into `%%`). Rows are read by column name or by
   position, like `sqlite3.Row`.
-- **Schema**: desk/store/schema.py's `POSTGRES_SCHEMA`, applied in the first write
-  transaction (under the lock, so replicas starting together do not race).
+- **Schema**: desk/store/schema.py's `POSTGRES_SCHEMA` (its SQLite tables translated by
+  `postgres_ddl`), applied in the first write transaction (under the lock, so replicas
+  starting together do not race).
 - `synchronous_commit` is left at PostgreSQL's default (on): a write has reached the
   server's WAL on disk when `write` returns.
 """
