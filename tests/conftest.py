@@ -1,5 +1,5 @@
 """Shared fixtures: a demo catalog built once per session in a temp folder, a pinned
-clock, and a factory for rasa_sdk trackers."""
+clock, and a factory for rasa_sdk trackers (plus the plugins named in `pytest_plugins`)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ import pytest
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-# PostgreSQL and Redis for the store, routing and cluster tests (tests/cluster_support.py)
-pytest_plugins = ["tests.cluster_support"]
+# PostgreSQL and Redis for the store, routing and cluster tests (tests/cluster_support.py);
+# a small NLU model trained once, for the NLU components' round trips (tests/nlu_support.py)
+pytest_plugins = ["tests.cluster_support", "tests.nlu_support"]
 
 # a Friday morning before every cut-off, shop time
 PINNED_NOW = "2026-11-20T10:00:00+08:00"

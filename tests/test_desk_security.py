@@ -1,7 +1,8 @@
 """The desk locked down (desk/security.py, desk/login_limit.py, desk/app.py): strict JSON in
 bodies and WebSocket frames, bounded integers, control characters in URLs and fields,
-the log-in's rate limit, lockout and password thread, the headers of every kind of
-response, and the shopper's identity (only a signed customer id counts)."""
+the log-in's rate limit, lockout and password thread (the limiter's rules checked on
+both the in-memory and the Redis limiter), the headers of every kind of response, and
+the shopper's identity (only a signed customer id counts)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ import asyncio
 import hashlib
 import hmac
 import json
+import math
 import threading
 import time
 
 import pytest
 
-from desk.login_limit import LoginPolicy, MemoryLoginLimiter
+from desk.login_limit import LoginPolicy, MemoryLoginLimiter, RedisLoginLimiter
 from desk.store import accounts as accounts_module
 
 from tests.test_desk_api import SHOP_SECRET as SECRET
@@ -253,11 +255,31 @@ async def test_unknown_accounts_are_locked_like_real_ones(tmp_path, fake_rasa, d
         await desk.client.close()
 
 
-async def test_limiter_buckets_per_address_and_per_account():
-    now = [0.0]
-    lim = MemoryLoginLimiter(LoginPolicy(address_per_minute=6, address_burst=3,
-                                         account_per_minute=60, account_burst=2,
-                                         lockout_after=100), clock=lambda: now[0])
+# the limiter's rules, checked on both limiters: in memory (one desk) and in Redis (a real
+# redis-server, tests/cluster_support.py; several replicas share it, tests/test_cluster_redis.py)
+@pytest.fixture(params=["memory", "redis"])
+async def make_limiter(request):
+    """A factory of limiters with a clock the test moves: in memory, or in Redis (closed
+    after the test)."""
+    made = []
+
+    def make(policy, clock):
+        if request.param == "memory":
+            return MemoryLoginLimiter(policy, clock=clock)
+        lim = RedisLoginLimiter(request.getfixturevalue("redis_url"), policy, clock=clock)
+        made.append(lim)
+        return lim
+
+    yield make
+    for lim in made:
+        await lim.close()
+
+
+async def test_buckets_per_address_and_per_account(make_limiter):
+    now = [1_000_000.0]
+    lim = make_limiter(LoginPolicy(address_per_minute=6, address_burst=3,
+                                   account_per_minute=60, account_burst=2,
+                                   lockout_after=100), lambda: now[0])
     # the account's bucket: 2 at once, then one a second
     assert [await lim.admit("lily", f"10.0.0.{i}") for i in range(2)] == [0, 0]
     assert await lim.admit("lily", "10.0.0.9") == pytest.approx(1.0)
@@ -268,6 +290,33 @@ async def test_limiter_buckets_per_address_and_per_account():
     assert await lim.admit("user9", "10.9.9.9") == pytest.approx(10.0)
     now[0] += 5
     assert await lim.admit("user9", "10.9.9.9") == pytest.approx(5.0)
+    # a Chinese account name is a key like any other
+    assert await lim.admit("小王", "10.1.1.1") == 0
+
+
+async def test_lockout_backs_off_and_a_success_clears_it(make_limiter):
+    now = [2_000_000.0]
+    lim = make_limiter(LoginPolicy(address_per_minute=1000, address_burst=1000,
+                                   account_per_minute=1000, account_burst=1000,
+                                   lockout_after=3, lockout_s=30, lockout_max_s=100),
+                       lambda: now[0])
+    assert [await lim.failed("wang", "a") for _ in range(3)] == [0, 0, 30]
+    assert await lim.admit("wang", "a") == pytest.approx(30)      # locked: even to try
+    assert await lim.admit("tom", "a") == 0                        # others are not
+    now[0] += 30.5
+    assert await lim.admit("wang", "a") == 0
+    assert [await lim.failed("wang", "a") for _ in range(3)] == [0, 0, 60]   # doubled
+    now[0] += 61
+    assert [await lim.failed("wang", "a") for _ in range(3)] == [0, 0, 100]  # at most
+    now[0] += 101
+    await lim.succeeded("wang", "a")
+    assert [await lim.failed("wang", "a") for _ in range(3)] == [0, 0, 30]   # afresh
+
+
+async def test_a_zero_rate_never_refills(make_limiter):
+    lim = make_limiter(LoginPolicy(address_per_minute=0, address_burst=1), lambda: 5.0)
+    assert await lim.admit("a", "x") == 0
+    assert await lim.admit("a", "x") == math.inf
 
 
 async def test_password_checks_run_on_their_own_thread_and_are_bounded(desk, monkeypatch):

@@ -119,66 +119,13 @@ def test_catalog_entities_point_into_the_shoppers_text(demo_db, tmp_path):
                      ("size", "42", "42碼")}
 
 
-async def test_pipeline_round_trip(tmp_path, demo_db):
-    """Train, persist and load a model whose pipeline starts with the normaliser and ends
-    with the restorer: the training examples are simplified Chinese and plain English
-    only, yet a message in traditional characters, or with a handle and a link, gets the
-    intent, its entities point into the text as typed, and the parse result's text is
-    the shopper's."""
-    from rasa.core.agent import Agent
-    from rasa.model_training import train_nlu
-
-    config = f"""
-recipe: default.v1
-language: zh
-assistant_id: normalizer-test
-pipeline:
-  - name: bot.nlu.normalizer.ShopperTextNormalizer
-  - name: JiebaTokenizer
-  - name: bot.nlu.catalog_entities.CatalogEntityExtractor
-    catalog_path: {demo_db}
-  - name: CountVectorsFeaturizer
-    analyzer: char_wb
-    min_ngram: 1
-    max_ngram: 3
-  - name: bot.nlu.intent_classifier.LinearIntentClassifier
-  - name: bot.nlu.normalizer.ShopperTextRestorer
-policies: []
-"""
-    nlu = """version: "3.1"
-nlu:
-- intent: ask_price
-  examples: |
-    - 这个多少钱
-    - 价钱多少
-    - 钱是多少
-    - 什么价钱
-    - 请问多少钱
-- intent: check_stock
-  examples: |
-    - 还有货吗
-    - 这个还有没有
-    - 请问还有吗
-    - 有没有现货
-    - 还有库存吗
-- intent: greet
-  examples: |
-    - 你好
-    - 您好
-    - hello
-    - hi there
-- intent: complaint
-  examples: |
-    - HANDLE the box was broken
-    - HANDLE my parcel was thrown over the fence
-    - the box arrived broken LINK
-    - the glass was smashed, see LINK
-"""
-    (tmp_path / "config.yml").write_text(config, encoding="utf-8")
-    (tmp_path / "nlu.yml").write_text(nlu, encoding="utf-8")
-    model = train_nlu(str(tmp_path / "config.yml"), str(tmp_path / "nlu.yml"),
-                      str(tmp_path / "models"), fixed_model_name="normalizer")
-    agent = Agent.load(model)
+async def test_pipeline_round_trip(small_nlu_agent):
+    """A trained, persisted and loaded model whose pipeline starts with the normaliser and
+    ends with the restorer (tests/nlu_support.py): the training examples are simplified
+    Chinese and plain English only, yet a message in traditional characters, or with a
+    handle and a link, gets the intent, its entities point into the text as typed, and
+    the parse result's text is the shopper's."""
+    agent = small_nlu_agent
 
     text = "請問這個多少錢"
     parsed = await agent.parse_message(text)

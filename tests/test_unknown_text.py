@@ -95,62 +95,13 @@ def test_a_catalog_name_is_never_gated_even_held():
     assert not not_understood(["xxxxl"], "XXXXL", True, VOCABULARY, 0.5, 4)
 
 
-async def test_rasa_round_trip(tmp_path, demo_db):
-    """A model with the gate before the FallbackClassifier, trained, persisted and loaded:
-    messages of known words keep their intent, unknown words, punctuation alone and a held
-    key become nlu_fallback (with the classifier's guess still in the ranking), a catalog
-    size alone keeps its intent, and the vocabulary was saved with the model."""
-    from rasa.core.agent import Agent
-    from rasa.model_training import train_nlu
-
-    config = f"""
-recipe: default.v1
-language: zh
-assistant_id: gate-test
-pipeline:
-  - name: bot.nlu.normalizer.ShopperTextNormalizer
-  - name: JiebaTokenizer
-  - name: bot.nlu.catalog_entities.CatalogEntityExtractor
-    catalog_path: {demo_db}
-  - name: CountVectorsFeaturizer
-    analyzer: char_wb
-    min_ngram: 1
-    max_ngram: 3
-  - name: bot.nlu.intent_classifier.LinearIntentClassifier
-    entity_weight: 0.3
-  - name: bot.nlu.unknown_text.UnknownTextGate
-    min_known_share: 0.5
-  - name: FallbackClassifier
-    threshold: 0.3
-  - name: bot.nlu.normalizer.ShopperTextRestorer
-policies: []
-"""
-    nlu = """version: "3.1"
-nlu:
-- intent: check_stock
-  examples: |
-    - is it in stock
-    - do you have it in black
-    - 还有货吗
-    - 有黑色的吗
-- intent: thank
-  examples: |
-    - thank you
-    - thanks a lot
-    - 谢谢
-    - 多谢
-- intent: inform
-  examples: |
-    - 42
-    - size 41
-    - 43码
-    - XL
-"""
-    (tmp_path / "config.yml").write_text(config, encoding="utf-8")
-    (tmp_path / "nlu.yml").write_text(nlu, encoding="utf-8")
-    model = train_nlu(str(tmp_path / "config.yml"), str(tmp_path / "nlu.yml"),
-                      str(tmp_path / "models"), fixed_model_name="gate")
-    agent = Agent.load(model)
+async def test_rasa_round_trip(small_nlu_agent):
+    """A model with the gate before the FallbackClassifier, trained, persisted and loaded
+    (tests/nlu_support.py): messages of known words keep their intent, unknown words,
+    punctuation alone and a held key become nlu_fallback (with the classifier's guess
+    still in the ranking), a catalog size alone keeps its intent, and the vocabulary was
+    saved with the model."""
+    agent = small_nlu_agent
 
     async def parse(text):
         return await agent.parse_message(text)
