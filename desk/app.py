@@ -2,12 +2,14 @@
 OpenAPI document, the demo storefront and the static files (docs/desk-api.md).
 
 `create_app(settings)` builds everything on the app object (no module state); handlers
-parse and authorize, then call `DeskService` (desk/service.py), never the store.
+parse and authorize, then call `DeskService` (desk/service.py), never the store. What
+most handlers share (log-in, body, the conversation, the JSON answer) is `endpoint`'s.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import logging
 from datetime import date
@@ -210,25 +212,66 @@ async def current_agent(request: web.Request, *, write: bool = False,
     return agent
 
 
+def _path_id(request: web.Request, name: str, missing: str) -> int:
+    """A positive integer id from the path; a path that names none is 404 `missing`."""
+    try:
+        return security.int_param(request.match_info[name], name, minimum=1)
+    except DeskError:
+        raise NotFound(missing) from None
+
+
+# -- the handlers' common part -------------------------------------------------------------------
+DataHandler = Callable[..., Awaitable[Any]]
+
+
+def endpoint(*, agent: bool = False, write: bool = False, supervisor: bool = False,
+             body: bool = False, conversation: bool = False,
+             status: int = 200) -> Callable[[DataHandler], Handler]:
+    """What a handler shares with the others, done once, in this order: the logged-in
+    `agent` when it is the agent API's (401; 403 without CSRF and origin when `write`,
+    or for a non-supervisor when `supervisor`), its JSON `body` when it takes one (413,
+    400), then the `conv` it acts on (`conversation`): the path's conversation the agent
+    may open, or the one the shopper's bearer token opens (401, 404). The handler gets
+    them as keyword arguments and returns the data of its JSON answer, sent with
+    `status`, or a response of its own; errors are DeskErrors (errors_middleware)."""
+    def decorate(handler: DataHandler) -> Handler:
+        @functools.wraps(handler)
+        async def run(request: web.Request) -> web.StreamResponse:
+            parts = {}
+            if agent:
+                parts["agent"] = await current_agent(request, write=write,
+                                                     supervisor=supervisor)
+            if body:
+                parts["body"] = await read_json(request)
+            if conversation:
+                parts["conv"] = await (_agent_conversation(request, parts["agent"]) if agent
+                                       else _shopper_conversation(request))
+            result = await handler(request, **parts)
+            if isinstance(result, web.StreamResponse):
+                return result
+            return json_response(result, status=status)
+        return run
+    return decorate
+
+
 # -- shopper API --------------------------------------------------------------------------------
-async def create_conversation(request: web.Request) -> web.Response:
-    body = await read_json(request)
+@endpoint(body=True, status=201)
+async def create_conversation(request: web.Request, body: dict) -> dict:
     locale = _locale(body.get("locale"), request, request.app[SETTINGS].default_language)
     page = body.get("page") if isinstance(body.get("page"), dict) else {}
     conv, token = await request.app[SERVICE].create_conversation(
         locale, page, body.get("customer_id"), body.get("customer_sig"))
-    return json_response({"conversation_id": conv["conversation_id"], "token": token,
-                              "state": conv["state"], "locale": conv["locale"]}, status=201)
+    return {"conversation_id": conv["conversation_id"], "token": token,
+            "state": conv["state"], "locale": conv["locale"]}
 
 
-async def get_conversation(request: web.Request) -> web.Response:
-    conv = await _shopper_conversation(request)
-    return json_response(await request.app[SERVICE].conversation_view(conv))
+@endpoint(conversation=True)
+async def get_conversation(request: web.Request, conv: dict) -> dict:
+    return await request.app[SERVICE].conversation_view(conv)
 
 
-async def post_message(request: web.Request) -> web.Response:
-    body = await read_json(request)
-    conv = await _shopper_conversation(request)
+@endpoint(body=True, conversation=True)
+async def post_message(request: web.Request, body: dict, conv: dict) -> web.Response:
     text = text_field(body)
     client_id = body.get("client_id")
     if client_id is not None and (not isinstance(client_id, str) or len(client_id) > 100):
@@ -253,32 +296,27 @@ def shopper_replies_response(result: dict) -> web.Response:
     return json_response(result["replies"], headers=headers)
 
 
-async def get_messages(request: web.Request) -> web.Response:
-    conv = await _shopper_conversation(request)
+@endpoint(conversation=True)
+async def get_messages(request: web.Request, conv: dict) -> list:
     after = security.int_param(request.query.get("after", "0") or "0", "after")
-    return json_response(await request.app[SERVICE].history(conv["conversation_id"],
-                                                                after))
+    return await request.app[SERVICE].history(conv["conversation_id"], after)
 
 
-async def post_contact(request: web.Request) -> web.Response:
-    body = await read_json(request)
-    conv = await _shopper_conversation(request)
+@endpoint(body=True, conversation=True, status=201)
+async def post_contact(request: web.Request, body: dict, conv: dict) -> dict:
     contact = text_field(body, "contact", limit=200)
     text = text_field(body)
-    result = await request.app[SERVICE].leave_contact(conv, contact, text)
-    return json_response(result, status=201)
+    return await request.app[SERVICE].leave_contact(conv, contact, text)
 
 
-async def post_rating(request: web.Request) -> web.Response:
+@endpoint(body=True, conversation=True, status=201)
+async def post_rating(request: web.Request, body: dict, conv: dict) -> dict:
     """The shopper rates the conversation cycle just resolved (1–5, a comment)."""
-    body = await read_json(request)
-    conv = await _shopper_conversation(request)
     score = body.get("score")
     if isinstance(score, bool) or not isinstance(score, int):
         raise DeskError("'score' must be an integer from 1 to 5")
     comment = text_field(body, "comment", required=False, limit=1000).strip() or None
-    rating = await request.app[SERVICE].rate(conv, score, comment)
-    return json_response(rating, status=201)
+    return await request.app[SERVICE].rate(conv, score, comment)
 
 
 async def desk_status(request: web.Request) -> web.Response:
@@ -324,31 +362,30 @@ async def agent_login(request: web.Request) -> web.Response:
     return resp
 
 
-async def agent_logout(request: web.Request) -> web.Response:
-    await current_agent(request, write=True)
+@endpoint(agent=True, write=True)
+async def agent_logout(request: web.Request, agent: dict) -> web.Response:
     await request.app[SERVICE].logout(request.cookies.get(COOKIE, ""))
     resp = json_response({"ok": True})
     resp.del_cookie(COOKIE, path="/")
     return resp
 
 
-async def agent_me(request: web.Request) -> web.Response:
-    agent = await current_agent(request)
-    return json_response({"agent": agent, "csrf_token": request["csrf"]})
+@endpoint(agent=True)
+async def agent_me(request: web.Request, agent: dict) -> dict:
+    return {"agent": agent, "csrf_token": request["csrf"]}
 
 
-async def agent_status(request: web.Request) -> web.Response:
-    agent = await current_agent(request, write=True)
-    body = await read_json(request)
+@endpoint(agent=True, write=True, body=True)
+async def agent_status(request: web.Request, agent: dict, body: dict) -> dict:
     status = body.get("status")
     if status not in ("online", "away"):
         raise DeskError("status must be online or away")
-    return json_response(await request.app[SERVICE].set_status(agent, status))
+    return await request.app[SERVICE].set_status(agent, status)
 
 
-async def agent_conversations(request: web.Request) -> web.Response:
-    agent = await current_agent(request)
-    return json_response(await request.app[SERVICE].agent_lists(agent))
+@endpoint(agent=True)
+async def agent_conversations(request: web.Request, agent: dict) -> dict:
+    return await request.app[SERVICE].agent_lists(agent)
 
 
 async def _agent_conversation(request: web.Request, agent: dict) -> dict:
@@ -356,10 +393,9 @@ async def _agent_conversation(request: web.Request, agent: dict) -> dict:
                                                              request.match_info["id"])
 
 
-async def agent_conversation(request: web.Request) -> web.Response:
-    agent = await current_agent(request)
-    conv = await _agent_conversation(request, agent)
-    return json_response(await request.app[SERVICE].conversation_detail(conv, agent))
+@endpoint(agent=True, conversation=True)
+async def agent_conversation(request: web.Request, agent: dict, conv: dict) -> dict:
+    return await request.app[SERVICE].conversation_detail(conv, agent)
 
 
 def _lang(value: Any) -> Optional[str]:
@@ -367,109 +403,87 @@ def _lang(value: Any) -> Optional[str]:
     return value if value in ("zh", "en") else None
 
 
-async def agent_send(request: web.Request) -> web.Response:
-    agent = await current_agent(request, write=True)
-    body = await read_json(request)
-    conv = await _agent_conversation(request, agent)
+@endpoint(agent=True, write=True, body=True, conversation=True)
+async def agent_send(request: web.Request, agent: dict, body: dict, conv: dict) -> dict:
     sid = body.get("suggestion_id")
     if sid is not None:
         security.int_field(sid, "suggestion_id")
     text = text_field(body, required=sid is None)      # a suggestion's text by default
-    return json_response(await request.app[SERVICE].agent_send(
+    return await request.app[SERVICE].agent_send(
         conv, agent, text, sid, confirm=body.get("confirm") is True,
-        use_new=body.get("use_new") is True, lang=_lang(body.get("lang"))))
+        use_new=body.get("use_new") is True, lang=_lang(body.get("lang")))
 
 
-async def agent_skip(request: web.Request) -> web.Response:
-    agent = await current_agent(request, write=True)
-    try:
-        sid = security.int_param(request.match_info["sid"], "sid", minimum=1)
-    except DeskError:
-        raise NotFound("no such suggestion") from None   # a path that names none
-    return json_response({"suggestion": await request.app[SERVICE].skip_suggestion(
-        sid, agent)})
+@endpoint(agent=True, write=True)
+async def agent_skip(request: web.Request, agent: dict) -> dict:
+    sid = _path_id(request, "sid", "no such suggestion")
+    return {"suggestion": await request.app[SERVICE].skip_suggestion(sid, agent)}
 
 
-async def agent_resolve(request: web.Request) -> web.Response:
-    agent = await current_agent(request, write=True)
-    body = await read_json(request)
-    conv = await _agent_conversation(request, agent)
-    return json_response(await request.app[SERVICE].resolve(
+@endpoint(agent=True, write=True, body=True, conversation=True)
+async def agent_resolve(request: web.Request, agent: dict, body: dict, conv: dict) -> dict:
+    return await request.app[SERVICE].resolve(
         conv["conversation_id"], agent, confirm=body.get("confirm") is True,
-        lang=_lang(body.get("lang"))))
+        lang=_lang(body.get("lang")))
 
 
-async def agent_note(request: web.Request) -> web.Response:
-    agent = await current_agent(request, write=True)
-    body = await read_json(request)
-    conv = await _agent_conversation(request, agent)
-    note = await request.app[SERVICE].add_note(conv, agent,
-                                                text_field(body, limit=2000).strip())
-    return json_response(note, status=201)
+@endpoint(agent=True, write=True, body=True, conversation=True, status=201)
+async def agent_note(request: web.Request, agent: dict, body: dict, conv: dict) -> dict:
+    return await request.app[SERVICE].add_note(conv, agent,
+                                               text_field(body, limit=2000).strip())
 
 
-async def agent_labels(request: web.Request) -> web.Response:
-    agent = await current_agent(request, write=True)
-    body = await read_json(request)
-    conv = await _agent_conversation(request, agent)
+@endpoint(agent=True, write=True, body=True, conversation=True)
+async def agent_labels(request: web.Request, agent: dict, body: dict, conv: dict) -> dict:
     labels = body.get("labels")
     if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
         raise DeskError("'labels' must be a list of strings")
-    return json_response(await request.app[SERVICE].set_labels(conv, labels))
+    return await request.app[SERVICE].set_labels(conv, labels)
 
 
-async def agent_read(request: web.Request) -> web.Response:
-    agent = await current_agent(request, write=True)
-    body = await read_json(request)
-    conv = await _agent_conversation(request, agent)
+@endpoint(agent=True, write=True, body=True, conversation=True)
+async def agent_read(request: web.Request, agent: dict, body: dict, conv: dict) -> dict:
     upto = body.get("upto")
     if upto is not None:
         security.int_field(upto, "upto", minimum=0)
-    return json_response(await request.app[SERVICE].mark_read(conv, agent, upto))
+    return await request.app[SERVICE].mark_read(conv, agent, upto)
 
 
-async def agent_reassign(request: web.Request) -> web.Response:
-    agent = await current_agent(request, write=True, supervisor=True)
-    body = await read_json(request)
+@endpoint(agent=True, write=True, supervisor=True, body=True)
+async def agent_reassign(request: web.Request, agent: dict, body: dict) -> dict:
     to = security.int_field(body.get("agent_id"), "agent_id")
     reason = text_field(body, "reason", limit=500)
-    return json_response(await request.app[SERVICE].reassign(
-        request.match_info["id"], to, reason, agent))
+    return await request.app[SERVICE].reassign(request.match_info["id"], to, reason, agent)
 
 
-async def agent_list(request: web.Request) -> web.Response:
-    await current_agent(request)
+@endpoint(agent=True)
+async def agent_list(request: web.Request, agent: dict) -> list:
     cid = request.query.get("conversation_id") or None
-    return json_response(await request.app[SERVICE].agents(cid))
+    return await request.app[SERVICE].agents(cid)
 
 
-async def agent_caps(request: web.Request) -> web.Response:
+@endpoint(agent=True, write=True, supervisor=True, body=True)
+async def agent_caps(request: web.Request, agent: dict, body: dict) -> dict:
     """Supervisors: set an agent's concurrent and/or daily cap."""
-    await current_agent(request, write=True, supervisor=True)
-    body = await read_json(request)
-    try:
-        agent_id = security.int_param(request.match_info["agent_id"], "agent_id", minimum=1)
-    except DeskError:
-        raise NotFound("no such agent") from None        # a path that names none
+    agent_id = _path_id(request, "agent_id", "no such agent")
     caps = {}
     for name in ("cap", "daily_cap"):
         value = body.get(name)
         caps[name] = None if value is None else security.int_field(value, name, minimum=0)
     if caps["cap"] is None and caps["daily_cap"] is None:
         raise DeskError("give 'cap' and/or 'daily_cap'")
-    return json_response(await request.app[SERVICE].set_caps(
-        agent_id, caps["cap"], caps["daily_cap"]))
+    return await request.app[SERVICE].set_caps(agent_id, caps["cap"], caps["daily_cap"])
 
 
-async def agent_canned(request: web.Request) -> web.Response:
+@endpoint(agent=True)
+async def agent_canned(request: web.Request, agent: dict) -> list:
     """Canned replies of a language (default: the agent's first), or, with `q`, those
     whose title or text has it, in both languages unless `locale` is given."""
-    agent = await current_agent(request)
     query = request.query.get("q", "")[:100]
     locale = request.query.get("locale")
     if locale not in ("zh", "en"):
         locale = None if query else (agent["languages"] or ["zh"])[0]
-    return json_response(await request.app[SERVICE].canned(locale, query))
+    return await request.app[SERVICE].canned(locale, query)
 
 
 def _day(value: str, name: str) -> str:
@@ -595,27 +609,25 @@ async def product_page(request: web.Request) -> web.Response:
 
 
 # -- the factory --------------------------------------------------------------------------------
-async def agent_reviews(request: web.Request) -> web.Response:
+@endpoint(agent=True)
+async def agent_reviews(request: web.Request, agent: dict) -> dict:
     """The review list: entries the agent may see that nobody reviewed yet."""
-    agent = await current_agent(request)
-    return json_response(await request.app[SERVICE].pending_reviews(agent))
+    return await request.app[SERVICE].pending_reviews(agent)
 
 
-async def agent_review(request: web.Request) -> web.Response:
-    """Confirm or correct one entry: {"intent", "entities"?}."""
-    agent = await current_agent(request, write=True)
-    try:
-        rid = security.int_param(request.match_info["rid"], "rid", minimum=1)
-    except DeskError:
-        raise NotFound("no such review") from None      # a path that names none
+@endpoint(agent=True, write=True)
+async def agent_review(request: web.Request, agent: dict) -> dict:
+    """Confirm or correct one entry: {"intent", "entities"?} (a path that names no
+    entry is 404 before the body is read)."""
+    rid = _path_id(request, "rid", "no such review")
     body = await read_json(request)
-    return json_response({"review": await request.app[SERVICE].review(
-        agent, rid, body.get("intent"), body.get("entities"))})
+    return {"review": await request.app[SERVICE].review(
+        agent, rid, body.get("intent"), body.get("entities"))}
 
 
-async def agent_review_counts(request: web.Request) -> web.Response:
-    agent = await current_agent(request)
-    return json_response(await request.app[SERVICE].review_counts(agent))
+@endpoint(agent=True)
+async def agent_review_counts(request: web.Request, agent: dict) -> dict:
+    return await request.app[SERVICE].review_counts(agent)
 
 
 ROUTES = [
