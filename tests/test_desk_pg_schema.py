@@ -15,6 +15,7 @@ import pytest
 
 from desk.store import DeskStore
 from desk.store.schema import postgres_ddl
+from tests.cluster_support import fetch
 
 # a SQLite declaration and what PostgreSQL reports for the same column
 TYPES = {"INTEGER": "integer", "TEXT": "text", "REAL": "double precision"}
@@ -119,14 +120,8 @@ def test_sqlite_and_postgres_schemas_are_the_same(tmp_path, pg_url):
 
 
 def identity_columns(url) -> set[tuple[str, str]]:
-    conn = psycopg2.connect(url)
-    try:
-        cur = conn.cursor()
-        cur.execute("SELECT table_name, column_name FROM information_schema.columns"
-                    " WHERE table_schema = 'public' AND is_identity = 'YES'")
-        return set(cur.fetchall())
-    finally:
-        conn.close()
+    return set(fetch(url, "SELECT table_name, column_name FROM information_schema.columns"
+                          " WHERE table_schema = 'public' AND is_identity = 'YES'"))
 
 
 SQLITE_DDL = """
