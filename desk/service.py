@@ -28,6 +28,7 @@ from catalog.queries import Catalog, CatalogError
 
 from . import facts as factcheck
 from . import metrics, routing
+from .coordination import Coordination
 from .errors import Conflict, DeskError, Forbidden, NotFound
 from .hub import Hub
 from .login_limit import LoginLimiter, LoginPolicy, MemoryLoginLimiter
@@ -78,7 +79,8 @@ def domain_choices() -> tuple[list[str], list[str]]:
 
 class DeskService:
     def __init__(self, settings, store: DeskStore, rasa: RasaClient, catalog: Catalog,
-                 hub: Hub, login_limiter: Optional[LoginLimiter] = None):
+                 hub: Hub, login_limiter: Optional[LoginLimiter] = None,
+                 coordination: Optional[Coordination] = None):
         self.settings = settings
         self.shop_secret = local_secret("shop_secret", settings.shop_secret)
         self.login_limiter = login_limiter or MemoryLoginLimiter(
@@ -87,7 +89,10 @@ class DeskService:
         self.rasa = rasa
         self.catalog = catalog
         self.hub = hub
-        self.queue_notifier = QueueNotifier(store, hub)
+        # the timer's leader, conversation leases, what queued shoppers were told
+        # (desk/coordination.py): this process alone, or shared through Redis
+        self.coordination = coordination or Coordination(settings.desk_lease_s)
+        self.queue_notifier = QueueNotifier(store, hub, self.coordination)
         self.hours = BusinessHours.parse(settings.desk_hours)
         self._locks: dict[str, asyncio.Lock] = {}
         # the turn of each shopper message not yet answered (by message id), and each
@@ -136,11 +141,14 @@ class DeskService:
                 logger.exception("desk tick failed")
 
     async def tick(self) -> None:
-        """What the timer does: the consoles connected to this process are alive; agents
-        whose console went quiet for the grace period become away (and receive nothing
-        new); the queue drains into any free place; queued shoppers whose place or wait
-        now reads differently are told."""
+        """What the timer does: the consoles connected to this process are alive; then,
+        on the leader only (desk/coordination.py; one process alone always leads):
+        agents whose console went quiet for the grace period become away (and receive
+        nothing new); the queue drains into any free place; queued shoppers whose place
+        or wait now reads differently are told."""
         await self.store.accounts.seen(self.hub.agent_ids())
+        if not self.coordination.leads():
+            return
         for agent in await self.store.accounts.sweep_absent():
             await self._presence_changed(agent, reason="no_heartbeat")
         assigned = await self.store.conversations.drain()
@@ -592,7 +600,7 @@ class DeskService:
         agent = await self.store.accounts.agent(agent_id)
         conv = await self.store.conversations.get(cid)
         name = agent["display_name"]
-        self.queue_notifier.left(cid)
+        await self.queue_notifier.left(cid)
         msgs = await self._notice(
             cid, TEXTS.render("agent_joined", conv["locale"], agent_name=name),
             {"type": "agent_joined", "agent_name": name}, reply_to)
