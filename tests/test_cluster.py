@@ -38,7 +38,7 @@ class Replica:
 
     def __init__(self, port: int, env: dict, log: Path):
         self.port, self.base = port, f"http://127.0.0.1:{port}"
-        self.log = log
+        self.env, self.log = env, log
         with open(log, "wb") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "desk", "--port", str(port)], cwd=ROOT, env=env,
