@@ -228,7 +228,10 @@ class LocalHAProxy(_Server):
         self.config = config
         self.base_dir = base_dir
 
-    def start(self, wait_port: int | None = None) -> None:
+    def prepare(self) -> list[str]:
+        """Write the configuration into a new directory and have HAProxy check it;
+        returns the command that runs HAProxy in the foreground on it (what `start`
+        runs, and what `shopassist cluster` supervises)."""
         binary = _which("haproxy", "haproxy")
         self.dir = Path(tempfile.mkdtemp(prefix="shopassist-haproxy-", dir=self.base_dir))
         cfg = self.dir / "haproxy.cfg"
@@ -238,10 +241,14 @@ class LocalHAProxy(_Server):
         if check.returncode != 0:
             raise RuntimeError(f"haproxy rejects its configuration:\n{check.stdout}"
                                f"{check.stderr}")
+        return [binary, "-db", "-f", str(cfg)]
+
+    def start(self, wait_port: int | None = None) -> None:
+        command = self.prepare()
         self.log = self.dir / "haproxy.log"
         out = open(self.log, "wb")
-        self.proc = subprocess.Popen([binary, "-db", "-f", str(cfg)], stdout=out,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
         out.close()
         if wait_port:
             wait_for_port(wait_port, self.proc, 30, "haproxy", self.log)
