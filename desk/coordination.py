@@ -211,7 +211,12 @@ class RedisCoordination(Coordination):
     async def _keep_up_forever(self) -> None:
         while True:
             await asyncio.sleep(self.lease_s / 3)
-            await self._keep_up()
+            try:
+                await self._keep_up()
+            except asyncio.CancelledError:
+                raise
+            except Exception:                     # noqa: BLE001 - renewing must go on
+                logger.exception("desk coordination: renewing the leases failed")
 
     async def _keep_up(self) -> None:
         """Renew (or try to take) the leader's lease, and renew every conversation lease
