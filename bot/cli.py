@@ -437,9 +437,13 @@ def run():
 @main.command()
 @click.option("--print-haproxy", is_flag=True,
               help="Print the HAProxy configuration of deploy/haproxy.cfg and exit.")
-def cluster(print_haproxy):
+@click.option("--rasa-url", default=None, metavar="URL",
+              help="Use the Rasa server at URL (HAProxy's Rasa port forwards to it) "
+                   "instead of starting Rasa servers and the action server.")
+def cluster(print_haproxy, rasa_url):
     """Start a local cluster: PostgreSQL, Redis and HAProxy (Debian's packages), two desk
-    replicas and two Rasa servers behind HAProxy, the action server; Ctrl-C stops all.
+    replicas and two Rasa servers behind HAProxy, the action server; every process
+    supervised (restarted when it dies); Ctrl-C stops all.
 
     Example: shopassist cluster
     """
@@ -449,9 +453,9 @@ def cluster(print_haproxy):
     if print_haproxy:
         click.echo(example_config(), nl=False)
         return
-    if not model_path().exists():
+    if not rasa_url and not model_path().exists():
         raise click.ClickException("no trained model; run `shopassist train` (or make run)")
-    sys.exit(run_cluster())
+    sys.exit(run_cluster(rasa_url))
 
 
 if __name__ == "__main__":

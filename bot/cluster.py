@@ -20,13 +20,20 @@ What is shared, and how (docs/running.md, "Past one machine"):
   that replica fails its health checks, its conversations move to the other. Rasa's port
   balances the Rasa servers by fewest connections.
 
-Every process is supervised as under `shopassist run` (bot/runner.py): one that dies is
-restarted after a back-off.
+Every process, HAProxy included, is supervised as under `shopassist run`
+(bot/runner.py): one that dies is restarted after a back-off, with a line saying so.
+HAProxy's own health check is its `monitor-uri` (`/haproxy/health` on the desk's port,
+answered by HAProxy itself whatever the replicas' state).
+
+`--rasa-url URL` (`Cluster(rasa_url=...)`) uses a Rasa that runs elsewhere instead of
+starting two Rasa servers and the action server: HAProxy's Rasa port forwards to it. For
+trying the desk's side alone, and for the tests.
 """
 
 from __future__ import annotations
 
 import sys
+import urllib.parse
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -36,6 +43,7 @@ from bot.settings import ROOT, Settings, get_settings
 
 N_DESKS = 2
 N_RASA = 2
+HAPROXY_HEALTH = "/haproxy/health"      # answered by HAProxy itself (its `monitor-uri`)
 
 
 @dataclass(frozen=True)
@@ -70,6 +78,8 @@ defaults
 
 frontend desk
     bind {bind_host}:{desk_port}
+    # HAProxy's own health check (the supervisor's), whatever the replicas' state
+    monitor-uri {HAPROXY_HEALTH}
     # a shopper's conversation: one replica, by its path /api/conversations/<id>
     acl conversation path_beg /api/conversations/
     use_backend desk_by_conversation if conversation
@@ -110,9 +120,11 @@ def example_config() -> str:
 class Cluster:
     """The local cluster's servers and processes (see the module docstring)."""
 
-    def __init__(self, settings: Settings | None = None, log_dir: Path | None = None):
+    def __init__(self, settings: Settings | None = None, log_dir: Path | None = None,
+                 rasa_url: str | None = None):
         self.base = settings or get_settings()
         self.log_dir = log_dir or ROOT / "var" / "log" / "cluster"
+        self.rasa_url = rasa_url            # a Rasa elsewhere: no Rasa servers started
         self.pg = LocalPostgres()
         self.redis = LocalRedis()
         self.haproxy: LocalHAProxy | None = None
@@ -127,9 +139,18 @@ class Cluster:
                     tracker_store_url=rasa_url, redis_url=self.redis.url)
         self.settings = s
         sup = Supervisor(settings=s, log_dir=self.log_dir)
-        # the Rasa servers behind HAProxy instead of our router
-        rasa_servers = [svc for svc in sup.services if svc.is_rasa_server]
-        sup.services = [svc for svc in sup.services if svc.name != "Rasa router"]
+        if self.rasa_url:
+            # a Rasa elsewhere: HAProxy's Rasa port forwards to it, nothing of Rasa here
+            u = urllib.parse.urlsplit(self.rasa_url)
+            rasas = [Upstream("rasa1", u.hostname or "127.0.0.1", u.port or 80)]
+            sup.services = []
+        else:
+            # the Rasa servers behind HAProxy instead of our router
+            rasas = [Upstream(f"rasa{i + 1}", "127.0.0.1",
+                              int(svc.health_url.rsplit(":", 1)[1].split("/")[0]))
+                     for i, svc in enumerate(svc for svc in sup.services
+                                             if svc.is_rasa_server)]
+            sup.services = [svc for svc in sup.services if svc.name != "Rasa router"]
         desk_ports = [s.desk_port + 101 + i for i in range(N_DESKS)]
         public = connect_host(s.bind_host)
         for i, port in enumerate(desk_ports):
@@ -142,12 +163,16 @@ class Cluster:
                 needs_token=False))
         self.config = haproxy_config(
             [Upstream(f"desk{i + 1}", "127.0.0.1", p) for i, p in enumerate(desk_ports)],
-            [Upstream(f"rasa{i + 1}", "127.0.0.1",
-                      int(svc.health_url.rsplit(":", 1)[1].split("/")[0]))
-             for i, svc in enumerate(rasa_servers)],
-            bind_host=s.bind_host, desk_port=s.desk_port, rasa_port=s.rasa_port)
-        self.haproxy = LocalHAProxy(self.config)
-        self.haproxy.start(wait_port=s.desk_port)
+            rasas, bind_host=s.bind_host, desk_port=s.desk_port, rasa_port=s.rasa_port)
+        # HAProxy supervised like the rest: restarted with the back-off when it dies
+        haproxy = LocalHAProxy(self.config)
+        command = haproxy.prepare()
+        self.haproxy = haproxy
+        sup.services.append(Service(
+            "HAProxy", command,
+            f"http://{public}:{s.desk_port}{HAPROXY_HEALTH}",
+            f"http://{public}:{s.desk_port}/", self.log_dir / "haproxy.log",
+            needs_token=False))
         self.supervisor = sup
         sup.handle_signals()
         sup.start(env={"SHOPASSIST_DATABASE_URL": desk_url,
@@ -157,8 +182,10 @@ class Cluster:
     def stop(self) -> None:
         if self.supervisor is not None:
             self.supervisor.stop()
-        for server in (self.haproxy, self.redis, self.pg):
-            if server is not None and server.proc is not None:
+        if self.haproxy is not None:
+            self.haproxy.stop()                  # its directory (the supervisor ran it)
+        for server in (self.redis, self.pg):
+            if server.proc is not None:
                 server.stop()
 
     def urls(self) -> list[str]:
@@ -169,7 +196,8 @@ class Cluster:
             f"  demo storefront   : {desk}/   (English: {desk}/?lang=en)",
             f"  agent console     : {desk}/console   (demo log-ins: README, 'Demo agents')",
             f"  shopper API       : {desk}/api/conversations",
-            f"  Rasa REST channel : {rasa}/webhooks/rest/webhook",
+            f"  Rasa REST channel : {rasa}/webhooks/rest/webhook"
+            + (f"   (forwarded to {self.rasa_url})" if self.rasa_url else ""),
             f"  HAProxy           : {_shown(self.haproxy.dir / 'haproxy.cfg')}  "
             f"(desk replicas and Rasa servers: {_shown(self.log_dir)})",
             f"  PostgreSQL        : {self.pg.url('desk')}  and  {self.pg.url('rasa')}",
@@ -177,8 +205,8 @@ class Cluster:
         ]
 
 
-def run_cluster() -> int:
-    cluster = Cluster()
+def run_cluster(rasa_url: str | None = None) -> int:
+    cluster = Cluster(rasa_url=rasa_url)
     try:
         cluster.start()
     except (RuntimeError, OSError) as exc:

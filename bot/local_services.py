@@ -119,7 +119,7 @@ class LocalPostgres(_Server):
         return f"postgresql://{PG_SUPERUSER}@127.0.0.1:{self.port}/{database}"
 
     def start(self) -> None:
-        initdb, postgres = pg_binary("initdb"), pg_binary("postgres")
+        initdb = pg_binary("initdb")
         self.dir = Path(tempfile.mkdtemp(prefix="shopassist-pg-", dir=self.base_dir))
         data = self.dir / "data"
         if os.geteuid() == 0:
@@ -141,18 +141,31 @@ class LocalPostgres(_Server):
         if done.returncode != 0:
             raise RuntimeError(f"initdb failed:\n{log.read_text(errors='replace')}")
         self.log = self.dir / "postgres.log"
+        self.start_server()
+
+    def start_server(self) -> None:
+        """Start the server on the data directory `start` made (again, after
+        `stop_server`)."""
         options = ["-c", "listen_addresses=127.0.0.1", "-c", f"port={self.port}",
                    "-c", f"unix_socket_directories={self.dir}", "-c", "max_connections=200",
                    "-c", "shared_buffers=64MB"]
         if not self.durable:
             options += ["-c", "fsync=off", "-c", "full_page_writes=off"]
-        out = open(self.log, "wb")
-        self.proc = subprocess.Popen([*self._as, postgres, "-D", str(data), *options],
-                                     stdout=out, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        out = open(self.log, "ab")
+        self.proc = subprocess.Popen(
+            [*self._as, pg_binary("postgres"), "-D", str(self.dir / "data"), *options],
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         out.close()
         wait_for_port(self.port, self.proc, 60, "postgres", self.log)
         self._wait_ready()
+
+    def stop_server(self, mode: str = "fast") -> None:
+        """Stop the server with `pg_ctl stop -m <mode>`, keeping its data (what a
+        restart of the database does to the desk; `start_server` brings it back)."""
+        subprocess.run([*self._as, pg_binary("pg_ctl"), "stop", "-D",
+                        str(self.dir / "data"), "-m", mode, "-w"],
+                       check=True, capture_output=True)
+        self.proc.wait(30)
 
     def _wait_ready(self, timeout_s: float = 30) -> None:
         import psycopg2
@@ -215,7 +228,10 @@ class LocalHAProxy(_Server):
         self.config = config
         self.base_dir = base_dir
 
-    def start(self, wait_port: int | None = None) -> None:
+    def prepare(self) -> list[str]:
+        """Write the configuration into a new directory and have HAProxy check it;
+        returns the command that runs HAProxy in the foreground on it (what `start`
+        runs, and what `shopassist cluster` supervises)."""
         binary = _which("haproxy", "haproxy")
         self.dir = Path(tempfile.mkdtemp(prefix="shopassist-haproxy-", dir=self.base_dir))
         cfg = self.dir / "haproxy.cfg"
@@ -225,10 +241,14 @@ class LocalHAProxy(_Server):
         if check.returncode != 0:
             raise RuntimeError(f"haproxy rejects its configuration:\n{check.stdout}"
                                f"{check.stderr}")
+        return [binary, "-db", "-f", str(cfg)]
+
+    def start(self, wait_port: int | None = None) -> None:
+        command = self.prepare()
         self.log = self.dir / "haproxy.log"
         out = open(self.log, "wb")
-        self.proc = subprocess.Popen([binary, "-db", "-f", str(cfg)], stdout=out,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
         out.close()
         if wait_port:
             wait_for_port(wait_port, self.proc, 30, "haproxy", self.log)

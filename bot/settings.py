@@ -80,8 +80,9 @@ class Settings:
     # the desk's record in PostgreSQL instead of desk_db (postgresql://user@host:port/db;
     # several desk replicas share it, docs/running.md "Past one machine")
     database_url: Optional[str] = None
-    # Redis (redis://host:port/0): WebSocket events, log-in limits and per-conversation
-    # turn order shared by several desk replicas; None: all in this process
+    # Redis (redis://host:port/0): WebSocket events, log-in limits, the timer's leader,
+    # who answers a conversation and what queued shoppers were told, shared by several
+    # desk replicas; None: all in this process
     redis_url: Optional[str] = None
     desk_host: str = "127.0.0.1"
     desk_port: int = 8000
@@ -98,6 +99,10 @@ class Settings:
     desk_default_handle_s: int = 300         # handling time assumed until measured
     desk_presence_grace_s: float = 45.0      # an agent's console unseen this long: away
     desk_tick_s: float = 5.0                 # presence sweep, queue drain and waits refresh
+    # several replicas (desk/coordination.py): the timer's leader and the replica
+    # answering a conversation renew their hold every third of this; a replica that died
+    # loses it this long after, and another takes over (its stranded messages too)
+    desk_lease_s: float = 10.0
     desk_demo_agents: bool = True            # create lily/wang/tom/boss on first start
     desk_handoff_cart_above: float = 5000.0  # cart value that brings in a human (0 = never)
     # a shopper message the bot read with less confidence than this is put on the review

@@ -21,6 +21,7 @@ from aiohttp import WSMsgType, web
 from catalog.queries import Catalog, CatalogError
 
 from . import metrics, security, storefront
+from .coordination import Coordination, coordination_for
 from .errors import DeskError, Forbidden, NotFound
 from .hub import Hub, hub_for
 from .login_limit import limiter_for
@@ -42,6 +43,7 @@ EXPOSED_HEADERS = "X-Message-Id, X-Conversation-State, X-Queue-Position, X-Queue
 STORE = web.AppKey("store", DeskStore)
 SERVICE = web.AppKey("service", DeskService)
 HUB = web.AppKey("hub", Hub)
+COORDINATION = web.AppKey("coordination", Coordination)
 SETTINGS = web.AppKey("settings", object)
 CATALOG = web.AppKey("catalog", Catalog)
 RASA = web.AppKey("rasa", RasaClient)
@@ -682,18 +684,22 @@ def create_app(settings, *, rasa: Optional[RasaClient] = None,
                               max_in_flight=settings.desk_rasa_concurrency)
     catalog = catalog or Catalog(settings.catalog_path)
     hub = hub_for(settings)
+    coordination = coordination_for(settings)
     app[SETTINGS] = settings
     app[STORE] = store
     app[RASA] = rasa
     app[CATALOG] = catalog
     app[HUB] = hub
+    app[COORDINATION] = coordination
     app[SERVICE] = DeskService(settings, store, rasa, catalog, hub,
-                               login_limiter=limiter_for(settings))
+                               login_limiter=limiter_for(settings),
+                               coordination=coordination)
     for method, path, handler in ROUTES:
         app.router.add_route(method, path, handler)
 
     async def on_startup(app: web.Application) -> None:
         await app[HUB].start()              # events from the other replicas, if any
+        await app[COORDINATION].start()     # the timer's leader, leases (several replicas)
         if settings.desk_demo_agents:
             await app[STORE].accounts.ensure_demo_agents()
         await app[SERVICE].recover()        # before the first request: answered in order
@@ -704,6 +710,7 @@ def create_app(settings, *, rasa: Optional[RasaClient] = None,
 
     async def on_cleanup(app: web.Application) -> None:
         await app[SERVICE].close()
+        await app[COORDINATION].stop()
         await app[HUB].stop()
         await app[RASA].close()
         app[STORE].close()

@@ -30,3 +30,11 @@ class Forbidden(DeskError):
 
 class Conflict(DeskError):
     status = 409
+
+
+class DatabaseUnavailable(DeskError):
+    """The desk's database cannot be reached now (PostgreSQL restarting, the network to
+    it down): 503, to be tried again shortly. Nothing of the request was committed unless
+    the caller was told so."""
+
+    status = 503

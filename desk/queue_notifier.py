@@ -7,19 +7,28 @@ free places, the measured handling time, the time that has passed), or, when nob
 speaks their language is present, that nobody is and what they can do instead (leave a
 message, keep chatting with the assistant).
 
-`QueueNotifier` owns the queue state of this desk process: what each queued shopper was
-last told. `push()` recomputes the queue and sends a `status` event to every queued
-shopper whose words would change (their place, the minutes, nobody present), in their
-language, and the queue to every agent's console. The service calls it after every change
-and on its timer (desk/service.py `tick`), so a stale estimate never stands while time
-passes. The Hub (desk/hub.py) only carries the events.
+`QueueNotifier` tells queued shoppers their figures. `push()` recomputes the queue and
+sends a `status` event to every queued shopper whose words would change (their place, the
+minutes, nobody present), in their language, and the queue to every agent's console. The
+service calls it after every change, on whichever replica made it, and on the leader's
+timer (desk/service.py `tick`), so a stale estimate never stands while time passes. What
+each shopper was last told is kept by the coordination (desk/coordination.py: in memory
+for one desk process, in Redis for several replicas) and changed only under its queue
+lock, together with the reading of the queue and the sending: so the same figures are
+never told twice, by one replica or by two, and figures computed later are never
+overtaken by older ones. A shopper's first figures are told once, by whichever comes
+first: the handoff's own `queued()` notice, or a `push()` (the timer's, say) that ran
+between the handoff's commit and that notice. The Hub (desk/hub.py) only carries the
+events.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 from typing import Optional
 
+from .coordination import Coordination
 from .hub import Hub
 from .store import DeskStore
 from .texts import TEXTS
@@ -83,22 +92,30 @@ def queue_payload(estimate: dict) -> dict:
 
 
 class QueueNotifier:
-    def __init__(self, store: DeskStore, hub: Hub):
+    def __init__(self, store: DeskStore, hub: Hub,
+                 coordination: Optional[Coordination] = None):
         self.store = store
         self.hub = hub
-        self.told: dict[str, tuple] = {}    # conversation_id -> shown_figures
+        self.coordination = coordination or Coordination()
+        self._next: Optional[asyncio.Future] = None     # the run callers now wait for
+        self._next_agents = False
+        self._runner: Optional[asyncio.Task] = None
 
     async def queued(self, conversation_id: str, estimate: dict, lang: str) -> None:
         """A shopper has just joined the queue (and was told so in a system message):
-        their status event, and the figures remembered."""
-        self.told[conversation_id] = shown_figures(estimate)
-        await self.hub.to_shopper(conversation_id, {
-            "type": "status", "state": "queued", "queue": queue_payload(estimate),
-            "text": queued_text(lang, estimate)})
+        their status event, unless a `push` already told them their first figures."""
+        coordination = self.coordination
+        async with coordination.queue_lock():
+            if not await coordination.tell_first(conversation_id, shown_figures(estimate)):
+                return
+            await self.hub.to_shopper(conversation_id, {
+                "type": "status", "state": "queued", "queue": queue_payload(estimate),
+                "text": queued_text(lang, estimate)})
 
-    def left(self, conversation_id: str) -> None:
+    async def left(self, conversation_id: str) -> None:
         """A conversation left the queue (an agent took it)."""
-        self.told.pop(conversation_id, None)
+        async with self.coordination.queue_lock():
+            await self.coordination.forget(conversation_id)
 
     async def estimate(self, conversation_id: str) -> Optional[dict]:
         """{"position", "estimated_wait_s", "agents_online"} of a queued conversation,
@@ -107,21 +124,47 @@ class QueueNotifier:
 
     async def push(self, agents: bool = True) -> None:
         """Places and waits to every queued shopper whose words changed, and (unless
-        `agents` is false: the timer's refresh) the queue to the agents."""
+        `agents` is false: the timer's refresh) the queue to the agents. Returns once a
+        run that began after the call has ended; calls that come while one runs share
+        the next run (under a burst of handoffs the queue is read a few times, not once
+        per call)."""
+        if self._next is None:
+            self._next = asyncio.get_running_loop().create_future()
+        self._next_agents = self._next_agents or agents
+        waiting_for = self._next
+        if self._runner is None or self._runner.done():
+            self._runner = asyncio.ensure_future(self._run())
+        await asyncio.shield(waiting_for)
+
+    async def _run(self) -> None:
+        while self._next is not None:
+            done, agents = self._next, self._next_agents
+            self._next, self._next_agents = None, False
+            try:
+                await self._push_once(agents)
+            except Exception as exc:                # noqa: BLE001 - each caller gets it
+                done.set_exception(exc)
+                done.exception()                    # retrieved: no warning when unawaited
+            else:
+                done.set_result(None)
+
+    async def _push_once(self, agents: bool) -> None:
         conversations = self.store.conversations
-        estimates = await conversations.queue_estimates()
-        for cid in [c for c in self.told if c not in estimates]:
-            del self.told[cid]
-        for cid, est in estimates.items():
-            figures = shown_figures(est)
-            if self.told.get(cid) == figures:
-                continue
-            self.told[cid] = figures
-            if self.hub.has_shopper(cid):
-                conv = await conversations.get(cid)
-                await self.hub.to_shopper(cid, {
-                    "type": "status", "state": "queued", "queue": queue_payload(est),
-                    "text": queued_text(conv["locale"], est)})
+        coordination = self.coordination
+        async with coordination.queue_lock():
+            estimates = await conversations.queue_estimates()
+            told = await coordination.told()
+            await coordination.forget(*[c for c in told if c not in estimates])
+            for cid, est in estimates.items():
+                figures = shown_figures(est)
+                if told.get(cid) == figures:
+                    continue
+                await coordination.tell(cid, figures)
+                if self.hub.has_shopper(cid):
+                    conv = await conversations.get(cid)
+                    await self.hub.to_shopper(cid, {
+                        "type": "status", "state": "queued", "queue": queue_payload(est),
+                        "text": queued_text(conv["locale"], est)})
         if agents and self.hub.has_agents():
             await self.hub.to_all_agents({"type": "queue",
                                           "queue": await conversations.queue()})

@@ -15,6 +15,7 @@ import functools
 import json
 import logging
 import math
+import time
 from datetime import datetime, timedelta
 from typing import Any, Optional
 
@@ -28,7 +29,8 @@ from catalog.queries import Catalog, CatalogError
 
 from . import facts as factcheck
 from . import metrics, routing
-from .errors import Conflict, DeskError, Forbidden, NotFound
+from .coordination import Coordination
+from .errors import Conflict, DatabaseUnavailable, DeskError, Forbidden, NotFound
 from .hub import Hub
 from .login_limit import LoginLimiter, LoginPolicy, MemoryLoginLimiter
 from .queue_notifier import QueueNotifier, queue_payload, queued_text
@@ -64,6 +66,9 @@ ROUTINE_ANSWERS = frozenset({"stock", "shipping", "price", "order_status", "retu
                              "product_details"})
 # shown beside a routine answer while queued (the cross-sells that follow a stock answer)
 WITH_ROUTINE_ANSWERS = ROUTINE_ANSWERS | {"recommendations"}
+# how far back the leader's sweep looks for stranded shopper messages (older ones are
+# taken up by a replica's recovery on start)
+SWEEP_HORIZON = timedelta(hours=1)
 
 
 @functools.lru_cache(maxsize=1)
@@ -78,7 +83,8 @@ def domain_choices() -> tuple[list[str], list[str]]:
 
 class DeskService:
     def __init__(self, settings, store: DeskStore, rasa: RasaClient, catalog: Catalog,
-                 hub: Hub, login_limiter: Optional[LoginLimiter] = None):
+                 hub: Hub, login_limiter: Optional[LoginLimiter] = None,
+                 coordination: Optional[Coordination] = None):
         self.settings = settings
         self.shop_secret = local_secret("shop_secret", settings.shop_secret)
         self.login_limiter = login_limiter or MemoryLoginLimiter(
@@ -87,7 +93,10 @@ class DeskService:
         self.rasa = rasa
         self.catalog = catalog
         self.hub = hub
-        self.queue_notifier = QueueNotifier(store, hub)
+        # the timer's leader, conversation leases, what queued shoppers were told
+        # (desk/coordination.py): this process alone, or shared through Redis
+        self.coordination = coordination or Coordination(settings.desk_lease_s)
+        self.queue_notifier = QueueNotifier(store, hub, self.coordination)
         self.hours = BusinessHours.parse(settings.desk_hours)
         self._locks: dict[str, asyncio.Lock] = {}
         # the turn of each shopper message not yet answered (by message id), and each
@@ -100,6 +109,8 @@ class DeskService:
         # turns, and the drafts they leave running): its tracker follows the conversation
         self._rasa_order: dict[str, asyncio.Lock] = {}
         self._ticker: Optional[asyncio.Task] = None
+        self._taken_up: set[int] = set()      # messages recover/sweep gave a turn to
+        self._pending_since: dict[int, float] = {}    # the sweep's first sighting of each
         self._tasks: set[asyncio.Task] = set()
         self.parse_cache: dict[str, dict] = {}
 
@@ -136,17 +147,22 @@ class DeskService:
                 logger.exception("desk tick failed")
 
     async def tick(self) -> None:
-        """What the timer does: the consoles connected to this process are alive; agents
-        whose console went quiet for the grace period become away (and receive nothing
-        new); the queue drains into any free place; queued shoppers whose place or wait
-        now reads differently are told."""
+        """What the timer does: the consoles connected to this process are alive; then,
+        on the leader only (desk/coordination.py; one process alone always leads):
+        agents whose console went quiet for the grace period become away (and receive
+        nothing new); the queue drains into any free place; queued shoppers whose place
+        or wait now reads differently are told; stranded shopper messages are answered
+        (`sweep`)."""
         await self.store.accounts.seen(self.hub.agent_ids())
+        if not self.coordination.leads():
+            return
         for agent in await self.store.accounts.sweep_absent():
             await self._presence_changed(agent, reason="no_heartbeat")
         assigned = await self.store.conversations.drain()
         for cid, agent_id in assigned:
             await self.on_assigned(cid, agent_id)
         await self.queue_notifier.push(agents=bool(assigned))
+        await self.sweep()
 
     async def close(self) -> None:
         for t in list(self._tasks):
@@ -296,15 +312,29 @@ class DeskService:
         metadata = self._verified_metadata(metadata)
         conversations = self.store.conversations
         async with self._lock(cid):                # store and queue the turn, in order
-            stored = await conversations.add_shopper_message(cid, text_, client_id,
-                                                             metadata)
-            msg = stored["message"]
-            if stored["duplicate"]:
-                turn = self._turns.get(msg["id"])
-            else:
-                for ev in stored["events"]:
-                    await self._on_event(cid, ev)
-                turn = self._queue_turn(cid, msg, metadata)
+            # this replica answers the conversation from before the message is stored
+            # until its turn is done (desk/coordination.py)
+            await self.coordination.hold(cid)
+            turn = None
+            try:
+                stored = await conversations.add_shopper_message(cid, text_, client_id,
+                                                                 metadata)
+                msg = stored["message"]
+                if stored["duplicate"]:
+                    found = self._turns.get(msg["id"])
+                    if found is None and msg["id"] in {m["id"] for m in await conversations
+                                                       .left_unanswered(conversation_id=cid)}:
+                        # sent again, never answered (the replica that stored it died):
+                        # with the lease held here, nobody else is answering it
+                        found = turn = self._queue_turn(cid, msg, metadata)
+                else:
+                    for ev in stored["events"]:
+                        await self._on_event(cid, ev)
+                    found = turn = self._queue_turn(cid, msg, metadata)
+            finally:
+                if turn is None:                   # no turn of its own to hand it to
+                    self.coordination.release(cid)
+            turn = found
         if turn is not None:
             replies = await asyncio.shield(turn)
         else:
@@ -323,8 +353,9 @@ class DeskService:
     def _queue_turn(self, cid: str, msg: dict, metadata: dict,
                     stale: bool = False) -> asyncio.Task:
         """The turn of a stored shopper message, run after the conversation's previous
-        one; registered under the message's id until it is done. `stale`: found on start
-        older than the hold window (`recover`)."""
+        one; registered under the message's id until it is done. The caller holds the
+        conversation's lease for it (`coordination.hold`); the turn releases it when it
+        is done. `stale`: taken up older than the hold window (`take_up`)."""
         return self._chain(cid, msg, self._turn_after(self._last_turn.get(cid), cid, msg,
                                                       metadata, stale))
 
@@ -337,6 +368,9 @@ class DeskService:
             self._turns.pop(msg["id"], None)
             if self._last_turn.get(cid) is t:
                 del self._last_turn[cid]
+            self.coordination.release(cid)
+            if not t.cancelled() and isinstance(t.exception(), DatabaseUnavailable):
+                self._taken_up.discard(msg["id"])     # not dealt with: the sweep again
 
         task.add_done_callback(done)
         return task
@@ -367,7 +401,7 @@ class DeskService:
             replies = await self._queued_turn(conv, msg, metadata)
             await self.queue_notifier.push()
             return replies
-        self.spawn(self._suggest(conv, msg, metadata))
+        await self._draft_later(conv, msg, metadata)
         return []
 
     async def _answer(self, cid: str, msg: dict, replies: list[dict]) -> dict:
@@ -380,22 +414,81 @@ class DeskService:
 
     async def recover(self) -> int:
         """On start: shopper messages a previous run stored but never dealt with
-        (store: `left_unanswered`) get their turn now, in order, in the state their
-        conversation is in then: with the bot, answered, or, older than the hold window,
-        handed over as a Rasa failure that outlasted it would be; queued, the assistant's
-        turn and the reminder, whatever their age (the shopper still waits for a person,
-        and an answer late is better than none); owned, drafted for the owner. Returns how
-        many were found."""
+        (store: `left_unanswered`) get their turn now (`take_up`). Returns how many."""
         pending = await self.store.conversations.left_unanswered()
-        hold = timedelta(seconds=self.settings.desk_rasa_hold_s)
-        now = self.now()
-        for msg in pending:
-            stale = now - datetime.fromisoformat(msg["created_at"]) > hold
-            self._queue_turn(msg["conversation_id"], msg, {}, stale=stale)
-        if pending:
+        found = await self.take_up(pending)
+        if found:
             logger.info("answering %d shopper messages left unanswered by the last run",
-                        len(pending))
-        return len(pending)
+                        found)
+        return found
+
+    async def sweep(self) -> int:
+        """On the leader's timer: shopper messages seen unanswered (stored within the
+        last `SWEEP_HORIZON`) for `desk_lease_s` or more, in a conversation nobody holds
+        the lease of (the replica that stored them died, or their turn failed), get their
+        turn here (`take_up`). The time is this replica's own (a message's first sighting),
+        not the message's timestamp: replicas' clocks need not agree. Each message is
+        taken up at most once by this replica while it stays unanswered (a turn that
+        found the database unavailable is tried again). Returns how many."""
+        pending = await self.store.conversations.left_unanswered(
+            newer_than=self.now() - SWEEP_HORIZON)
+        now = time.monotonic()
+        self._pending_since = {m["id"]: self._pending_since.get(m["id"], now)
+                               for m in pending}
+        found = await self.take_up(
+            [m for m in pending
+             if now - self._pending_since[m["id"]] >= self.settings.desk_lease_s],
+            still_pending=pending)
+        if found:
+            logger.info("answering %d shopper messages stranded for %g s or more",
+                        found, self.settings.desk_lease_s)
+        return found
+
+    async def take_up(self, messages: list[dict],
+                      still_pending: Optional[list[dict]] = None) -> int:
+        """Turns for these shopper messages left unanswered, conversation by
+        conversation, each only if its lease is free now (else its holder is answering
+        it; the sweep looks again later). With the lease taken, what is left unanswered
+        there is read again (whatever is, is stranded: a replica answering a conversation
+        holds its lease from before it stores a message until the message's turn is
+        done) and each message gets its turn, in order, in the state its conversation is
+        in then: with the bot, answered, or, older than the hold window, handed over as a
+        Rasa failure that outlasted it would be; queued, the assistant's turn and the
+        reminder, whatever their age (the shopper still waits for a person, and an
+        answer late is better than none); owned, drafted for the owner.
+        `still_pending`: every message left unanswered now (default `messages`); those
+        taken up before and no longer among them are forgotten. Returns how many."""
+        self._taken_up &= {m["id"] for m in (messages if still_pending is None
+                                             else still_pending)}
+        cids = list(dict.fromkeys(m["conversation_id"] for m in messages
+                                  if m["id"] not in self._taken_up))
+        found = 0
+        for cid in cids:
+            if not self.coordination.held(cid):             # else this replica answers it
+                found += await self._take_up(cid)
+        return found
+
+    async def _take_up(self, cid: str) -> int:
+        hold = timedelta(seconds=self.settings.desk_rasa_hold_s)
+        async with self._lock(cid):
+            if not await self.coordination.hold(cid, wait=False):
+                return 0
+            try:
+                pending = await self.store.conversations.left_unanswered(
+                    conversation_id=cid)
+                now = self.now()
+                found = 0
+                for msg in pending:
+                    if msg["id"] in self._turns or msg["id"] in self._taken_up:
+                        continue
+                    self._taken_up.add(msg["id"])
+                    stale = now - datetime.fromisoformat(msg["created_at"]) > hold
+                    await self.coordination.hold(cid)     # the turn's own
+                    self._queue_turn(cid, msg, {}, stale=stale)
+                    found += 1
+                return found
+            finally:
+                self.coordination.release(cid)
 
     async def _give_up(self, cid: str, msg: dict) -> list[dict]:
         """The bot could not answer within the hold window: the holding reply, then a
@@ -506,7 +599,7 @@ class DeskService:
             told = await self._notice(cid, TEXTS.render("handoff", lang),
                                       {"type": "handoff", "reason": "cart_value"}, msg["id"])
             more = await self.handoff(cid, "cart_value", reply_to=msg["id"])
-            self.spawn(self._suggest(conv, msg, metadata))
+            await self._draft_later(conv, msg, metadata)
             return told + more
         waited, replies = await self._bot_reply(conv, msg, metadata)
         if replies is None:
@@ -592,7 +685,7 @@ class DeskService:
         agent = await self.store.accounts.agent(agent_id)
         conv = await self.store.conversations.get(cid)
         name = agent["display_name"]
-        self.queue_notifier.left(cid)
+        await self.queue_notifier.left(cid)
         msgs = await self._notice(
             cid, TEXTS.render("agent_joined", conv["locale"], agent_name=name),
             {"type": "agent_joined", "agent_name": name}, reply_to)
@@ -623,6 +716,14 @@ class DeskService:
             await self.queue_notifier.push()
 
     # -- suggestions -----------------------------------------------------------------------
+    async def _draft_later(self, conv: dict, msg: dict, metadata: dict) -> None:
+        """Drafts for a message of an owned conversation, in a task of their own that
+        keeps the conversation's lease until they are stored (part of the turn)."""
+        cid = conv["conversation_id"]
+        await self.coordination.hold(cid)          # joins the turn's hold
+        task = self.spawn(self._suggest(conv, msg, metadata))
+        task.add_done_callback(lambda _t: self.coordination.release(cid))
+
     async def _suggest(self, conv: dict, msg: dict, metadata: dict) -> None:
         """Drafts for one shopper message of an owned conversation. One conversation's
         messages go to Rasa one after the other, in the order they came (`_rasa_lock`:

@@ -38,7 +38,7 @@ class Replica:
 
     def __init__(self, port: int, env: dict, log: Path):
         self.port, self.base = port, f"http://127.0.0.1:{port}"
-        self.log = log
+        self.env, self.log = env, log
         with open(log, "wb") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "desk", "--port", str(port)], cwd=ROOT, env=env,
@@ -67,19 +67,34 @@ class Replica:
                 self.proc.wait(10)
 
 
+async def start_replicas(tmp_path, pg_url, redis_url, rasa_url, catalog, n=2,
+                         **settings) -> list[Replica]:
+    """`n` desk replicas on the shared PostgreSQL and Redis, healthy; `settings` are more
+    SHOPASSIST_* variables (`desk_tick_s=0.1` sets SHOPASSIST_DESK_TICK_S)."""
+    env = {**os.environ, "SHOPASSIST_DATABASE_URL": pg_url,
+           "SHOPASSIST_REDIS_URL": redis_url, "SHOPASSIST_CATALOG": str(catalog),
+           "SHOPASSIST_RASA_URL": rasa_url, "SHOPASSIST_DESK_HOURS": "00:00-24:00",
+           "SHOPASSIST_DESK_RASA_TIMEOUT": "30", "SHOPASSIST_DESK_DEMO_AGENTS": "1",
+           "SHOPASSIST_DESK_LOGIN_PER_MINUTE": "1000",
+           "SHOPASSIST_DESK_LOGIN_ACCOUNT_PER_MINUTE": "1000",
+           **{f"SHOPASSIST_{k.upper()}": str(v) for k, v in settings.items()}}
+    replicas = [Replica(port, env, tmp_path / f"desk{i}.log")
+                for i, port in enumerate(free_ports(1)[0] for _ in range(n))]
+    try:
+        await asyncio.gather(*(r.wait_healthy() for r in replicas))
+    except BaseException:
+        for r in replicas:
+            r.stop()
+        raise
+    return replicas
+
+
 @pytest.fixture()
 async def cluster(tmp_path, pg_url, redis_url, demo_db):
     fake = await start_fake_rasa(demo_db, latency_s=0.05)
-    env = {**os.environ, "SHOPASSIST_DATABASE_URL": pg_url,
-           "SHOPASSIST_REDIS_URL": redis_url, "SHOPASSIST_CATALOG": str(demo_db),
-           "SHOPASSIST_RASA_URL": fake.url, "SHOPASSIST_DESK_HOURS": "00:00-24:00",
-           "SHOPASSIST_DESK_RASA_TIMEOUT": "30", "SHOPASSIST_DESK_DEMO_AGENTS": "1",
-           "SHOPASSIST_DESK_LOGIN_PER_MINUTE": "1000",
-           "SHOPASSIST_DESK_LOGIN_ACCOUNT_PER_MINUTE": "1000"}
-    replicas = [Replica(port, env, tmp_path / f"desk{i}.log")
-                for i, port in enumerate(free_ports(1) + free_ports(1))]
+    replicas = []
     try:
-        await asyncio.gather(*(r.wait_healthy() for r in replicas))
+        replicas = await start_replicas(tmp_path, pg_url, redis_url, fake.url, demo_db)
         yield replicas, pg_url, fake
     finally:
         for r in replicas:

@@ -105,3 +105,92 @@ async def test_one_conversation_one_replica_and_only_the_dead_ones_move():
         proxy.stop()
         for r in runners[1:]:
             await r.cleanup()
+
+
+def _spare_desk_port() -> int:
+    """A port p free with p + 101 and p + 102 (the replicas `shopassist cluster` puts
+    beside it) free too."""
+    import socket
+
+    for _ in range(100):
+        p = free_port()
+        if p + 102 >= 65536:
+            continue
+        ok = True
+        for q in (p + 101, p + 102):
+            with socket.socket() as sock:
+                try:
+                    sock.bind(("127.0.0.1", q))
+                except OSError:
+                    ok = False
+        if ok:
+            return p
+    raise AssertionError("no spare ports")
+
+
+async def test_haproxy_killed_under_shopassist_cluster_is_restarted(tmp_path, demo_db):
+    """`shopassist cluster` (with a stand-in Rasa: `--rasa-url`) supervises HAProxy like
+    its other processes: SIGKILLed, it is reported and restarted, and the storefront
+    answers again through it within seconds."""
+    import os
+    import re
+    import signal
+    import sys
+    import time
+
+    from bot.local_services import _which, pg_binary
+    from tests.test_desk_api import start_fake_rasa
+
+    haproxy_binary()
+    try:
+        pg_binary("initdb")
+        _which("redis-server", "redis-server")
+    except MissingBinary as exc:
+        unavailable(exc)
+    fake = await start_fake_rasa(demo_db)
+    desk_port = _spare_desk_port()
+    env = {**os.environ, "SHOPASSIST_DESK_PORT": str(desk_port),
+           "SHOPASSIST_RASA_PORT": str(free_port()), "SHOPASSIST_CATALOG": str(demo_db)}
+    log = tmp_path / "cluster.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "cluster", "--rasa-url",
+                                 fake.url], cwd=ROOT, env=env, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    storefront = f"http://127.0.0.1:{desk_port}/"
+    loop = asyncio.get_running_loop()
+
+    async def answers() -> bool:
+        try:
+            async with aiohttp.ClientSession() as s:
+                async with s.get(storefront, timeout=aiohttp.ClientTimeout(total=2)) as r:
+                    return r.status == 200
+        except (aiohttp.ClientError, asyncio.TimeoutError):
+            return False
+
+    try:
+        deadline = loop.time() + 120
+        while not ("shopassist cluster is running" in log.read_text() and await answers()):
+            assert proc.poll() is None, log.read_text()[-3000:]
+            assert loop.time() < deadline, log.read_text()[-3000:]
+            await asyncio.sleep(0.5)
+        (pid,) = re.findall(r"starting HAProxy \(pid (\d+)", log.read_text())
+        os.kill(int(pid), signal.SIGKILL)
+        killed = time.monotonic()
+        await asyncio.sleep(0.3)
+        assert not await answers()                  # nobody in front any more
+        while not await answers():
+            assert time.monotonic() - killed < 10, log.read_text()[-3000:]
+            await asyncio.sleep(0.2)
+        text = log.read_text()
+        assert re.search(rf"HAProxy \(pid {pid}\) died: killed by SIGKILL; restarting in 1 s",
+                         text), text[-2000:]
+        await asyncio.sleep(1)
+        assert "HAProxy is back" in log.read_text()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+        await fake.server.close()

@@ -36,6 +36,7 @@ VARIABLES = {
     "desk_default_handle_s": "SHOPASSIST_DESK_DEFAULT_HANDLE_S",
     "desk_presence_grace_s": "SHOPASSIST_DESK_PRESENCE_GRACE_S",
     "desk_tick_s": "SHOPASSIST_DESK_TICK_S",
+    "desk_lease_s": "SHOPASSIST_DESK_LEASE_S",
     "desk_demo_agents": "SHOPASSIST_DESK_DEMO_AGENTS",
     "desk_handoff_cart_above": "SHOPASSIST_DESK_HANDOFF_CART_ABOVE",
     "desk_handoff_discount": "SHOPASSIST_DESK_HANDOFF_DISCOUNT",
@@ -78,6 +79,7 @@ READ = [
     ("SHOPASSIST_DESK_LOGIN_LOCKOUT_AFTER", "3", "desk_login_lockout_after", 3),
     ("SHOPASSIST_DESK_PRESENCE_GRACE_S", "20", "desk_presence_grace_s", 20.0),
     ("SHOPASSIST_DESK_TICK_S", "0", "desk_tick_s", 0.0),
+    ("SHOPASSIST_DESK_LEASE_S", "2.5", "desk_lease_s", 2.5),
 ]
 
 
@@ -111,7 +113,7 @@ def test_unset_variables_keep_the_defaults(monkeypatch):
             s.desk_group_commit) == (60.0, 16, 3.0, True)
     assert (s.desk_login_per_minute, s.desk_login_account_per_minute,
             s.desk_login_lockout_after, s.desk_login_lockout_s) == (10.0, 5.0, 5, 30.0)
-    assert (s.desk_presence_grace_s, s.desk_tick_s) == (45.0, 5.0)
+    assert (s.desk_presence_grace_s, s.desk_tick_s, s.desk_lease_s) == (45.0, 5.0, 10.0)
     assert 1 <= s.rasa_workers <= 4
 
 

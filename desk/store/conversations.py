@@ -342,21 +342,39 @@ class Conversations:
             "SELECT * FROM messages WHERE reply_to = ? AND sender IN ('bot', 'system')"
             " ORDER BY id", (message_id,))])
 
-    async def left_unanswered(self) -> list[dict]:
+    async def left_unanswered(self, *, older_than: Optional[datetime] = None,
+                              newer_than: Optional[datetime] = None,
+                              conversation_id: Optional[str] = None) -> list[dict]:
         """Shopper messages a desk stored but whose turn never ran to its end (what
-        DeskService.recover takes up on start), oldest first: those with no bot, system
-        or agent message after them, in a conversation with the bot or queued (every
-        turn there leaves a reply or a notice), or owned, when no draft was stored for
-        them either (a turn there leaves only drafts; one that drafted nothing, e.g. a
-        reply that was only a handoff, is asked again)."""
+        DeskService.take_up takes up on start and on the leader's sweep), oldest first,
+        in conversations with the bot, queued or owned: no bot reply or desk notice
+        replies to them (the "one moment" notice aside: it comes before the answer), no
+        draft was stored for them, no agent wrote after them, and the conversation was
+        not resolved since (every turn leaves one of these; one that left none, e.g. an
+        owned conversation's reply that was only a handoff, is asked again). Only those
+        stored before `older_than`, since `newer_than` and in `conversation_id`, when
+        given."""
+        where, params = [], [to_json({"type": "waiting"})]
+        for column_test, value in (("m.created_at < ?", older_than),
+                                   ("m.created_at >= ?", newer_than)):
+            if value is not None:
+                where.append(column_test)
+                params.append(timestamp(value))
+        if conversation_id is not None:
+            where.append("m.conversation_id = ?")
+            params.append(conversation_id)
         return await self.db.read(lambda c: [message_dict(r) for r in c.execute(
-            "SELECT m.* FROM conversations c JOIN messages m"
-            " ON m.conversation_id = c.conversation_id AND m.sender = 'shopper'"
-            " AND m.id > COALESCE((SELECT MAX(r.id) FROM messages r"
-            " WHERE r.conversation_id = c.conversation_id AND r.sender != 'shopper'), 0)"
-            " WHERE c.state IN ('bot', 'queued') OR (c.state = 'assigned' AND NOT EXISTS"
-            " (SELECT 1 FROM suggestions s WHERE s.conversation_id = c.conversation_id"
-            " AND s.message_id = m.id)) ORDER BY m.id")])
+            "SELECT m.* FROM messages m JOIN conversations c"
+            " ON c.conversation_id = m.conversation_id"
+            " WHERE m.sender = 'shopper' AND c.state IN ('bot', 'queued', 'assigned')"
+            " AND NOT EXISTS (SELECT 1 FROM messages r WHERE r.reply_to = m.id"
+            " AND r.sender IN ('bot', 'system') AND COALESCE(r.custom, '') != ?)"
+            " AND NOT EXISTS (SELECT 1 FROM suggestions s WHERE s.message_id = m.id)"
+            " AND NOT EXISTS (SELECT 1 FROM messages r WHERE r.conversation_id ="
+            " m.conversation_id AND r.sender = 'agent' AND r.id > m.id)"
+            " AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.conversation_id ="
+            " m.conversation_id AND a.kind = 'resolve' AND a.created_at >= m.created_at)"
+            + "".join(f" AND {w}" for w in where) + " ORDER BY m.id", params)])
 
     async def history(self, conversation_id: str, after: int = 0,
                       limit: int = 1000) -> list[dict]:

@@ -95,13 +95,22 @@ class _ConnectionThread:
     """One thread owning one connection: runs queued jobs one after the other, each in
     its own transaction opened with `begin`; with `group` it commits every job already
     waiting in one transaction, each job in its own savepoint (group commit, see the
-    module docstring)."""
+    module docstring).
 
-    def __init__(self, name: str, conn: sqlite3.Connection, begin: str,
-                 group: bool = False):
-        self._conn = conn
+    `connect()` makes the connection. With `is_broken` (PostgreSQL), a connection found
+    broken after an error (the server restarted, the network failed) is closed and a new
+    one made for the next job; when the very first statement of a transaction finds the
+    connection broken, nothing of the job has run yet, so the transaction is opened
+    once more on a new connection. A job that fails because the database is unreachable
+    gets the driver's error (the store turns it into `DatabaseUnavailable`)."""
+
+    def __init__(self, name: str, connect: Callable[[], Any], begin: str,
+                 group: bool = False, is_broken: Callable[[Any], bool] | None = None):
+        self._connect = connect
+        self._conn = connect()
         self._begin = begin
         self._group = group
+        self._is_broken = is_broken
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
         self._closed = False
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
@@ -154,27 +163,61 @@ class _ConnectionThread:
                 self._group_transaction(jobs)
             if stop:
                 break
-        self._conn.close()
+        if self._conn is not None:
+            self._conn.close()
+
+    def _open(self) -> Any:
+        """The connection with a transaction begun (a broken connection replaced)."""
+        if self._conn is None:
+            self._conn = self._connect()
+        try:
+            self._conn.execute(self._begin)
+        except Exception:
+            if not self._broken():
+                raise
+            self._conn = self._connect()        # nothing ran yet: once more, anew
+            self._conn.execute(self._begin)
+        return self._conn
+
+    def _broken(self) -> bool:
+        """After an error: whether the connection is broken; if so it is dropped (the
+        next job makes a new one)."""
+        if self._is_broken is None or self._conn is None or not self._is_broken(self._conn):
+            return False
+        try:
+            self._conn.close()
+        except Exception:                       # noqa: BLE001 - it is gone either way
+            pass
+        self._conn = None
+        return True
+
+    def _rollback(self) -> None:
+        """Roll back after an error, unless the connection turns out to be broken."""
+        if self._conn is None or self._broken():
+            return
+        try:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+        except Exception:                       # noqa: BLE001 - broken while rolling back
+            if not self._broken():
+                raise
 
     def _transaction(self, fn: Work, args: tuple) -> Any:
-        conn = self._conn
-        conn.execute(self._begin)
+        conn = self._open()
         try:
             result = fn(conn, *args)
             conn.execute("COMMIT")
         except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            self._rollback()
             raise
         return result
 
     def _group_transaction(self, jobs: list) -> None:
         """Every job in its own savepoint of one transaction, one COMMIT; each caller is
         answered only after that COMMIT (or gets its error)."""
-        conn = self._conn
         outcomes: list[tuple[bool, Any]] = []
         try:
-            conn.execute(self._begin)
+            conn = self._open()
             for fn, args, _ in jobs:
                 conn.execute("SAVEPOINT job")
                 try:
@@ -188,8 +231,10 @@ class _ConnectionThread:
                     outcomes.append((True, result))
             conn.execute("COMMIT")
         except Exception as exc:                # noqa: BLE001 - the group failed as one
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            try:
+                self._rollback()
+            except Exception:                   # noqa: BLE001 - the group's error stands
+                pass
             for _, _, fut in jobs:
                 fut.set_exception(exc)
             return
@@ -218,9 +263,9 @@ class SQLiteDatabase(Database):
         writer.execute("PRAGMA foreign_keys=ON")
         reader = self._connect(busy_timeout_s)
         reader.execute("PRAGMA query_only=ON")
-        self._writer = _ConnectionThread("desk-db-write", writer, "BEGIN IMMEDIATE",
-                                         group=group_commit)
-        self._reader = _ConnectionThread("desk-db-read", reader, "BEGIN")
+        self._writer = _ConnectionThread("desk-db-write", lambda: writer,
+                                         "BEGIN IMMEDIATE", group=group_commit)
+        self._reader = _ConnectionThread("desk-db-read", lambda: reader, "BEGIN")
         self.write_sync(schema.apply)
 
     def _connect(self, busy_timeout_s: float) -> sqlite3.Connection:
