@@ -25,7 +25,6 @@ from .base import (CONTEXT_SLOTS, LOW_STOCK, MAX_LISTED, TEXTS, Context, Product
                    in_stock_summary, join_list, latest_entities, latest_intent, now, say,
                    variant_label)
 from .crosssell import offer_crosssells
-from .service import follow_up_of
 
 # the intents of a message that answers the stock form's question; a "no" or a message not
 # understood answers it too when it names a product, size or colour ("不是，要42码")
@@ -179,15 +178,6 @@ class ActionCheckStock(ProductAction):
 
     def name(self) -> Text:
         return "action_check_stock"
-
-    async def answer(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                     ctx: Context) -> List[Dict[Text, Any]]:
-        # "what about taiwan" right after an answer names a place and no colour or size:
-        # whatever the classifier made of the words, it asks how the thing gets there
-        if (not any(latest_entities(tracker, name) for name in ("color", "size"))
-                and follow_up_of(tracker, ctx) == "action_shipping"):
-            return await ShopAction.named("action_shipping").answer(dispatcher, tracker, ctx)
-        return await super().answer(dispatcher, tracker, ctx)
 
     async def answer_for(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                          ctx: Context, product: Product) -> List[Dict[Text, Any]]:

@@ -383,22 +383,3 @@ async def test_a_place_after_a_stock_answer_is_a_shipping_question():
                                                  "stock", [ent("city", "shanghai")]), {})
     card = customs(d)[0]
     assert card["type"] == "shipping" and card["city"] == "shanghai"
-
-
-@pytest.mark.parametrize("text,lang,kind", [("what about taiwan", "en", "shipping"),
-                                            ("那台湾呢", "zh", "shipping"),
-                                            ("and to japan?", "en", "stock")])
-async def test_a_place_read_as_a_stock_question_after_an_answer_is_a_shipping_one(
-        text, lang, kind):
-    d = CollectingDispatcher()
-    await ActionCheckStock().run(d, after_answer(text, "check_stock", kind, language=lang,
-                                                 city="beijing"), {})
-    [card] = [c for c in customs(d) if c["type"] == "shipping"]
-    assert card["served"] is False and card["region"] in ("taiwan", "japan")
-
-
-async def test_a_stock_question_naming_a_colour_and_a_place_is_still_a_stock_question(sql):
-    d = CollectingDispatcher()
-    await ActionCheckStock().run(d, after_answer("black ones in taiwan?", "check_stock",
-                                                 "shipping", [ent("color", "black")]), {})
-    assert [c["type"] for c in customs(d)][:1] == ["stock"]
