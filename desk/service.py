@@ -573,7 +573,13 @@ class DeskService:
         if replies is None:
             replies = []
         shown: list[dict] = []
-        if any(_custom(r).get("type") in ROUTINE_ANSWERS for r in replies):
+        # a guess is not answered while a person is coming ("快点" read as a question about
+        # an order at 0.39): only a message the bot understood (as the review list counts
+        # it) gets the assistant's answer; the rest waits for the agent as a draft
+        parse = self.parse_cache.get(cid)
+        understood = parse is None or not not_understood(
+            parse, self.settings.desk_review_below_confidence)
+        if understood and any(_custom(r).get("type") in ROUTINE_ANSWERS for r in replies):
             shown = await self.store.conversations.add_messages(
                 cid, "bot", [r for r in replies
                              if _custom(r).get("type") in WITH_ROUTINE_ANSWERS],

@@ -53,6 +53,7 @@ class FakeRasa:
         self.in_flight = 0               # webhook calls being answered now
         self.max_in_flight = 0           # the most at once so far
         self.latency_by_text: dict[str, float] = {}      # a slower answer to some words
+        self.confidence_by_text: dict[str, float] = {}   # a less sure reading of some words
         self.timeline: list[tuple[str, str, str]] = []   # (sender, "start"|"end", text)
 
     def reply(self, text: str, metadata: dict) -> tuple[str, list[dict]]:
@@ -168,7 +169,8 @@ class FakeRasa:
             self.in_flight -= 1
         intent, replies = self.reply(text, body.get("metadata") or {})
         self.timeline.append((sender, "end", text))
-        confidence = 0.97 if intent != "nlu_fallback" else 0.21
+        confidence = self.confidence_by_text.get(text,
+                                                 0.97 if intent != "nlu_fallback" else 0.21)
         self.languages[sender] = "zh" if _CJK.search(text) else "en"
         self.latest[str(body.get("sender"))] = {
             "text": body.get("message"), "intent": {"name": intent, "confidence": confidence},

@@ -91,6 +91,27 @@ async def test_queued_shopper_gets_the_assistants_routine_answers_and_a_reminder
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
+async def test_a_queued_shoppers_message_read_as_a_guess_waits_for_the_agent(desk, lang):
+    """"快点" / "hurry up" while queued, read as an order question with little confidence:
+    no assistant's answer (a person is coming), kept for the agent as a draft."""
+    w = WORDS[lang]
+    await busy_agent(desk, lang)
+    cid, auth = await desk.new(lang)
+    assert (await desk.say(cid, auth, w["human"]))["state"] == "queued"
+    urge = {"zh": "快点 订单", "en": "hurry up with my order"}[lang]
+    desk.rasa.confidence_by_text[urge] = 0.39      # below the review list's 0.5
+    out = await desk.say(cid, auth, urge)
+    assert [m["sender"] for m in out["replies"]] == ["system"]
+    assert w["noted"] in out["replies"][0]["text"]
+    (draft,) = await desk.suggestions(cid)
+    assert draft["custom"]["type"] == "order_status"
+    # the same words read with confidence are answered by the assistant
+    del desk.rasa.confidence_by_text[urge]
+    out = await desk.say(cid, auth, urge)
+    assert [m["sender"] for m in out["replies"]] == ["bot", "system"]
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
 async def test_first_in_line_is_next_and_the_places_behind_count_the_people_ahead(desk,
                                                                                   lang):
     w = WORDS[lang]

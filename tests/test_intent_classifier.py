@@ -230,3 +230,25 @@ async def test_a_model_trained_under_the_former_name_loads_and_parses(tmp_path):
                          ("do you have it in size 43", "check_stock")]:
         parsed = await agent.parse_message(text)
         assert parsed["intent"]["name"] == intent, parsed
+
+
+def test_two_intents_with_the_same_answer_are_not_a_tie(parts):
+    """"have it" is check_stock as often as out_of_scope here (no entity columns): each
+    about half. Named a `same_answer` pair, the top one holds both; other pairs and the
+    rest of the ranking are left as they are."""
+    def parse(**kw):
+        clf = LinearIntentClassifier.create(config(**kw), *parts)
+        clf.train(training_data())
+        m = message("have it")
+        clf.process([m])
+        return m.get("intent"), {e["name"]: e["confidence"] for e in m.get("intent_ranking")}
+
+    (top, ranking) = parse()
+    assert top["name"] in ("check_stock", "out_of_scope") and 0.3 < top["confidence"] < 0.7
+    joined, joined_ranking = parse(same_answer=[["check_stock", "out_of_scope"]])
+    second = ({"check_stock", "out_of_scope"} - {top["name"]}).pop()
+    assert joined["name"] == top["name"]
+    assert joined["confidence"] == pytest.approx(ranking[top["name"]] + ranking[second])
+    assert joined_ranking[second] == pytest.approx(ranking[second])
+    other, _ = parse(same_answer=[["greet", "ask_price"]])
+    assert other["confidence"] == pytest.approx(top["confidence"])

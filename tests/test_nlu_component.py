@@ -32,6 +32,11 @@ def ents(matcher, text):
     ("two pairs please", [("quantity", "two pairs", "2")]),
     ("I ordered the red one", [("color", "red", "red")]),
     ("I'm 175cm 70kg", []),
+    ("能寄到东京吗", [("place", "东京", "tokyo")]),
+    ("do you ship to the UK?", [("place", "UK", "uk")]),
+    ("中国香港包邮吗", [("place", "中国香港", "hong_kong")]),
+    ("is it made in China", []),          # the home region is not a place to ask about
+    ("国内现货吗", []),
     ("明白了，蓝牙耳机", []),
     ("", []),
     ("👍👍👍", []),
@@ -88,3 +93,45 @@ def test_rasa_component_round_trip(tmp_path, demo_db):
                      ("size", "42"), ("city", "shanghai")}
     assert all(e.get("extractor") == "CatalogEntityExtractor"
                for e in msg.get("entities") if e["entity"] != "earlier")
+
+
+def test_places_come_from_the_catalogs_regions(tmp_path, demo_db):
+    """A region the shop adds (an imported shipping_regions row) is a place at once; the
+    home region's names are not."""
+    import shutil
+    import sqlite3
+
+    db = tmp_path / "catalog.db"
+    shutil.copy(demo_db, db)
+    with sqlite3.connect(db) as conn:
+        conn.execute("INSERT INTO shipping_regions VALUES ('iceland', 'Iceland', '冰岛', 0, NULL)")
+    found = {(e["entity"], e["value"]) for e in CatalogMatcher.from_catalog(db).extract(
+        "ship to iceland? 寄冰岛呢 or mainland China")}
+    assert found == {("place", "iceland")}
+
+
+def test_a_place_is_a_city_for_the_classifier_but_not_emitted(tmp_path, demo_db):
+    """"what about taiwan" reads like "what about hangzhou" (the city feature), while the
+    actions keep reading places from the text: no `place` entity reaches the tracker."""
+    from rasa.engine.graph import ExecutionContext, GraphSchema
+    from rasa.engine.storage.local_model_storage import LocalModelStorage
+    from rasa.engine.storage.resource import Resource
+    from rasa.shared.nlu.training_data.message import Message
+    from rasa.shared.nlu.training_data.training_data import TrainingData
+
+    from bot.nlu.catalog_entities import ENTITY_TYPES, CatalogEntityExtractor
+
+    (tmp_path / "storage").mkdir()
+    storage = LocalModelStorage(tmp_path / "storage")
+    resource = Resource("catalog_entities")
+    context = ExecutionContext(GraphSchema({}), "test")
+    config = {**CatalogEntityExtractor.get_default_config(), "catalog_path": str(demo_db)}
+    component = CatalogEntityExtractor.create(config, storage, resource, context)
+    component.train(TrainingData())
+    place, colour = Message(data={"text": "what about taiwan"}), Message(data={"text": "那黑色呢"})
+    component.process([place, colour])
+    assert place.get(ENTITY_TYPES) == ["city"] and place.get("entities") == []
+    assert colour.get(ENTITY_TYPES) == ["color"]
+    training = TrainingData([Message(data={"text": "能寄到伦敦吗", "intent": "ask_shipping"})])
+    component.process_training_data(training)
+    assert training.training_examples[0].get(ENTITY_TYPES) == ["city"]

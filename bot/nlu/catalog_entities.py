@@ -30,6 +30,16 @@ PATTERNS_FILE = "patterns.jsonl"
 # training examples too (their annotated ENTITIES are left as written), so the classifier
 # sees the same thing at training and at run time
 ENTITY_TYPES = "catalog_entity_types"
+# a place outside the catalog's cities (Taiwan, London) counts as a city for the features:
+# "what about taiwan" after a delivery answer is the same question as "what about hangzhou".
+# It is not emitted as an entity (the actions read places from the text, catalog.place_in).
+FEATURE_TYPE = {"place": "city"}
+EMITTED = [label for label in LABELS if label != "place"]
+
+
+def entity_types(found: List[Dict[Text, Any]]) -> List[Text]:
+    """The classifier's entity-type features of a message's catalog entities."""
+    return sorted({FEATURE_TYPE.get(e["entity"], e["entity"]) for e in found})
 
 
 @DefaultV1Recipe.register(
@@ -44,7 +54,7 @@ class CatalogEntityExtractor(GraphComponent, EntityExtractorMixin):
             # path of the catalog database; None = the shop's settings (SHOPASSIST_CATALOG)
             "catalog_path": None,
             # entity labels to emit
-            "entities": list(LABELS),
+            "entities": list(EMITTED),
         }
 
     def __init__(self, config: Dict[Text, Any], model_storage: ModelStorage,
@@ -95,30 +105,30 @@ class CatalogEntityExtractor(GraphComponent, EntityExtractorMixin):
             return training_data
         for message in training_data.training_examples:
             if message.get(TEXT):
-                message.set(ENTITY_TYPES, sorted({e["entity"] for e in self._extract(message)}))
+                message.set(ENTITY_TYPES, entity_types(self._extract(message)))
         return training_data
 
     def _extract(self, message: Message) -> List[Dict[Text, Any]]:
-        """Entities in the shopper's own text (kept by ShopperTextNormalizer when it runs
-        first), read with traditional characters as simplified ones, character for
-        character: the spans point into what the shopper typed."""
+        """Every catalog entity in the shopper's own text (kept by ShopperTextNormalizer
+        when it runs first), read with traditional characters as simplified ones, character
+        for character: the spans point into what the shopper typed."""
         text = message.get(ORIGINAL_TEXT)
         text = message.get(TEXT) if text is None else text
         text = text or ""
         return [{**e, "text": text[e["start"]:e["end"]]}
-                for e in self.matcher.extract(to_simplified(text))
-                if e["entity"] in self._labels]
+                for e in self.matcher.extract(to_simplified(text))]
 
     def process(self, messages: List[Message]) -> List[Message]:
         if self.matcher is None:
             return messages
         for message in messages:
+            every = self._extract(message)
+            message.set(ENTITY_TYPES, entity_types(every))
             found = [
                 {"entity": e["entity"], "start": e["start"], "end": e["end"],
                  "value": e["value"], "confidence_entity": 1.0}
-                for e in self._extract(message)
+                for e in every if e["entity"] in self._labels
             ]
-            message.set(ENTITY_TYPES, sorted({e["entity"] for e in found}))
             found = self.add_extractor_name(found)
             message.set(ENTITIES, message.get(ENTITIES, []) + found, add_to_output=True)
         return messages

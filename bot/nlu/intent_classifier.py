@@ -77,7 +77,11 @@ class LinearIntentClassifier(LogisticRegressionClassifier):
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
         return {**LogisticRegressionClassifier.get_default_config(), "C": 1.0,
-                "model": "svm", "confidence_scale": 10.0, "entity_weight": 0.0}
+                "model": "svm", "confidence_scale": 10.0, "entity_weight": 0.0,
+                # pairs of intents the dialogue answers the same way: when they are the
+                # two most likely, the first takes both confidences, so that being torn
+                # between them is not the FallbackClassifier's "ambiguous"
+                "same_answer": []}
 
     def __init__(self, config: Dict[Text, Any], *args: Any, **kwargs: Any) -> None:
         super().__init__(config, *args, **kwargs)
@@ -180,6 +184,16 @@ class LinearIntentClassifier(LogisticRegressionClassifier):
             X = hstack([self._entity_columns(messages), X]).tocsr()
         return X
 
+    def _joined(self, ranking: List[Dict[Text, Any]]) -> List[Dict[Text, Any]]:
+        """The ranking with the top intent holding the second's confidence too when the
+        two are a `same_answer` pair ("swift running shoes in grey size 41?": check_stock
+        0.51, inform 0.49; both start the stock form)."""
+        pairs = {frozenset(p) for p in self.config.get("same_answer") or [] if len(p) == 2}
+        if len(ranking) < 2 or frozenset((ranking[0]["name"], ranking[1]["name"])) not in pairs:
+            return ranking
+        top = {**ranking[0], "confidence": ranking[0]["confidence"] + ranking[1]["confidence"]}
+        return [top] + ranking[1:]
+
     def process(self, messages: List[Message]) -> List[Message]:
         for message in messages:
             try:
@@ -194,6 +208,7 @@ class LinearIntentClassifier(LogisticRegressionClassifier):
             ranking = sorted(({"name": name, "confidence": float(p)}
                               for name, p in zip(self.clf.classes_, probas)),
                              key=lambda e: -e["confidence"])
+            ranking = self._joined(ranking)
             message.set("intent", ranking[0], add_to_output=True)
             if self.config[RANKING_LENGTH] > 0:
                 ranking = ranking[: self.config[RANKING_LENGTH]]

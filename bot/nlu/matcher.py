@@ -1,5 +1,6 @@
 """Find catalog entities in shopper text: products, colours, sizes, cities, categories,
-order ids and quantities, in Chinese, English or both mixed.
+order ids and quantities, in Chinese, English or both mixed; and places outside the
+cities (the catalog's shipping regions: Hong Kong, Tokyo, the UK...).
 
 Phrase patterns are data (`{"label", "pattern", "id"}` dicts, JSONL on disk) matched with
 a spaCy `PhraseMatcher` (attribute LOWER) over character-level docs: every non-space
@@ -20,9 +21,12 @@ import spacy
 from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc
 
-LABELS = ("product", "category", "color", "size", "city", "order_id", "quantity")
+LABELS = ("product", "category", "color", "size", "city", "order_id", "quantity", "place")
 PRIORITY = {"product": 0, "order_id": 1, "city": 2, "category": 3, "color": 4, "size": 5,
-            "quantity": 6}
+            "quantity": 6, "place": 7}
+# the region whose names are too common to mark a message as naming a place ("中国", "China",
+# "国内" in "made in China", "国内现货"); every other region of the catalog is a place
+HOME_REGION = "cn_mainland"
 
 ORDER_ID_RE = re.compile(r"(?<![0-9A-Za-z])(?:[A-Za-z]{1,3}-?)?\d{10,20}(?![0-9A-Za-z])")
 _NUM_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
@@ -145,7 +149,8 @@ class CatalogMatcher:
 
 
 def patterns_from_catalog(catalog_path: str | Path) -> list[dict]:
-    """Phrase patterns for every product, category, colour, size and city in a catalog."""
+    """Phrase patterns for every product, category, colour, size, city and place (shipping
+    region other than the home one) in a catalog."""
     import sqlite3
 
     path = Path(catalog_path)
@@ -200,6 +205,15 @@ def patterns_from_catalog(catalog_path: str | Path) -> list[dict]:
             add("city", f"{zh}市", city)
             if "'" in en:
                 add("city", en.replace("'", ""), city)
+        if "shipping_regions" in tables:
+            for region, en, zh in q("SELECT region, name_en, name_zh FROM shipping_regions "
+                                    "WHERE region != ?", (HOME_REGION,)):
+                add("place", re.sub(r"^the ", "", en), region)
+                add("place", zh, region)
+        if "region_aliases" in tables:
+            for alias, region in q("SELECT alias, region FROM region_aliases "
+                                   "WHERE region != ?", (HOME_REGION,)):
+                add("place", alias, region)
         return pats
     finally:
         conn.close()
