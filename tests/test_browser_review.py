@@ -25,8 +25,8 @@ from pathlib import Path
 import pytest
 
 from bot.training import model_path, scores_path
-from tests.test_browser import (ENV, _agent_console, _say, _shopper, _watch, browser,  # noqa: F401
-                                desk, rasa)
+from tests.browser_support import open_console, open_widget, say
+from tests.test_browser import browser, desk, rasa  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.e2e
 
@@ -84,11 +84,11 @@ def test_a_corrected_message_is_understood_after_export_and_training(
     errors: list = []
     MESSAGE = _not_understood()
     # the shopper, on a product page: the bot does not understand
-    shop_ctx, shop = _shopper(browser, desk.url, "/p/P001?lang=zh", "zh", errors)
-    _say(shop, MESSAGE)
+    shop_ctx, shop = open_widget(browser, desk.url, "/p/P001?lang=zh", "zh", errors)
+    say(shop, MESSAGE)
     shop.wait_for_selector(".sa-msg.sa-bot", timeout=WAIT)
     # the supervisor's console: the message is on the review list
-    ctx, page = _agent_console(browser, desk.url, "boss", "zh", errors)
+    ctx, page = open_console(browser, desk.url, "boss", "zh", errors)
     item = page.locator(".review", has_text=MESSAGE)
     item.wait_for(timeout=WAIT)
     entry = _review_row(desk.db, MESSAGE)
@@ -134,3 +134,4 @@ def test_a_corrected_message_is_understood_after_export_and_training(
     assert set(kept["sets"]) == {"zh", "zh_b", "en", "en_b"}
     # the same message, parsed by the model the training installed
     assert _parse(new_model, MESSAGE)["intent"]["name"] == CORRECT
+
