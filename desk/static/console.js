@@ -416,8 +416,15 @@
     S.cur = id;
     [S.mine, S.queue].forEach(function (l) { l.forEach(function (s) { if (s.conversation_id === id) s.unread = 0; }); });
     renderLists();
+    // while the detail is on its way, a message or a draft of this conversation may come
+    // over the socket after the desk read the detail: noted (S.missed) and read again, so
+    // nothing that arrived meanwhile is lost, nor shown in the conversation still on screen
+    var seq = S.openSeq = (S.openSeq || 0) + 1;
+    S.loading = true; S.missed = false;
     return api('GET', '/api/agent/conversations/' + encodeURIComponent(id)).then(function (d) {
-      if (S.cur !== id) return;
+      if (S.cur !== id || seq !== S.openSeq) return;
+      S.loading = false;
+      if (S.missed) { S.missed = false; return openConv(id); }
       S.detail = d; S.msgIds = {};
       if (S.me && S.me.role === 'supervisor') loadAgents(id);
       d.pendingIds = (d.pending || []).map(function (p) { return p.message.id; });
@@ -425,7 +432,7 @@
       loadCanned(d.conversation.locale || d.context.locale || 'zh');
       renderDetail();
       var tr = $('transcript'); tr.scrollTop = tr.scrollHeight;
-    }).catch(authFail);
+    }).catch(function (e) { if (seq === S.openSeq) S.loading = false; authFail(e); });
   }
   function renderDetail() {
     var d = S.detail, has = !!d;
@@ -1042,7 +1049,7 @@
       case 'message':
         var m = ev.message;
         if (ev.conversation) upsertSummary(ev.conversation);
-        if (ev.conversation_id === S.cur) appendMessage(m);
+        if (ev.conversation_id === S.cur) { if (S.loading) S.missed = true; else appendMessage(m); }
         var s = S.mine.concat(S.queue).filter(function (x) { return x.conversation_id === ev.conversation_id; })[0];
         if (s && !ev.conversation) {     // no fresh summary with the event: keep the row true
           s.last_message = m;
@@ -1057,7 +1064,8 @@
         else if (m.sender === 'shopper') { beep(); flashTitle(); }
         break;
       case 'suggestions':
-        if (ev.conversation_id === S.cur && S.detail) {
+        if (ev.conversation_id === S.cur && S.loading) S.missed = true;
+        else if (ev.conversation_id === S.cur && S.detail) {
           var l = S.detail.suggestions || (S.detail.suggestions = []);
           (ev.suggestions || []).forEach(function (x) {
             var i = l.findIndex(function (y) { return y.id === x.id; }); if (i >= 0) l[i] = x; else l.push(x);
