@@ -208,6 +208,29 @@ def no_horizontal_overflow(page, selector: str) -> list:
     }""", selector)
 
 
+def covered(page, selector: str) -> list:
+    """The elements matching `selector` that something else is drawn over: each scrolled
+    into view, the element at its centre and at its top-left corner (inside by 4 px) must
+    be it or inside it. Returns the covered ones' first words and what covers them."""
+    return page.evaluate("""sel => {
+        const out = [];
+        for (const e of document.querySelectorAll(sel)) {
+            e.scrollIntoView({block: 'center'});
+            const b = e.getBoundingClientRect();
+            for (const [x, y] of [[b.left + b.width / 2, b.top + b.height / 2],
+                                  [b.left + 4, b.top + 4]]) {
+                const top = document.elementFromPoint(x, y);
+                if (top && !e.contains(top)) {
+                    out.push([e.textContent.slice(0, 30), top.tagName.toLowerCase()
+                              + (top.id ? '#' + top.id : '') + ' ' + top.textContent.slice(0, 30)]);
+                    break;
+                }
+            }
+        }
+        return out;
+    }""", selector)
+
+
 # -- the record -------------------------------------------------------------------------------
 
 def query_db(db: Path, query: str, *params) -> list:
