@@ -938,10 +938,13 @@
 
   // the agents a supervisor may give the open conversation to: the desk says who can take
   // it (online, a free place, the shopper's language) and why not; the others are disabled
+  // (asked again on presence changes: only the newest answer counts, and the agent the
+  // supervisor picked stays picked while they can still take it)
   function loadAgents(cid) {
+    var seq = S.agentsSeq = (S.agentsSeq || 0) + 1;
     api('GET', '/api/agent/agents' + (cid ? '?conversation_id=' + encodeURIComponent(cid) : '')).then(function (list) {
-      if (cid && cid !== S.cur) return;
-      var sel = $('ra-agent'); clear(sel);
+      if ((cid && cid !== S.cur) || seq !== S.agentsSeq) return;
+      var sel = $('ra-agent'), picked = sel.value; clear(sel);
       // first a placeholder: the choice is the supervisor's, and when nobody can take it
       // the form says so (and cannot be sent) instead of showing an empty list
       var can = (list || []).some(function (a) { return a && a.can_take !== false; });
@@ -954,6 +957,7 @@
           (a.status === 'online' ? t('online') : t('away')) + ', ' + a.active + '/' + a.cap +
           (a.can_take === false ? ' · ' + t('why_not_' + a.why_not) : '') + ')');
         o.value = String(a.agent_id); o.disabled = a.can_take === false; sel.appendChild(o);
+        if (o.value === picked && !o.disabled) o.selected = true;
       });
     }).catch(function () {});
   }
