@@ -18,57 +18,21 @@ Never runs `playwright install`.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import subprocess
-import sys
-import time
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
 
-from bot.settings import get_settings
-from bot.training import model_path
-from bot.runner import _healthy
-from tests.conftest import copy_db, free_ports
+from tests.browser_support import (SHOTS, WAIT, chromium, desk_process, open_console,
+                                   open_widget, rasa_servers, say, watch, widget_history)
+from tests.conftest import free_ports
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-# the README's screenshots are refreshed only when asked, so a test run leaves the tree clean
-SHOTS = ROOT / ("docs" if os.environ.get("SHOPASSIST_UPDATE_SCREENSHOTS") == "1"
-                else "var") / "screenshots"
 RASA_PORT, ACTION_PORT, DESK_PORT, DESK_CLOSED_PORT = free_ports(4)
-WAIT = 30_000          # ms: one Rasa turn on a busy 2-core machine stays well below
-
 ENV = {"SHOPASSIST_NOW": "2026-11-20T10:00:00+08:00",    # a Friday, 10:00 shop time
-       "SHOPASSIST_RASA_URL": f"http://127.0.0.1:{RASA_PORT}", "SHOPASSIST_DESK_DEMO_AGENTS": "1"}
-
-
-@contextmanager
-def rasa_servers(demo_db, log_dir: Path, rasa_port: int, action_port: int, now: str):
-    """Rasa + action server: the project's Supervisor on test ports, on the demo catalog,
-    with the shop's clock pinned at `now` ("" for the real time)."""
-    from bot.runner import Supervisor
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium "
-                    "(apt-get install chromium; .ci/run does it)")
-    if not model_path().exists():
-        pytest.fail("no trained model: run `make train` (make test does it)")
-    settings = replace(get_settings(), rasa_port=rasa_port, action_port=action_port,
-                       rasa_workers=1)
-    sup = Supervisor(settings, log_dir=log_dir)
-    sup.start(env={"SHOPASSIST_CATALOG": str(demo_db), "SHOPASSIST_NOW": now})
-    try:
-        yield
-    finally:
-        sup.stop()
+       "SHOPASSIST_RASA_URL": f"http://127.0.0.1:{RASA_PORT}"}
 
 
 @pytest.fixture(scope="module")
@@ -78,109 +42,18 @@ def rasa(demo_db, tmp_path_factory):
         yield
 
 
-@dataclass
-class Desk:
-    url: str
-    db: Path              # the desk's record
-    catalog: Path         # the desk's own copy of the catalog (Rasa reads the demo's)
-
-
-@contextmanager
-def desk_process(demo_db, folder: Path, port: int, hours: str, env: dict | None = None):
-    """`python -m desk` on its own temporary database and its own copy of the catalog
-    (which a test may change behind the bot's back); yields a Desk. `env` overrides ENV
-    (another Rasa, the real clock)."""
-    log_path = folder / f"desk-{port}.log"
-    log = open(log_path, "ab")
-    db, catalog = folder / f"desk-{port}.db", copy_db(demo_db, folder / f"catalog-{port}.db")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "desk", "--port", str(port), "--db", str(db)],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        env={**os.environ, **ENV, **(env or {}), "SHOPASSIST_CATALOG": str(catalog),
-             "SHOPASSIST_DESK_DB": str(db), "SHOPASSIST_DESK_HOURS": hours})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while not _healthy(f"{url}/health"):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("desk did not start:\n"
-                                   + log_path.read_text(errors="replace")[-3000:])
-            time.sleep(0.3)
-        yield Desk(url, db, catalog)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-
-
 @pytest.fixture(scope="module")
 def desk(rasa, demo_db, tmp_path_factory):
     """The desk, open (09:00-22:00 at the pinned 10:00)."""
     with desk_process(demo_db, tmp_path_factory.mktemp("desk"), DESK_PORT,
-                      "09:00-22:00") as d:
+                      "09:00-22:00", ENV) as d:
         yield d
 
 
 @pytest.fixture(scope="module")
 def browser(rasa):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with chromium() as b:
         yield b
-        b.close()
-
-
-def _watch(page, errors: list) -> None:
-    page.on("pageerror", lambda e: errors.append(f"{page.url}: {e}"))
-
-
-def _agent_console(browser, base: str, user: str, lang: str, errors: list):
-    ctx = browser.new_context(viewport={"width": 1280, "height": 800},
-                              locale="zh-CN" if lang == "zh" else "en-GB")
-    page = ctx.new_page()
-    _watch(page, errors)
-    page.goto(f"{base}/console")
-    page.fill("#login-user", user)
-    page.fill("#login-pass", f"demo-{user}")
-    page.click("#login-form button[type=submit]")
-    page.wait_for_selector("#app:not([hidden])")
-    page.wait_for_selector("#conn.ok")     # online shows only with the socket connected
-    if page.get_attribute("#status-toggle", "aria-pressed") != "true":
-        page.click("#status-toggle")
-    page.wait_for_selector("#status-toggle[aria-pressed=true]")
-    return ctx, page
-
-
-def _shopper(browser, base: str, path: str, lang: str, errors: list):
-    ctx = browser.new_context(viewport={"width": 1280, "height": 800},
-                              locale="zh-CN" if lang == "zh" else "en-GB")
-    page = ctx.new_page()
-    _watch(page, errors)
-    page.goto(f"{base}{path}")
-    page.click(".sa-launch")
-    page.wait_for_selector(".sa-panel[role=dialog]")
-    return ctx, page
-
-
-def _say(page, text: str) -> None:
-    page.fill("#sa-input", text)
-    page.keyboard.press("Enter")
-
-
-def _history(page) -> list:
-    """The conversation's stored messages, read with the widget's own id and token."""
-    return page.evaluate("""async () => {
-        const k = Object.keys(localStorage).find(k => k.startsWith('shopassist:'));
-        const s = JSON.parse(localStorage.getItem(k));
-        const r = await fetch('/api/conversations/' + s.id + '/messages',
-                              {headers: {Authorization: 'Bearer ' + s.token}});
-        return r.json();
-    }""")
 
 
 def _suggestion(desk_db: Path, sid: int) -> dict:
@@ -246,18 +119,18 @@ def _sold_out(catalog: Path, sku: str):
 def test_chinese_shopper_stock_handoff_agent_suggestion(desk, browser):
     errors: list = []
     SHOTS.mkdir(parents=True, exist_ok=True)
-    agent_ctx, console = _agent_console(browser, desk.url, "lily", "zh", errors)
-    shop_ctx, shop = _shopper(browser, desk.url, "/p/P001?lang=zh", "zh", errors)
+    agent_ctx, console = open_console(browser, desk.url, "lily", "zh", errors)
+    shop_ctx, shop = open_widget(browser, desk.url, "/p/P001?lang=zh", "zh", errors)
 
     # 1. the bot answers a stock question with a card
-    _say(shop, "这款42码还有货吗")
+    say(shop, "这款42码还有货吗")
     shop.wait_for_selector(".sa-card-stock", timeout=WAIT)
     assert shop.locator(".sa-msg.sa-shopper").first.inner_text().find("这款42码还有货吗") >= 0
     card = shop.locator(".sa-card-stock").first.inner_text()
     assert "疾风跑鞋" in card
 
     # 2. a human, please: the conversation goes to lily (online, speaks Chinese)
-    _say(shop, "转人工")
+    say(shop, "转人工")
     shop.wait_for_selector(".sa-note:has-text('Lily')", timeout=WAIT)
     console.wait_for_selector("#mine .conv", timeout=WAIT)
     console.click("#mine .conv")
@@ -267,7 +140,7 @@ def test_chinese_shopper_stock_handoff_agent_suggestion(desk, browser):
     bots_before = shop.locator(".sa-msg.sa-bot").count()
 
     # 3. the shopper asks again: a suggestion (with its facts) reaches the agent only
-    _say(shop, "黑色42码有货吗")
+    say(shop, "黑色42码有货吗")
     console.wait_for_selector("#transcript .msg.shopper:has-text('黑色42码有货吗')", timeout=WAIT)
     console.wait_for_selector("#suggestions .sug", timeout=WAIT)
     sug = console.locator("#suggestions .sug").first
@@ -289,7 +162,7 @@ def test_chinese_shopper_stock_handoff_agent_suggestion(desk, browser):
     assert sug_text[:10] in shop.locator(".sa-msg.sa-agent").last.inner_text()
     shop.wait_for_timeout(1500)
     assert shop.locator(".sa-msg.sa-bot").count() == bots_before
-    history = _history(shop)
+    history = widget_history(shop)
     handoff_at = max(m["id"] for m in history if m["sender"] == "system"
                      and (m.get("custom") or {}).get("type") == "agent_joined")
     assert not [m for m in history if m["id"] > handoff_at and m["sender"] == "bot"]
@@ -308,7 +181,7 @@ def test_chinese_shopper_stock_handoff_agent_suggestion(desk, browser):
 
     # 6. asked again; before the agent sends the new draft, the stock it names changes in
     #    the catalog: now the console warns, and "send anyway" sends it as drafted
-    _say(shop, "黑色42码有货吗")
+    say(shop, "黑色42码有货吗")
     console.wait_for_function(
         "sid => [...document.querySelectorAll('#suggestions .sug')]"
         ".some(e => +e.dataset.sid > sid)", arg=sid, timeout=WAIT)
@@ -337,7 +210,7 @@ def test_chinese_shopper_stock_handoff_agent_suggestion(desk, browser):
         assert console.is_hidden("#warn")
     shop.wait_for_function(
         "() => document.querySelectorAll('.sa-msg.sa-agent').length === 2", timeout=WAIT)
-    assert [m for m in _history(shop) if m["sender"] == "agent"][-1]["text"] == \
+    assert [m for m in widget_history(shop) if m["sender"] == "agent"][-1]["text"] == \
         drafted["text"]
 
     # the agent resolves; the shopper is told
@@ -352,10 +225,10 @@ def test_chinese_shopper_stock_handoff_agent_suggestion(desk, browser):
 
 def test_english_shopper_stock_and_handoff(desk, browser, sql):
     errors: list = []
-    agent_ctx, console = _agent_console(browser, desk.url, "tom", "en", errors)
-    shop_ctx, shop = _shopper(browser, desk.url, "/p/P001?lang=en", "en", errors)
+    agent_ctx, console = open_console(browser, desk.url, "tom", "en", errors)
+    shop_ctx, shop = open_widget(browser, desk.url, "/p/P001?lang=en", "en", errors)
     assert shop.get_attribute(".sa-launch", "aria-label").startswith("Chat with us")
-    _say(shop, "is this in stock in size 42?")
+    say(shop, "is this in stock in size 42?")
     shop.wait_for_selector(".sa-card-stock", timeout=WAIT)
     # size 42 of P001 is in stock in every colour of the demo catalog (read from it): the
     # card shows each colour with its units
@@ -366,7 +239,7 @@ def test_english_shopper_stock_and_handoff(desk, browser, sql):
     card = shop.inner_text(".sa-card-stock")
     for r in rows:
         assert f"{r['color']} / 42 · {r['n']} left" in card, (r, card)
-    _say(shop, "I want to talk to a person")
+    say(shop, "I want to talk to a person")
     shop.wait_for_selector(".sa-note:has-text('has joined')", timeout=WAIT)
     console.wait_for_selector("#mine .conv", timeout=WAIT)
     console.click("#mine .conv")
@@ -374,7 +247,7 @@ def test_english_shopper_stock_and_handoff(desk, browser, sql):
     assert "is this in stock in size 42?" in console.inner_text("#transcript")
     # markup from the shopper stays text, in the widget and in the console
     evil = '<b>bold</b><img src=x onerror="window.__pwned=1">'
-    _say(shop, evil)
+    say(shop, evil)
     console.wait_for_selector("#transcript .msg.shopper:has-text('<b>bold</b>')", timeout=WAIT)
     shop.wait_for_selector(".sa-msg.sa-shopper[data-id]:has-text('<b>bold</b>')", timeout=WAIT)
     for page in (shop, console):
@@ -398,15 +271,15 @@ def test_out_of_hours_contact_form(rasa, browser, demo_db, tmp_path_factory):
     which leaves a message for the team."""
     errors: list = []
     with desk_process(demo_db, tmp_path_factory.mktemp("closed"), DESK_CLOSED_PORT,
-                      "20:00-22:00") as closed:
-        ctx, shop = _shopper(browser, closed.url, "/p/P001?lang=zh", "zh", errors)
-        _say(shop, "转人工")
+                      "20:00-22:00", ENV) as closed:
+        ctx, shop = open_widget(browser, closed.url, "/p/P001?lang=zh", "zh", errors)
+        say(shop, "转人工")
         shop.wait_for_selector(".sa-leave", timeout=WAIT)
         shop.fill(".sa-leave input", "13800000000")
         shop.fill(".sa-leave textarea", "黑色42码什么时候补货？")
         shop.click(".sa-leave button[type=submit]")
         shop.wait_for_selector(".sa-note:has-text('留言已收到')", timeout=WAIT)
-        history = _history(shop)
+        history = widget_history(shop)
         assert any((m.get("custom") or {}).get("type") == "contact_ack" for m in history)
         assert any(m["sender"] == "shopper" and "补货" in m["text"] for m in history)
         assert not errors, errors
@@ -419,18 +292,18 @@ def test_console_notices_languages_canned_reassign_and_offline_widget(desk, brow
     {{order_id}} became blank; the former owner kept a live composer after a reassign; the
     widget said nothing when the network went and waited out its backoff when it came back."""
     errors: list = []
-    wang_ctx, wang = _agent_console(browser, desk.url, "wang", "zh", errors)
+    wang_ctx, wang = open_console(browser, desk.url, "wang", "zh", errors)
     boss_ctx = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-GB")
     boss = boss_ctx.new_page()
-    _watch(boss, errors)
+    watch(boss, errors)
     boss.goto(f"{desk.url}/console")
     boss.fill("#login-user", "boss")
     boss.fill("#login-pass", "demo-boss")
     boss.click("#login-form button[type=submit]")
     boss.wait_for_selector("#app:not([hidden])")
-    shop_ctx, shop = _shopper(browser, desk.url, "/p/P002?lang=zh", "zh", errors)
+    shop_ctx, shop = open_widget(browser, desk.url, "/p/P002?lang=zh", "zh", errors)
 
-    _say(shop, "转人工")
+    say(shop, "转人工")
     shop.wait_for_selector(".sa-note:has-text('小王')", timeout=WAIT)
     wang.wait_for_selector("#toasts .toast:has-text('新对话分配给您')", timeout=WAIT)
     boss.wait_for_selector("#toasts .toast:has-text('assigned to 小王')", timeout=WAIT)
@@ -456,7 +329,7 @@ def test_console_notices_languages_canned_reassign_and_offline_widget(desk, brow
     # the shopper's network goes: the widget says so; back: it resends at once
     shop_ctx.set_offline(True)
     shop.wait_for_selector(".sa-bar:has-text('连接中断')", timeout=5000)
-    _say(shop, "断网时发的消息")
+    say(shop, "断网时发的消息")
     shop.wait_for_timeout(4000)
     shop_ctx.set_offline(False)
     shop.wait_for_selector(".sa-msg.sa-shopper[data-id]:has-text('断网时发的消息')", timeout=2000)
@@ -470,7 +343,7 @@ def test_console_notices_languages_canned_reassign_and_offline_widget(desk, brow
     boss.click("#mine .conv")
     boss.wait_for_selector("#transcript .msg", timeout=WAIT)
     boss.wait_for_selector("#ra-agent option[disabled]:has-text('Lily')", state="attached")
-    lily_ctx, lily_console = _agent_console(browser, desk.url, "lily", "zh", errors)
+    lily_ctx, lily_console = open_console(browser, desk.url, "lily", "zh", errors)
     boss.click("#mine .conv")
     boss.wait_for_selector("#ra-agent option:not([disabled]):has-text('Lily')",
                            state="attached", timeout=WAIT)

@@ -25,8 +25,10 @@ from pathlib import Path
 import pytest
 
 from bot.training import model_path, scores_path
-from tests.test_browser import (ENV, _agent_console, _say, _shopper, _watch, browser,  # noqa: F401
-                                desk, rasa)
+from tests.browser_support import (PHONE, SHOTS, ShopperAPI, covered,
+                                   no_horizontal_overflow, open_console, open_widget,
+                                   query_db, say)
+from tests.test_browser import browser, desk, rasa  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.e2e
 
@@ -84,11 +86,11 @@ def test_a_corrected_message_is_understood_after_export_and_training(
     errors: list = []
     MESSAGE = _not_understood()
     # the shopper, on a product page: the bot does not understand
-    shop_ctx, shop = _shopper(browser, desk.url, "/p/P001?lang=zh", "zh", errors)
-    _say(shop, MESSAGE)
+    shop_ctx, shop = open_widget(browser, desk.url, "/p/P001?lang=zh", "zh", errors)
+    say(shop, MESSAGE)
     shop.wait_for_selector(".sa-msg.sa-bot", timeout=WAIT)
     # the supervisor's console: the message is on the review list
-    ctx, page = _agent_console(browser, desk.url, "boss", "zh", errors)
+    ctx, page = open_console(browser, desk.url, "boss", "zh", errors)
     item = page.locator(".review", has_text=MESSAGE)
     item.wait_for(timeout=WAIT)
     entry = _review_row(desk.db, MESSAGE)
@@ -134,3 +136,37 @@ def test_a_corrected_message_is_understood_after_export_and_training(
     assert set(kept["sets"]) == {"zh", "zh_b", "en", "en_b"}
     # the same message, parsed by the model the training installed
     assert _parse(new_model, MESSAGE)["intent"]["name"] == CORRECT
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_the_review_list_fits_a_phone(browser, desk, lang):  # noqa: F811 - fixtures
+    """The review list panel on a phone (390×844): every entry the desk has pending is
+    listed, in the console's language, nothing in the panel (nor the page) is wider than
+    what shows it, and nothing else is drawn over it (the lists column used to shrink to the
+    screen and spill its entries under the columns after it). One entry is a long unbroken
+    string, the hardest thing to wrap."""
+    errors: list = []
+    shopper = ShopperAPI(desk.url, lang, "P001", "P001")
+    shopper.say("SA" + "0123456789ABCDEFGHIJ" * 4)          # one word of 82 characters
+    shopper.say("转人工" if lang == "zh" else "I want to talk to a person")
+    ctx, page = open_console(browser, desk.url, "boss", lang, errors, viewport=PHONE,
+                             online=False)
+    [pending] = query_db(desk.db, "SELECT COUNT(*) AS n FROM reviews WHERE reviewed_at IS NULL")
+    assert pending["n"] >= 1
+    page.wait_for_function("n => document.querySelectorAll('#reviews .review').length === n",
+                           arg=pending["n"], timeout=WAIT)
+    listed = page.eval_on_selector_all("#reviews .rv-text", "t => t.map(x => x.textContent)")
+    mine = [m["text"] for m in shopper.history() if m["sender"] == "shopper"]
+    assert set(listed) & set(mine), (listed, mine)
+    assert page.evaluate("document.documentElement.lang") == ("zh-CN" if lang == "zh" else "en")
+    assert page.text_content("#rv-title").startswith("待复核" if lang == "zh" else "To review")
+    page.locator("#review-box").scroll_into_view_if_needed()
+    page.wait_for_timeout(300)
+    assert no_horizontal_overflow(page, "#review-box") == []
+    # and nothing of the page's other parts drawn over an entry or the panel's heading
+    assert covered(page, "#reviews .review, #rv-title, #review-figures") == []
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.locator("#review-box").scroll_into_view_if_needed()
+    page.locator("#review-box").screenshot(path=str(SHOTS / f"review-list-phone-{lang}.png"))
+    assert errors == []
+    ctx.close()

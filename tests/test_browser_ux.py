@@ -22,22 +22,20 @@ import json
 import re
 import sqlite3
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from tests.browser_support import (DESKTOP, PHONE, SHOTS, WAIT, AgentAPI, ShopperAPI,
+                                   chromium, desk_process, leave, new_page, open_console,
+                                   open_widget, query_db, rasa_servers, say)
 from tests.conftest import free_ports
-from tests.test_browser import ARGS, CHROMIUM, SHOTS, WAIT, desk_process, rasa_servers
 
 pytestmark = pytest.mark.e2e
 
 # a Rasa server with workers also takes the ports after its own: room between them
 _PORTS = free_ports(8)
 RASA_PORT, ACTION_PORT, DESK_PORT = _PORTS[0], _PORTS[4], _PORTS[6]
-DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 390, "height": 844}
 CONTRAST_JS = (Path(__file__).with_name("wcag_contrast.js")).read_text(encoding="utf-8")
 # the widget's words the tests look for, per language
 W = {"zh": {"new": "条新消息", "adding": "正在加入购物车", "added": "已加入购物车",
@@ -58,19 +56,15 @@ def rasa(demo_db, tmp_path_factory):
 @pytest.fixture(scope="module")
 def desk(rasa, demo_db, tmp_path_factory):
     with desk_process(demo_db, tmp_path_factory.mktemp("ux-desk"), DESK_PORT, "00:00-24:00",
-                      env={"SHOPASSIST_NOW": "",
-                           "SHOPASSIST_RASA_URL": f"http://127.0.0.1:{RASA_PORT}"}) as d:
+                      {"SHOPASSIST_NOW": "",
+                       "SHOPASSIST_RASA_URL": f"http://127.0.0.1:{RASA_PORT}"}) as d:
         yield d
 
 
 @pytest.fixture(scope="module")
 def browser(rasa):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture(autouse=True)
@@ -98,52 +92,6 @@ def errors():
     assert not found, found
 
 
-def _page(browser, lang: str, viewport: dict, errors: list):
-    ctx = browser.new_context(viewport=viewport, locale="zh-CN" if lang == "zh" else "en-GB",
-                              is_mobile=viewport is PHONE, has_touch=viewport is PHONE)
-    page = ctx.new_page()
-    page.on("pageerror", lambda e: errors.append(f"{page.url}: {e}"))
-    return ctx, page
-
-
-def _shopper(browser, desk, path: str, lang: str, viewport: dict, errors: list):
-    ctx, page = _page(browser, lang, viewport, errors)
-    page.goto(f"{desk.url}{path}")
-    page.click(".sa-launch")
-    page.wait_for_selector(".sa-panel[role=dialog]")
-    return ctx, page
-
-
-def _console(browser, desk, user: str, lang: str, errors: list, viewport: dict = DESKTOP,
-             online: bool = True):
-    ctx, page = _page(browser, lang, viewport, errors)
-    page.add_init_script(f"localStorage.setItem('shopassist-console-lang', '{lang}')")
-    page.goto(f"{desk.url}/console")
-    page.fill("#login-user", user)
-    page.fill("#login-pass", f"demo-{user}")
-    page.click("#login-form button[type=submit]")
-    page.wait_for_selector("#app:not([hidden])")
-    page.wait_for_selector("#conn.ok")     # online shows only with the socket connected
-    if online and page.get_attribute("#status-toggle", "aria-pressed") != "true":
-        page.click("#status-toggle")
-        page.wait_for_selector("#status-toggle[aria-pressed=true]")
-    return ctx, page
-
-
-def _say(page, text: str) -> None:
-    page.fill("#sa-input", text)
-    page.keyboard.press("Enter")
-
-
-def _sql(db: Path, query: str, *params) -> list:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    conn.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in conn.execute(query, params).fetchall()]
-    finally:
-        conn.close()
-
-
 def _contrast(page) -> dict:
     return page.evaluate(CONTRAST_JS)
 
@@ -160,92 +108,11 @@ def _in_view(page, selector: str, container: str) -> list:
     }""", [selector, container])
 
 
-def _leave(console) -> None:
-    """The agent goes away (so the next test's agent gets the chats)."""
-    if console.get_attribute("#status-toggle", "aria-pressed") == "true":
-        console.click("#status-toggle")
-        console.wait_for_selector("#status-toggle[aria-pressed=false]")
-
-
-def _http(base: str, method: str, path: str, body=None, headers=None):
-    """(status, parsed body, headers) of one request to the desk."""
-    req = urllib.request.Request(base + path, method=method,
-                                 data=None if body is None else json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json",
-                                          **(headers or {})})
-    try:
-        with urllib.request.urlopen(req, timeout=60) as r:
-            raw, status, hdrs = r.read(), r.status, dict(r.headers)
-    except urllib.error.HTTPError as e:
-        raw, status, hdrs = e.read(), e.code, dict(e.headers)
-    try:
-        parsed = json.loads(raw) if raw else None
-    except ValueError:
-        parsed = raw.decode()
-    return status, parsed, hdrs
-
-
-class ShopperAPI:
-    """A shopper through the shopper API (docs/desk-api.md), as any storefront would."""
-
-    def __init__(self, base: str, lang: str, product_id: str, title: str):
-        self.base, self.product_id, self.title = base, product_id, title
-        status, body, _ = _http(base, "POST", "/api/conversations", {
-            "locale": lang, "page": {"product_id": product_id, "title": title,
-                                     "url": f"{base}/p/{product_id}?lang={lang}"}})
-        assert status == 201, body
-        self.id, self.token = body["conversation_id"], body["token"]
-        self.said: list[str] = []
-
-    def say(self, text: str) -> list:
-        status, body, _ = _http(self.base, "POST", f"/api/conversations/{self.id}/messages",
-                                {"text": text,
-                                 "metadata": {"page": {"product_id": self.product_id,
-                                                       "title": self.title}}},
-                                {"Authorization": f"Bearer {self.token}"})
-        assert status == 200, body
-        self.said.append(text)
-        return body
-
-    def history(self) -> list:
-        status, body, _ = _http(self.base, "GET", f"/api/conversations/{self.id}/messages",
-                                headers={"Authorization": f"Bearer {self.token}"})
-        assert status == 200
-        return body
-
-
-class AgentAPI:
-    """An agent's session through the agent API (cookie and CSRF token). `AgentAPI.of`
-    logs each agent in once per desk and keeps the session, as a console does: the desk
-    throttles log-ins (10 a minute from one address, 5 a minute for one account), and
-    logging four agents in after every test would run into it."""
-
-    _sessions: dict = {}
-
-    @classmethod
-    def of(cls, base: str, user: str) -> "AgentAPI":
-        if (base, user) not in cls._sessions:
-            cls._sessions[base, user] = cls(base, user)
-        return cls._sessions[base, user]
-
-    def __init__(self, base: str, user: str):
-        self.base = base
-        status, body, hdrs = _http(base, "POST", "/api/agent/login",
-                                   {"username": user, "password": f"demo-{user}"})
-        assert status == 200, body
-        self.cookie = hdrs["Set-Cookie"].split(";")[0]
-        self.csrf = body["csrf_token"]
-
-    def call(self, method: str, path: str, body=None):
-        return _http(self.base, method, path, body,
-                     {"Cookie": self.cookie, "X-CSRF-Token": self.csrf})
-
-
 # -- the widget -------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_add_to_cart_says_added_only_when_the_cart_has_it(desk, browser, lang, errors, sql):
-    ctx, shop = _shopper(browser, desk, f"/p/P001?lang={lang}", lang, DESKTOP, errors)
+    ctx, shop = open_widget(browser, desk.url, f"/p/P001?lang={lang}", lang, errors, DESKTOP)
     w = W[lang]
     # the storefront's cart is empty; its hook is held until the test lets it go, so the
     # widget's words while the cart has not answered can be read
@@ -258,7 +125,7 @@ def test_add_to_cart_says_added_only_when_the_cart_has_it(desk, browser, lang, e
         });
     }""")
     # the recommendation card's button asks the bot, which first asks for what it needs
-    _say(shop, "这款42码还有货吗" if lang == "zh" else "is this in stock in size 42?")
+    say(shop, "这款42码还有货吗" if lang == "zh" else "is this in stock in size 42?")
     shop.wait_for_selector(".sa-card-recommendations", timeout=WAIT)
     item = shop.locator(".sa-rec").first
     name = item.locator("b").inner_text()
@@ -331,11 +198,11 @@ def test_new_messages_below_the_fold_on_a_phone(desk, browser, lang, errors):
     shopper reads further up: the sign says how many, and takes them there; at the bottom,
     the log follows from each new message's start."""
     w = W[lang]
-    actx, console = _console(browser, desk, AGENT[lang], lang, errors)
-    ctx, shop = _shopper(browser, desk, f"/p/P002?lang={lang}", lang, PHONE, errors)
-    _say(shop, "这款43码有货吗" if lang == "zh" else "is this in stock in size 43?")
+    actx, console = open_console(browser, desk.url, AGENT[lang], lang, errors)
+    ctx, shop = open_widget(browser, desk.url, f"/p/P002?lang={lang}", lang, errors, PHONE)
+    say(shop, "这款43码有货吗" if lang == "zh" else "is this in stock in size 43?")
     shop.wait_for_selector(".sa-card-stock", timeout=WAIT)
-    _say(shop, "转人工" if lang == "zh" else "I want to talk to a person")
+    say(shop, "转人工" if lang == "zh" else "I want to talk to a person")
     shop.wait_for_selector(f".sa-note:has-text('{w['joined']}')", timeout=WAIT)
     console.wait_for_selector("#mine .conv", timeout=WAIT)
     console.locator("#mine .conv").first.click()
@@ -402,13 +269,13 @@ def test_new_messages_below_the_fold_on_a_phone(desk, browser, lang, errors):
                                                        else "Thank you for your rating"),
                            timeout=WAIT)
     cid = shop.evaluate("window.ShopAssist.conversationId")
-    assert _sql(desk.db, "SELECT score, comment FROM ratings WHERE conversation_id = ?",
+    assert query_db(desk.db, "SELECT score, comment FROM ratings WHERE conversation_id = ?",
                 cid) == [{"score": 4, "comment": comment}]
     shop.reload()
     shop.wait_for_selector(".sa-msg.sa-agent", timeout=WAIT)
     shop.wait_for_timeout(500)
     assert shop.locator(".sa-rate").count() == 0                # asked once
-    _leave(console)
+    leave(console)
     ctx.close()
     actx.close()
 
@@ -424,7 +291,7 @@ def _no_failures(where: str, found: dict, at_least: int) -> None:
 def test_the_contrast_checker_sees_a_low_contrast_text(desk, browser, errors):
     """The checker itself: the former accent (white on #e4572e, 3.7:1) and the former
     sold-out grey (2.4:1) are caught; a large bold heading at 3.7:1 passes as WCAG says."""
-    ctx, page = _page(browser, "zh", DESKTOP, errors)
+    ctx, page = new_page(browser, "zh", DESKTOP, errors)
     page.goto(f"{desk.url}/p/P001?lang=zh")
     page.evaluate("""() => {
         const add = (html) => { const d = document.createElement('div');
@@ -447,7 +314,7 @@ def test_the_contrast_checker_sees_a_low_contrast_text(desk, browser, errors):
 def test_contrast_of_every_visible_text(desk, browser, lang, viewport, errors):
     """Storefront (list, product page with the cart open), the widget with a stock card and
     recommendations, the console (log-in, a conversation, the help), at 4.5:1 or more."""
-    ctx, page = _page(browser, lang, viewport, errors)
+    ctx, page = new_page(browser, lang, viewport, errors)
     page.goto(f"{desk.url}/?lang={lang}")
     _no_failures("storefront", _contrast(page), 40)
     page.goto(f"{desk.url}/p/P003?lang={lang}")
@@ -455,13 +322,13 @@ def test_contrast_of_every_visible_text(desk, browser, lang, viewport, errors):
     page.click("#cart summary")
     _no_failures("product page and cart", _contrast(page), 30)
     page.click(".sa-launch")
-    _say(page, "这款有货吗" if lang == "zh" else "is this in stock?")
+    say(page, "这款有货吗" if lang == "zh" else "is this in stock?")
     page.wait_for_selector(".sa-msg.sa-bot", timeout=WAIT)
     page.wait_for_timeout(500)
     _no_failures("widget", _contrast(page), 20)
     ctx.close()
 
-    ctx, console = _page(browser, lang, viewport, errors)
+    ctx, console = new_page(browser, lang, viewport, errors)
     console.add_init_script(f"localStorage.setItem('shopassist-console-lang', '{lang}')")
     console.goto(f"{desk.url}/console")
     _no_failures("console log-in", _contrast(console), 4)
@@ -527,7 +394,7 @@ WORK = "#suggestions, aside.side, #transcript, #composer, .conv-head"
 def test_eight_chats_sorted_by_wait_and_the_keyboard_flow(desk, browser, lang, errors, sql):
     agent = AGENT[lang]
     # the agent's console on a desktop (its clock can be moved: the timers) and on a phone
-    ctx, page = _page(browser, lang, DESKTOP, errors)
+    ctx, page = new_page(browser, lang, DESKTOP, errors)
     page.clock.install()
     page.add_init_script(f"localStorage.setItem('shopassist-console-lang', '{lang}')")
     page.goto(f"{desk.url}/console")
@@ -539,7 +406,7 @@ def test_eight_chats_sorted_by_wait_and_the_keyboard_flow(desk, browser, lang, e
         page.click("#status-toggle")
     page.wait_for_selector("#status-toggle[aria-pressed=true]")
     console = page
-    pctx, phone = _console(browser, desk, agent, lang, errors, viewport=PHONE, online=False)
+    pctx, phone = open_console(browser, desk.url, agent, lang, errors, viewport=PHONE, online=False)
 
     # eight shoppers on eight products ask, then ask for a person: all eight are the agent's
     products = sql("SELECT product_id, name_zh, name_en FROM products WHERE category ="
@@ -774,7 +641,7 @@ def test_eight_chats_sorted_by_wait_and_the_keyboard_flow(desk, browser, lang, e
     # the rest resolved (so the next test's agent has places), the agent goes away
     for s in shoppers:
         api.call("POST", f"/api/agent/conversations/{s.id}/resolve", {"confirm": True})
-    _leave(console)
+    leave(console)
     ctx.close()
 
 
@@ -792,11 +659,11 @@ def _first_sid(console) -> int:
 
 
 def sql_desk(desk, query: str, *params) -> list:
-    return _sql(desk.db, query, *params)
+    return query_db(desk.db, query, *params)
 
 
 def _catalog(desk, query: str, *params) -> list:
-    return [tuple(r.values()) for r in _sql(desk.catalog, query, *params)]
+    return [tuple(r.values()) for r in query_db(desk.catalog, query, *params)]
 
 
 class _stock_set:
@@ -836,12 +703,12 @@ def test_dashboard(desk, browser, lang, errors):
     [me] = sql_desk(desk, "SELECT agent_id FROM agents WHERE username = ?", agent)
     # one place only, and one chat: the agent is at their cap
     assert boss.call("POST", f"/api/agent/agents/{me['agent_id']}/caps", {"cap": 1})[0] == 200
-    actx, console = _console(browser, desk, agent, lang, errors)
+    actx, console = open_console(browser, desk.url, agent, lang, errors)
     shopper = ShopperAPI(desk.url, lang, "P009", "P009")
     shopper.say(HUMAN[lang])
     console.wait_for_selector("#mine .conv", timeout=WAIT)
 
-    ctx, page = _console(browser, desk, "boss", lang, errors, online=False)
+    ctx, page = open_console(browser, desk.url, "boss", lang, errors, online=False)
     page.click("#dash-toggle")
     page.wait_for_selector("#dash-body svg[role=img]", timeout=WAIT)
     status, figures, _ = boss.call("GET", "/api/agent/metrics")
@@ -883,5 +750,5 @@ def test_dashboard(desk, browser, lang, errors):
     api = AgentAPI.of(desk.url, agent)
     api.call("POST", f"/api/agent/conversations/{shopper.id}/resolve", {"confirm": True})
     assert boss.call("POST", f"/api/agent/agents/{me['agent_id']}/caps", {"cap": 8})[0] == 200
-    _leave(console)
+    leave(console)
     actx.close()

@@ -45,7 +45,8 @@
       why_action_failure: '机器人查询出错', why_cart_value: '大额购物车', why_discount: '要求优惠',
       why_rasa_unavailable: '机器人暂时不可用', why_contact: '非工作时间留言',
       awayNoLink: '离开（连接中断，重连后恢复在线）', why_not_away: '不在线', why_not_at_cap: '已满', why_not_daily_cap: '今日已满',
-      why_not_language: '语言不符', why_not_owner: '当前负责人',
+      why_not_language: '语言不符', why_not_owner: '当前负责人', reassignRefused: '不能转给{agent}：{why}',
+      raChoose: '选择客服…', raNobody: '现在没有可转派的客服',
       dashFigures: '主要指标', mxOf: '共{n}条顾客消息', mxBought: '{m}位转人工的顾客中{n}位3天内下单', mxBotOf: '{m}个对话中{n}个由机器人独立解决', mxEditedNote: '另有{n}编辑后发送',
       cap_available: '有空位', cap_full: '已满', cap_away: '离开',
       mxRespShort: '平均响应', mxQaShort: '问答比',
@@ -112,7 +113,8 @@
       why_action_failure: 'a bot look-up failed', why_cart_value: 'large cart', why_discount: 'discount',
       why_rasa_unavailable: 'the bot was unavailable', why_contact: 'message left out of hours',
       awayNoLink: 'Away (connection lost; online again once reconnected)', why_not_away: 'away', why_not_at_cap: 'full',
-      why_not_daily_cap: 'full for today', why_not_language: 'other language', why_not_owner: 'the owner',
+      why_not_daily_cap: 'full for today', why_not_language: 'other language', why_not_owner: 'the owner', reassignRefused: "Can't reassign to {agent}: {why}",
+      raChoose: 'Choose an agent…', raNobody: 'Nobody can take it now',
       dashFigures: 'Figures', mxOf: 'of {n} shopper messages', mxBought: '{n} of {m} handed-off customers ordered within 3 days',
       mxBotOf: '{n} of {m} conversations by the bot alone', mxEditedNote: '{n} more sent edited', cap_available: 'free', cap_full: 'full', cap_away: 'away',
       mxRespShort: 'Response', mxQaShort: 'Q&A',
@@ -386,7 +388,11 @@
       s.labels.forEach(function (x) { lb.appendChild(el('span', 'label', x)); });
       b.appendChild(lb);
     }
-    if (s.agent_name && S.me && S.me.role === 'supervisor') b.appendChild(el('span', 'conv-agent', s.agent_name));
+    // a supervisor sees whose it is, and when that owner is away (closed console, chose away)
+    if (s.agent_name && S.me && S.me.role === 'supervisor') {
+      var away = s.agent_status === 'away';
+      b.appendChild(el('span', 'conv-agent' + (away ? ' away' : ''), s.agent_name + (away ? ' · ' + t('away') : '')));
+    }
     b.addEventListener('click', function () { openConv(s.conversation_id); });
     li.appendChild(b);
     return li;
@@ -410,8 +416,15 @@
     S.cur = id;
     [S.mine, S.queue].forEach(function (l) { l.forEach(function (s) { if (s.conversation_id === id) s.unread = 0; }); });
     renderLists();
+    // while the detail is on its way, a message or a draft of this conversation may come
+    // over the socket after the desk read the detail: noted (S.missed) and read again, so
+    // nothing that arrived meanwhile is lost, nor shown in the conversation still on screen
+    var seq = S.openSeq = (S.openSeq || 0) + 1;
+    S.loading = true; S.missed = false;
     return api('GET', '/api/agent/conversations/' + encodeURIComponent(id)).then(function (d) {
-      if (S.cur !== id) return;
+      if (S.cur !== id || seq !== S.openSeq) return;
+      S.loading = false;
+      if (S.missed) { S.missed = false; return openConv(id); }
       S.detail = d; S.msgIds = {};
       if (S.me && S.me.role === 'supervisor') loadAgents(id);
       d.pendingIds = (d.pending || []).map(function (p) { return p.message.id; });
@@ -419,7 +432,7 @@
       loadCanned(d.conversation.locale || d.context.locale || 'zh');
       renderDetail();
       var tr = $('transcript'); tr.scrollTop = tr.scrollHeight;
-    }).catch(authFail);
+    }).catch(function (e) { if (seq === S.openSeq) S.loading = false; authFail(e); });
   }
   function renderDetail() {
     var d = S.detail, has = !!d;
@@ -798,7 +811,13 @@
     api('POST', '/api/agent/conversations/' + encodeURIComponent(S.cur) + '/reassign',
       {agent_id: parseInt($('ra-agent').value, 10), reason: $('ra-reason').value.trim()}).then(function (s) {
       upsertSummary(s); toast(t('reassigned')); $('ra-reason').value = ''; openConv(S.cur);
-    }).catch(function (err) { toast(t('failed', {e: err.message}), 'bad'); });
+    }).catch(function (err) {
+      // the desk's refusal (409: away, at_cap, daily_cap, language, owner) in the console's words
+      var why = err.status === 409 && err.body && err.body.reason && I18N[S.lang]['why_not_' + err.body.reason];
+      var who = (err.body && err.body.agent && err.body.agent.display_name) || $('ra-agent').selectedOptions[0].textContent.split(' (')[0];
+      toast(why ? t('reassignRefused', {agent: who, why: why}) : t('failed', {e: err.message}), 'bad');
+      loadAgents(S.cur);
+    });
   });
 
   /* ---------- the supervisor's dashboard: GET /api/agent/metrics, drawn by charts.js ----------
@@ -919,16 +938,26 @@
 
   // the agents a supervisor may give the open conversation to: the desk says who can take
   // it (online, a free place, the shopper's language) and why not; the others are disabled
+  // (asked again on presence changes: only the newest answer counts, and the agent the
+  // supervisor picked stays picked while they can still take it)
   function loadAgents(cid) {
+    var seq = S.agentsSeq = (S.agentsSeq || 0) + 1;
     api('GET', '/api/agent/agents' + (cid ? '?conversation_id=' + encodeURIComponent(cid) : '')).then(function (list) {
-      if (cid && cid !== S.cur) return;
-      var sel = $('ra-agent'); clear(sel);
+      if ((cid && cid !== S.cur) || seq !== S.agentsSeq) return;
+      var sel = $('ra-agent'), picked = sel.value; clear(sel);
+      // first a placeholder: the choice is the supervisor's, and when nobody can take it
+      // the form says so (and cannot be sent) instead of showing an empty list
+      var can = (list || []).some(function (a) { return a && a.can_take !== false; });
+      var none = el('option', null, can ? t('raChoose') : t('raNobody'));
+      none.value = ''; none.disabled = true; none.selected = true; sel.appendChild(none);
+      $('reassign').querySelector('button[type=submit]').disabled = !can;
       (list || []).forEach(function (a) {
         if (!a) return;
         var o = el('option', null, a.display_name + ' (' + (a.languages || []).join('/') + ', ' +
           (a.status === 'online' ? t('online') : t('away')) + ', ' + a.active + '/' + a.cap +
           (a.can_take === false ? ' · ' + t('why_not_' + a.why_not) : '') + ')');
         o.value = String(a.agent_id); o.disabled = a.can_take === false; sel.appendChild(o);
+        if (o.value === picked && !o.disabled) o.selected = true;
       });
     }).catch(function () {});
   }
@@ -985,6 +1014,15 @@
     }
     renderLists();
   }
+  // an agent came online or went away: the rows they own say so, and the open
+  // conversation's reassign choices are asked again (who can take it has changed)
+  function presenceOf(agent) {
+    var status = agent.status === 'online' ? 'online' : 'away';
+    S.mine.concat(S.queue).forEach(function (s) { if (s.agent_id === agent.agent_id) s.agent_status = status; });
+    if (S.detail && S.detail.conversation.agent_id === agent.agent_id) S.detail.conversation.agent_status = status;
+    renderLists();
+    if (S.cur && S.me && S.me.role === 'supervisor') loadAgents(S.cur);
+  }
   var ctxTimer = null, meTimer = null;
   function refreshContext(id) {      // the intent and entities of the newest message
     clearTimeout(ctxTimer);
@@ -1015,7 +1053,7 @@
       case 'message':
         var m = ev.message;
         if (ev.conversation) upsertSummary(ev.conversation);
-        if (ev.conversation_id === S.cur) appendMessage(m);
+        if (ev.conversation_id === S.cur) { if (S.loading) S.missed = true; else appendMessage(m); }
         var s = S.mine.concat(S.queue).filter(function (x) { return x.conversation_id === ev.conversation_id; })[0];
         if (s && !ev.conversation) {     // no fresh summary with the event: keep the row true
           s.last_message = m;
@@ -1030,7 +1068,8 @@
         else if (m.sender === 'shopper') { beep(); flashTitle(); }
         break;
       case 'suggestions':
-        if (ev.conversation_id === S.cur && S.detail) {
+        if (ev.conversation_id === S.cur && S.loading) S.missed = true;
+        else if (ev.conversation_id === S.cur && S.detail) {
           var l = S.detail.suggestions || (S.detail.suggestions = []);
           (ev.suggestions || []).forEach(function (x) {
             var i = l.findIndex(function (y) { return y.id === x.id; }); if (i >= 0) l[i] = x; else l.push(x);
@@ -1046,6 +1085,7 @@
         break;
       case 'presence':
         if (ev.agent && S.me && ev.agent.agent_id === S.me.agent_id) { S.me = ev.agent; renderMe(); }
+        if (ev.agent) presenceOf(ev.agent);
         break;
       case 'queue':
         S.queue = (ev.queue || []).map(stamp); renderLists(); break;
