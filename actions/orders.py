@@ -19,6 +19,7 @@ from catalog.queries import Catalog, OrderStatus
 
 from .base import (TEXTS, Context, ShopAction, asks, day_phrase, get_catalog,
                    latest_entities, now, say, short_date, with_display_names)
+from .service import last_answer_kind
 
 
 def status_name(status: str, lang: str) -> str:
@@ -104,13 +105,21 @@ class ActionOrderStatus(ShopAction):
 
 class ActionReturnPolicy(ShopAction):
     """The return policy; for the signed-in shopper's own order, whether it can still be
-    returned."""
+    returned. A colour or size named right after a stock answer, with no order, is that
+    stock question again ("换黑色的": 换 as in "make it", not an exchange)."""
 
     def name(self) -> Text:
         return "action_return_policy"
 
     async def answer(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                      ctx: Context) -> List[Dict[Text, Any]]:
+        if (not latest_entities(tracker, "order_id")
+                and any(latest_entities(tracker, name) for name in ("color", "size"))
+                and last_answer_kind(tracker, ("stock",)) == "stock"):
+            # "换黑色的" / "swap to black" right after a stock answer, with no order named:
+            # another variant of the same question, not an exchange of something bought
+            return await ShopAction.named("action_check_stock").answer(dispatcher, tracker,
+                                                                        ctx)
         catalog, lang = get_catalog(), ctx.language
         policy = catalog.policy(f"return_policy_{lang}") or ""
         days = int(catalog.policy("return_days", "7") or 7)

@@ -21,7 +21,7 @@ again with what it restates (actions/base.py, `context_of`), and it is answered 
 from __future__ import annotations
 
 import abc
-from typing import Any, Dict, List, Optional, Text
+from typing import Any, Dict, Iterable, List, Optional, Text
 
 from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
@@ -73,6 +73,18 @@ def follow_up_of(tracker: Tracker, ctx: Context) -> Optional[str]:
     ("what about taiwan" after a stock answer)."""
     if not (ctx.place or any(latest_entities(tracker, name) for name in RESTATABLE)):
         return None
+    kind = last_answer_kind(tracker, FOLLOW_UPS)
+    if kind:
+        if ctx.place or latest_entities(tracker, "city"):
+            return "action_shipping"
+        return FOLLOW_UPS[kind]
+    return None
+
+
+def last_answer_kind(tracker: Tracker, among: Iterable[str]) -> Optional[str]:
+    """The kind of facts (`custom` type, one of `among`) of the bot's last answer of such a
+    kind since the shopper's message before the latest one: what the latest message follows
+    up (a stock answer's cross-sells, sent after it, are skipped)."""
     seen_latest = False
     for e in reversed(tracker.events or []):
         if e.get("event") == "user":
@@ -81,10 +93,8 @@ def follow_up_of(tracker: Tracker, ctx: Context) -> Optional[str]:
             seen_latest = True
         elif e.get("event") == "bot" and seen_latest:
             kind = ((e.get("data") or {}).get("custom") or {}).get("type")
-            if kind in FOLLOW_UPS:
-                if ctx.place or latest_entities(tracker, "city"):
-                    return "action_shipping"
-                return FOLLOW_UPS[kind]
+            if kind in among:
+                return kind
     return None
 
 

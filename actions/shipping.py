@@ -5,11 +5,14 @@ is followed by its cross-sells (once per product, see actions/crosssell.py). A s
 question that names an order ("催发货 20261118000123") is about that order: the order
 status action answers it. A place the shop does not deliver to ("能寄到东京吗", "do you
 ship to London?", the catalog's `shipping_regions`) gets an honest answer naming it and
-where the shop does deliver, never a dispatch estimate.
+where the shop does deliver, never a dispatch estimate. Right after the returns answer, a
+question about what shipping costs that names no place or product ("运费谁出", "who pays
+the postage?") is about sending the return back: the returns answer says it.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any, Dict, List, Text
 
 from rasa_sdk import Tracker
@@ -18,9 +21,27 @@ from rasa_sdk.executor import CollectingDispatcher
 from catalog.shipping import WarehouseRules, ship_date_for
 
 from .base import (TEXTS, Context, ShopAction, date_range, day_phrase, free_shipping_phrase,
-                   get_catalog, join_clauses, join_list, latest_entities, now, say,
-                   variant_label, with_display_names)
+                   get_catalog, join_clauses, join_list, latest_entities, latest_text, now,
+                   say, variant_label, with_display_names)
 from .crosssell import offer_crosssells
+from .service import last_answer_kind
+
+# what shipping costs and who pays it (not "包邮", free shipping on a purchase)
+SHIPPING_COST = re.compile(
+    r"运费|邮费|快递费|寄回|退回|谁出|谁付|谁承担|谁掏|"
+    r"\b(shipping|postage|delivery|courier|return)\s+(fee|fees|cost|costs|charge|charges)\b|"
+    r"\bpostage\b|\bwho\s+(pays|covers|will pay)\b|"
+    r"\bpay\s+for\s+(the\s+)?(return|shipping|postage)",
+    re.IGNORECASE)
+
+
+def about_return_shipping(tracker: Tracker, ctx: Context) -> bool:
+    """A question about what shipping costs, naming no place or product, right after the
+    returns answer: the cost of sending the return back."""
+    if ctx.place or any(latest_entities(tracker, name) for name in ("city", "product")):
+        return False
+    return (last_answer_kind(tracker, ("return_policy",)) == "return_policy"
+            and SHIPPING_COST.search(latest_text(tracker)) is not None)
 
 
 def delivery_phrase(catalog, city, early, late, lang: str) -> str:
@@ -42,6 +63,9 @@ class ActionShipping(ShopAction):
         if latest_entities(tracker, "order_id"):
             return await ShopAction.named("action_order_status").answer(dispatcher, tracker,
                                                                          ctx)
+        if about_return_shipping(tracker, ctx):
+            return await ShopAction.named("action_return_policy").answer(dispatcher, tracker,
+                                                                          ctx)
         catalog, lang, at = get_catalog(), ctx.language, now()
         if ctx.place is not None and not ctx.place.served:
             return self._not_served(dispatcher, catalog, lang, ctx.place)

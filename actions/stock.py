@@ -25,6 +25,7 @@ from .base import (CONTEXT_SLOTS, LOW_STOCK, MAX_LISTED, TEXTS, Context, Product
                    in_stock_summary, join_list, latest_entities, latest_intent, now, say,
                    variant_label)
 from .crosssell import offer_crosssells
+from .service import follow_up_of
 
 # the intents of a message that answers the stock form's question; a "no" or a message not
 # understood answers it too when it names a product, size or colour ("不是，要42码")
@@ -84,6 +85,8 @@ class ValidateStockForm(FormValidationAction):
 
     async def required_slots(self, domain_slots: List[Text], dispatcher: CollectingDispatcher,
                              tracker: Tracker, domain: Dict[Text, Any]) -> List[Text]:
+        if asks_about_a_place(tracker, context_of(tracker)):
+            return []                     # nothing to ask: the stock action passes it on
         catalog = get_catalog()
         product = catalog.product(tracker.get_slot("product"))
         if product is None:
@@ -120,6 +123,15 @@ def answers_something_else(tracker: Tracker) -> bool:
         return just_wrote                 # an order number: that order (data/rules)
     return just_wrote and not (intent in FORM_ANSWERS
                                or intent in ANSWERS_WHEN_NAMING and names)
+
+
+def asks_about_a_place(tracker: Tracker, ctx: Context) -> bool:
+    """Whether the latest message, whatever the classifier read, asks how the thing gets
+    to a place: it names a place and no product, colour or size, right after a stock,
+    shipping or price answer ("what about taiwan", "那台湾呢" after a delivery answer)."""
+    if any(latest_entities(tracker, name) for name in ("product", "color", "size")):
+        return False
+    return follow_up_of(tracker, ctx) == "action_shipping"
 
 
 class ActionAskProduct(ShopAction):
@@ -178,6 +190,12 @@ class ActionCheckStock(ProductAction):
 
     def name(self) -> Text:
         return "action_check_stock"
+
+    async def answer(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                     ctx: Context) -> List[Dict[Text, Any]]:
+        if asks_about_a_place(tracker, ctx):
+            return await ShopAction.named("action_shipping").answer(dispatcher, tracker, ctx)
+        return await super().answer(dispatcher, tracker, ctx)
 
     async def answer_for(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                          ctx: Context, product: Product) -> List[Dict[Text, Any]]:

@@ -383,3 +383,100 @@ async def test_a_place_after_a_stock_answer_is_a_shipping_question():
                                                  "stock", [ent("city", "shanghai")]), {})
     card = customs(d)[0]
     assert card["type"] == "shipping" and card["city"] == "shanghai"
+
+
+# "what about taiwan" read as a stock question right after a delivery answer: the stock form
+# starts (check_stock), and neither it nor the stock action may ask for a size
+def place_after_delivery(text, lang, entities=(), **slots):
+    before = {"language": lang, "product": "P001", "color": None, "size": None,
+              "city": "beijing", **slots}
+    latest = {"text": text, "intent": {"name": "check_stock", "confidence": 0.63},
+              "entities": list(entities), "metadata": {}}
+    events = [*earlier(**before),
+              {"event": "action", "name": "action_listen"},
+              {"event": "user", "text": "how long to beijing", "parse_data": {
+                  "intent": {"name": "ask_shipping"}}},
+              answered("shipping", city="beijing"),
+              {"event": "action", "name": "action_listen"},
+              {"event": "user", "text": text, "parse_data": latest},
+              {"event": "action", "name": "stock_form"}]
+    now = dict(before)
+    for e in entities:
+        now[e["entity"]] = e["value"]
+    return Tracker("shopper-1", now, latest, events, False, None, {}, "stock_form")
+
+
+@pytest.mark.parametrize("text,lang,region", [("what about taiwan", "en", "taiwan"),
+                                              ("那台湾呢", "zh", "taiwan"),
+                                              ("and to japan?", "en", "japan")])
+async def test_a_place_read_as_a_stock_question_after_a_delivery_answer_is_answered_as_one(
+        text, lang, region):
+    tracker = place_after_delivery(text, lang)
+    assert await ValidateStockForm().required_slots([], None, tracker, {}) == []
+    out = await ValidateStockForm().run(CollectingDispatcher(), tracker, FORM_DOMAIN)
+    assert SlotSet("requested_slot", "size") not in out
+    d = CollectingDispatcher()
+    await ActionCheckStock().run(d, tracker, {})
+    [card] = customs(d)
+    assert card["type"] == "shipping" and card["served"] is False
+    assert card["region"] == region
+
+
+@pytest.mark.parametrize("entities", [[ent("color", "black")], [ent("size", "42")]])
+async def test_a_place_with_a_colour_or_size_is_still_a_stock_question(sql, entities):
+    tracker = place_after_delivery("black ones in taiwan?", "en", entities)
+    d = CollectingDispatcher()
+    await ActionCheckStock().run(d, tracker, {})
+    assert [c["type"] for c in customs(d)][:1] == ["stock"]
+
+
+async def test_a_stock_question_after_a_delivery_answer_asks_its_size():
+    tracker = place_after_delivery("do you have them in stock", "en")
+    assert await ValidateStockForm().required_slots([], None, tracker, {}) == ["size"]
+
+
+# "换黑色的" (make it black) read as a returns question right after a stock answer
+@pytest.mark.parametrize("text,lang", [("换黑色的", "zh"), ("swap to black", "en")])
+async def test_another_colour_read_as_an_exchange_after_a_stock_answer_is_a_stock_question(
+        sql, text, lang):
+    from actions.orders import ActionReturnPolicy
+
+    d = CollectingDispatcher()
+    await ActionReturnPolicy().run(d, after_answer(text, "return_policy", "stock",
+                                                   [ent("color", "black")], language=lang), {})
+    [card] = [c for c in customs(d) if c["type"] == "stock"]
+    [row] = sql("SELECT v.sku, COALESCE(SUM(s.quantity), 0) q FROM variants v LEFT JOIN stock"
+                " s ON s.sku = v.sku WHERE v.product_id = 'P033' AND v.color = 'black' AND"
+                " v.size = 'XL' GROUP BY v.sku")
+    assert [(v["sku"], v["available"]) for v in card["variants"]] == [(row["sku"], row["q"])]
+
+
+async def test_an_exchange_naming_a_colour_after_another_answer_is_the_returns_answer():
+    from actions.orders import ActionReturnPolicy
+
+    d = CollectingDispatcher()
+    await ActionReturnPolicy().run(d, after_answer("can I exchange it for black", "return_policy",
+                                                   "shipping", [ent("color", "black")]), {})
+    assert [c["type"] for c in customs(d)] == ["return_policy"]
+
+
+# "运费谁出" (who pays the postage) read as a shipping question right after the returns answer
+@pytest.mark.parametrize("text,lang", [("运费谁出", "zh"), ("寄回的邮费谁承担", "zh"),
+                                       ("who pays the postage?", "en"),
+                                       ("what about the shipping cost", "en")])
+async def test_the_cost_of_shipping_after_the_returns_answer_is_about_the_return(text, lang):
+    d = CollectingDispatcher()
+    await ActionShipping().run(d, after_answer(text, "ask_shipping", "return_policy",
+                                               language=lang), {})
+    [card] = customs(d)
+    assert card["type"] == "return_policy" and card["return_shipping_insurance"] is True
+
+
+@pytest.mark.parametrize("text,entities,kind", [
+    ("how long does delivery take", [], "return_policy"),     # no cost named
+    ("运费多少 发北京", [ent("city", "beijing")], "return_policy"),   # a place named
+    ("运费谁出", [], "stock")])                               # not after the returns answer
+async def test_other_shipping_questions_are_shipping_questions(text, entities, kind):
+    d = CollectingDispatcher()
+    await ActionShipping().run(d, after_answer(text, "ask_shipping", kind, entities), {})
+    assert customs(d)[0]["type"] == "shipping"
