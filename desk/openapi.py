@@ -27,9 +27,12 @@ ERR = {"description": "error", "content": {J: {"schema": _ref("Error")}}}
 def _op(summary: str, responses: dict, *, body: dict | None = None, tags=("shopper",),
         security: list | None = None, params: list | None = None,
         errors=("400", "403", "404")) -> dict:
-    # any request can be refused with 400: a control character in its URL (desk/security.py)
+    # any request can be refused with 400: a control character in its URL (desk/security.py);
+    # any that reads or writes the desk's database, with 503 and Retry-After while its
+    # PostgreSQL server is away (desk/store/postgres.py)
+    always = ("400",) if list(tags) == ["pages"] else ("400", "503")
     op: dict[str, Any] = {"summary": summary, "tags": list(tags),
-                          "responses": {**responses, **{e: ERR for e in ("400", *errors)}}}
+                          "responses": {**responses, **{e: ERR for e in (*always, *errors)}}}
     if body is not None:
         op["requestBody"] = body
     if security is not None:
