@@ -126,6 +126,16 @@ def latest_intent(tracker: Tracker) -> str:
     return str(((tracker.latest_message or {}).get("intent") or {}).get("name") or "")
 
 
+def latest_confidence(tracker: Tracker) -> float:
+    """The classifier's confidence in the latest message's intent (1.0 for a button's
+    payload or when none is given)."""
+    value = ((tracker.latest_message or {}).get("intent") or {}).get("confidence")
+    try:
+        return float(value) if value is not None else 1.0
+    except (TypeError, ValueError):
+        return 1.0
+
+
 # -- texts and formatting ------------------------------------------------------------------------
 
 
@@ -275,7 +285,9 @@ CONTEXT_SLOTS = ("language", "product", "page_product", "category", "size", "col
 RESTATED = ("size", "color", "city", "quantity")
 # the clarifying question the bot asked last turn (slot `pending_question`: messages not
 # understood right after it hand over sooner, actions/service.py): "product", "size",
-# "color" or "order_id"; every action clears it, the one asking again sets it again
+# "color", "order_id", or "person" (a complaint the bot was not sure of: "is something
+# wrong? shall I pass you to a person?"); every action clears it, the one asking again
+# sets it again
 PENDING = "pending_question"
 
 

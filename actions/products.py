@@ -15,10 +15,11 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from catalog.queries import Catalog, Product
 
-from .base import (MAX_LISTED, TEXTS, Context, ProductAction, get_catalog, in_stock_summary,
-                   join_clauses, join_list, keep_language_for_buttons, latest_text, money,
-                   say, variant_label)
+from .base import (MAX_LISTED, TEXTS, Context, ProductAction, ShopAction, get_catalog,
+                   in_stock_summary, join_clauses, join_list, keep_language_for_buttons,
+                   latest_text, money, say, variant_label)
 from .crosssell import track
+from .service import correction_of
 
 # the shopper asks about size or fit ("穿什么码", "does it run small?")
 _ASKS_ABOUT_SIZE = re.compile(r"码|尺码|尺寸|大小|偏大|偏小|size|fit|wear|穿", re.I)
@@ -129,10 +130,20 @@ class ActionProductDetails(ProductAction):
 class ActionAddToCart(ProductAction):
     """"Add to cart" (a cross-sell's button, or typed): picks the variant in stock, asking
     for the size or colour when several are, then asks the widget to put it in the
-    storefront's cart (custom `add_to_cart`); the widget confirms once the cart has it."""
+    storefront's cart (custom `add_to_cart`); the widget confirms once the cart has it. A
+    correction right after an answer ("不对 我要40码的") is that question again."""
 
     def name(self) -> Text:
         return "action_add_to_cart"
+
+    async def answer(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                     ctx: Context) -> List[Dict[Text, Any]]:
+        # "不对 我要40码的" right after a stock answer corrects the question asked; it puts
+        # nothing in the cart (我要…的 reads as buying)
+        again = correction_of(tracker, ctx)
+        if again:
+            return await ShopAction.named(again).answer(dispatcher, tracker, ctx)
+        return await super().answer(dispatcher, tracker, ctx)
 
     async def answer_for(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                          ctx: Context, product: Product) -> List[Dict[Text, Any]]:

@@ -21,14 +21,18 @@ again with what it restates (actions/base.py, `context_of`), and it is answered 
 from __future__ import annotations
 
 import abc
+import re
 from typing import Any, Dict, Iterable, List, Optional, Text
 
 from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from .base import (PENDING, Context, FixedReply, ShopAction, handoff_payload, latest_entities,
-                   latest_intent, say, slot_before_message)
+from bot.settings import get_settings
+
+from .base import (PENDING, Context, FixedReply, ShopAction, asks, handoff_payload,
+                   latest_confidence, latest_entities, latest_intent, latest_text, say,
+                   slot_before_latest_message, slot_before_message)
 
 NOT_UNDERSTOOD = ("nlu_fallback", "out_of_scope")
 MISSES_BEFORE_HANDOFF = 3
@@ -79,6 +83,20 @@ def follow_up_of(tracker: Tracker, ctx: Context) -> Optional[str]:
             return "action_shipping"
         return FOLLOW_UPS[kind]
     return None
+
+
+# a message that opens by taking back what was asked ("不对 我要40码的", "no, I meant the
+# black one"): a correction, whatever else its words look like
+CORRECTION = re.compile(r"^\W*(不对|不是|错了|搞错|说错|no\b|nope\b|not that|sorry,? i meant|"
+                        r"i meant\b)", re.IGNORECASE)
+
+
+def correction_of(tracker: Tracker, ctx: Context) -> Optional[str]:
+    """The action a correction asks again, when the latest message opens as one and
+    follows up a stock, shipping or price answer (`follow_up_of`)."""
+    if not CORRECTION.match(latest_text(tracker)):
+        return None
+    return follow_up_of(tracker, ctx)
 
 
 def last_answer_kind(tracker: Tracker, among: Iterable[str]) -> Optional[str]:
@@ -134,12 +152,24 @@ class ActionHandoff(ShopAction):
                      ctx: Context) -> List[Dict[Text, Any]]:
         lang = ctx.language
         if latest_intent(tracker) == "complaint":
+            if unsure_complaint(tracker):
+                # "great, ordering now" read as a complaint at 0.53: ask before a person
+                # is taken from the queue; a second complaint, a yes or the button hands over
+                say(dispatcher, lang, "complaint_offer")
+                return [asks("person")]
             say(dispatcher, lang, "handoff_complaint",
                 custom=handoff_payload("complaint"))
         else:
             say(dispatcher, lang, "handoff",
                 custom=handoff_payload("requested"))
         return []
+
+
+def unsure_complaint(tracker: Tracker) -> bool:
+    """A complaint read with less confidence than `complaint_sure`, unless the bot has just
+    asked whether something is wrong (then any complaint hands over)."""
+    return (latest_confidence(tracker) < get_settings().complaint_sure
+            and slot_before_latest_message(tracker, PENDING) != "person")
 
 
 class ActionFallback(_NotUnderstood):
@@ -188,7 +218,8 @@ def last_bot_turn_offered(tracker: Tracker) -> bool:
 
 
 class ActionAffirm(ShopAction):
-    """"Yes/ok": acknowledge and invite the next question."""
+    """"Yes/ok": acknowledge and invite the next question; right after the bot asked
+    whether something is wrong (a complaint it was not sure of), hand over."""
 
     def name(self) -> Text:
         return "action_affirm"
@@ -196,6 +227,10 @@ class ActionAffirm(ShopAction):
     async def answer(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                      ctx: Context) -> List[Dict[Text, Any]]:
         lang = ctx.language
+        if slot_before_latest_message(tracker, PENDING) == "person":
+            # "yes" to "is something wrong? shall I pass you to a person?"
+            say(dispatcher, lang, "handoff_complaint", custom=handoff_payload("complaint"))
+            return []
         say(dispatcher, lang, "ok")
         return []
 

@@ -65,6 +65,9 @@ class Settings:
     # more than this many points below the installed model's
     train_max_drop_points: float = 1.0
     actions_in_process: bool = True          # Rasa servers run actions/ themselves
+    # a complaint read with less confidence than this is not handed to a person at once:
+    # the bot asks whether something is wrong and offers a person (actions/service.py)
+    complaint_sure: float = 0.6
     # the secret a storefront signs its customer ids with (bot/shop_identity.py); empty:
     # generated once into var/secrets/shop_secret
     shop_secret: Optional[str] = None

@@ -659,3 +659,49 @@ def test_category_question_is_not_about_the_previous_product():
 def test_unknown_page_product_is_ignored():
     ctx = context_of(make_tracker("有货吗", metadata={"page": {"product_id": "NOPE"}}))
     assert ctx.product is None
+
+
+async def complaint_turns(steps, lang="en") -> list[list[dict]]:
+    """Each (intent, confidence, action) in turn on one conversation: the payloads and
+    texts' buttons of each turn, as `converse` but with the classifier's confidence."""
+    events = [{"event": "slot", "name": "language", "value": lang}]
+    out = []
+    for intent, confidence, action in steps:
+        slots = {e["name"]: e["value"] for e in events if e.get("event") == "slot"}
+        tracker = make_tracker("great, ordering now", intent=intent, slots=slots,
+                               events=list(events))
+        tracker.latest_message["intent"]["confidence"] = confidence
+        d = CollectingDispatcher()
+        events = tracker.events + list(await action().run(d, tracker, {}))
+        out.append([m.get("custom", {}).get("type") or
+                    [b["payload"] for b in m.get("buttons") or []] for m in d.messages])
+    return out
+
+
+OFFER = [["/request_human", "/deny"]]
+HANDOFF = ["handoff"]
+
+
+async def test_a_complaint_the_classifier_is_unsure_of_is_asked_about_before_a_handoff():
+    from actions.service import ActionAffirm, ActionDecline
+
+    assert await complaint_turns([("complaint", 0.53, ActionHandoff)]) == [OFFER]
+    # yes, or a second complaint, hands over; no does not
+    assert await complaint_turns([("complaint", 0.53, ActionHandoff),
+                                  ("affirm", 0.9, ActionAffirm)]) == [OFFER, HANDOFF]
+    assert await complaint_turns([("complaint", 0.53, ActionHandoff),
+                                  ("complaint", 0.41, ActionHandoff)]) == [OFFER, HANDOFF]
+    assert await complaint_turns([("complaint", 0.53, ActionHandoff),
+                                  ("deny", 0.9, ActionDecline)]) == [OFFER, [[]]]
+    # a "yes" later on, after another answer, is only a yes
+    assert (await complaint_turns([("complaint", 0.53, ActionHandoff),
+                                   ("deny", 0.9, ActionDecline),
+                                   ("affirm", 0.9, ActionAffirm)]))[2] == [[]]
+
+
+async def test_a_sure_complaint_is_handed_over_at_once():
+    from bot.settings import get_settings
+
+    sure = get_settings().complaint_sure
+    assert await complaint_turns([("complaint", sure, ActionHandoff)], "zh") == [HANDOFF]
+    assert await complaint_turns([("complaint", 0.99, ActionHandoff)]) == [HANDOFF]

@@ -20,6 +20,7 @@ VARIABLES = {
     "models_dir": "SHOPASSIST_MODELS",
     "training_data": "SHOPASSIST_DATA", "heldout_dir": "SHOPASSIST_HELDOUT",
     "train_max_drop_points": "SHOPASSIST_TRAIN_MAX_DROP_POINTS",
+    "complaint_sure": "SHOPASSIST_COMPLAINT_SURE",
     "actions_in_process": "SHOPASSIST_ACTIONS_IN_PROCESS",
     "shop_secret": "SHOPASSIST_SHOP_SECRET",
     "bind_host": "SHOPASSIST_BIND_HOST",

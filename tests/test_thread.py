@@ -480,3 +480,29 @@ async def test_other_shipping_questions_are_shipping_questions(text, entities, k
     d = CollectingDispatcher()
     await ActionShipping().run(d, after_answer(text, "ask_shipping", kind, entities), {})
     assert customs(d)[0]["type"] == "shipping"
+
+
+# "不对 我要40码的" (no, I want size 40) read as add-to-cart right after a stock answer
+@pytest.mark.parametrize("text,lang", [("不对 我要M码的", "zh"), ("no, I meant size M", "en")])
+async def test_a_correction_read_as_add_to_cart_is_the_stock_question_again(sql, text, lang):
+    from actions.products import ActionAddToCart
+
+    d = CollectingDispatcher()
+    await ActionAddToCart().run(d, after_answer(text, "add_to_cart", "stock",
+                                                [ent("size", "M")], language=lang), {})
+    kinds = [c["type"] for c in customs(d)]
+    assert "add_to_cart" not in kinds and kinds[:1] == ["stock"]
+    [row] = sql("SELECT v.sku, COALESCE(SUM(s.quantity), 0) q FROM variants v LEFT JOIN stock"
+                " s ON s.sku = v.sku WHERE v.product_id = 'P033' AND v.color = 'orange' AND"
+                " v.size = 'M' GROUP BY v.sku")
+    assert [(v["sku"], v["available"]) for v in customs(d)[0]["variants"]] == \
+        [(row["sku"], row["q"])]
+
+
+async def test_buying_a_size_after_a_stock_answer_still_adds_it():
+    from actions.products import ActionAddToCart
+
+    d = CollectingDispatcher()
+    await ActionAddToCart().run(d, after_answer("我要M码的", "add_to_cart", "stock",
+                                                [ent("size", "M")], language="zh"), {})
+    assert "stock" not in [c["type"] for c in customs(d)]
