@@ -24,13 +24,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser_support import (SHOTS, WAIT, chromium, desk_process, open_console,
+from tests.browser_support import (PHONE, SHOTS, WAIT, chromium, desk_process, open_console,
                                    open_widget, rasa_servers, say, watch, widget_history)
 from tests.conftest import free_ports
 
 pytestmark = pytest.mark.e2e
 
-RASA_PORT, ACTION_PORT, DESK_PORT, DESK_CLOSED_PORT = free_ports(4)
+RASA_PORT, ACTION_PORT, DESK_PORT, DESK_CLOSED_PORT, DESK_EMPTY_PORT = free_ports(5)
 ENV = {"SHOPASSIST_NOW": "2026-11-20T10:00:00+08:00",    # a Friday, 10:00 shop time
        "SHOPASSIST_RASA_URL": f"http://127.0.0.1:{RASA_PORT}"}
 
@@ -275,6 +275,7 @@ def test_out_of_hours_contact_form(rasa, browser, demo_db, tmp_path_factory):
         ctx, shop = open_widget(browser, closed.url, "/p/P001?lang=zh", "zh", errors)
         say(shop, "转人工")
         shop.wait_for_selector(".sa-leave", timeout=WAIT)
+        assert "20:00-22:00" in shop.inner_text(".sa-leave p")   # the hours it opens
         shop.fill(".sa-leave input", "13800000000")
         shop.fill(".sa-leave textarea", "黑色42码什么时候补货？")
         shop.click(".sa-leave button[type=submit]")
@@ -282,6 +283,26 @@ def test_out_of_hours_contact_form(rasa, browser, demo_db, tmp_path_factory):
         history = widget_history(shop)
         assert any((m.get("custom") or {}).get("type") == "contact_ack" for m in history)
         assert any(m["sender"] == "shopper" and "补货" in m["text"] for m in history)
+        assert not errors, errors
+        ctx.close()
+
+
+@pytest.mark.parametrize("lang,ask,words", [("zh", "转人工", "客服上线后"),
+                                            ("en", "talk to a person", "as soon as someone")])
+def test_in_hours_with_nobody_online_the_contact_form_names_no_hours(
+        rasa, browser, demo_db, tmp_path_factory, lang, ask, words):
+    """Open, but no agent online: the queued shopper is offered the contact form, which says
+    what happens to the message and names no hours (it read "offline now (hours )")."""
+    errors: list = []
+    with desk_process(demo_db, tmp_path_factory.mktemp("empty"), DESK_EMPTY_PORT,
+                      "09:00-22:00", ENV) as empty:
+        ctx, shop = open_widget(browser, empty.url, f"/p/P001?lang={lang}", lang, errors,
+                                viewport=PHONE)
+        say(shop, ask)
+        shop.wait_for_selector(".sa-leave", timeout=WAIT)
+        title = shop.inner_text(".sa-leave p")
+        assert words in title and "(" not in title and "（" not in title, title
+        shop.screenshot(path=str(SHOTS / f"widget-contact-form-in-hours-{lang}.png"))
         assert not errors, errors
         ctx.close()
 

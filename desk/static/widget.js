@@ -37,6 +37,7 @@
       rateTitle: '亲，给本次服务打个分吧～', rateStars: '{n}分', rateComment: '还有什么想说的（选填）', rateSend: '提交评价',
       rateThanks: '感谢您的评价！我们会继续努力的～', rateErr: '评价没提交成功，请再试一次', rateScale: '1分很不满意，5分非常满意', cartUnchanged: '购物车没有确认加购', cartError: '购物车出错了',
       leaveTitle: '客服暂时不在线（服务时间 {hours}）。请留言，我们上班后会尽快联系您。',
+      leaveNobody: '请留下联系方式和问题，客服上线后会第一时间联系您。',
       contact: '联系方式（手机或邮箱）', question: '留言内容', leaveSend: '提交留言',
       leaveDone: '留言已收到，客服会尽快联系您～', leaveErr: '提交失败，请稍后再试',
       split: '分包裹发出', city: '目的地',
@@ -68,6 +69,7 @@
       rateSend: 'Send rating', rateThanks: 'Thank you for your rating!', rateErr: "Your rating wasn't sent, please try again",
       rateScale: '1 is very unhappy, 5 is very happy', cartUnchanged: "the cart didn't confirm it", cartError: 'the cart reported an error',
       leaveTitle: "Our team is offline now (hours {hours}). Leave a message and we'll get back to you.",
+      leaveNobody: "Leave your contact details and your question, and we'll get back to you as soon as someone is in.",
       contact: 'Your phone or email', question: 'Your message', leaveSend: 'Send message',
       leaveDone: "Thanks, we got your message and will contact you soon.", leaveErr: 'Could not send, please try again',
       split: 'ships in several parcels', city: 'To',
@@ -520,7 +522,8 @@
     if (c.type === 'contact_ack') S.ackAt = m.id;
     if (!S.replay) {
       if (c.type === 'handoff') checkHours();
-      if ((c.type === 'offline' && c.contact_form !== false) || (c.type === 'queued' && c.contact_form)) leaveForm(c.hours);
+      if (c.type === 'offline' && c.contact_form !== false) leaveForm(c.hours);
+      else if (c.type === 'queued' && c.contact_form) leaveForm(null);   // in hours, nobody in
       if (c.type === 'add_to_cart') addToCart(c, m.id, node);
       if (c.type === 'resolved') rateForm(m.id);
     } else if (c.type === 'add_to_cart') cartOutcome(node, S.carts[m.id]);
@@ -715,11 +718,14 @@
       if (s && s.open === false && !S.leaveShown) leaveForm(s.hours);
     }, function () { /* ignore */ });
   }
+  // the contact form: out of hours it names the hours; in hours with nobody online (or no
+  // hours known) it says only what happens to the message
   function leaveForm(hours) {
     if (S.leaveShown) return;
-    S.leaveShown = true; hours = hours || S.hours;
-    var f = el('form', 'sa-leave', null, {'aria-label': t('leaveTitle', {hours: hours || ''})});
-    f.appendChild(el('p', null, t('leaveTitle', {hours: hours || ''}), {style: 'margin:0'}));
+    S.leaveShown = true;
+    var title = hours ? t('leaveTitle', {hours: hours}) : t('leaveNobody');
+    var f = el('form', 'sa-leave', null, {'aria-label': title});
+    f.appendChild(el('p', null, title, {style: 'margin:0'}));
     var l1 = el('label', null, t('contact')), c = el('input', null, null, {type: 'text', required: '', autocomplete: 'email', maxlength: '200'});
     var l2 = el('label', null, t('question')), q = el('textarea', null, null, {rows: '3', required: '', maxlength: '2000'});
     l1.appendChild(c); l2.appendChild(q);
