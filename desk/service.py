@@ -66,6 +66,16 @@ ROUTINE_ANSWERS = frozenset({"stock", "shipping", "price", "order_status", "retu
                              "product_details"})
 # shown beside a routine answer while queued (the cross-sells that follow a stock answer)
 WITH_ROUTINE_ANSWERS = ROUTINE_ANSWERS | {"recommendations"}
+
+
+def answers_while_queued(reply: dict) -> bool:
+    """Whether a bot reply answers a queued shopper's question: a routine answer, but not
+    "sign in first" alone (the order answer for a shopper not signed in, and all "快点" or
+    "hurry up" gets while a person is coming: the person answers it)."""
+    custom = _custom(reply)
+    return (custom.get("type") in ROUTINE_ANSWERS
+            and not (custom.get("type") == "order_status"
+                     and custom.get("status") == "sign_in_required"))
 # how far back the leader's sweep looks for stranded shopper messages (older ones are
 # taken up by a replica's recovery on start)
 SWEEP_HORIZON = timedelta(hours=1)
@@ -579,7 +589,7 @@ class DeskService:
         parse = self.parse_cache.get(cid)
         understood = parse is None or not not_understood(
             parse, self.settings.desk_review_below_confidence)
-        if understood and any(_custom(r).get("type") in ROUTINE_ANSWERS for r in replies):
+        if understood and any(answers_while_queued(r) for r in replies):
             shown = await self.store.conversations.add_messages(
                 cid, "bot", [r for r in replies
                              if _custom(r).get("type") in WITH_ROUTINE_ANSWERS],

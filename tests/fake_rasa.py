@@ -107,7 +107,10 @@ class FakeRasa:
                 if lang == "zh" else "Your order is: " + (order.status if order else
                                                           "not found"),
                 "custom": {"type": "order_status", "order_id": m.group(0) if m else None,
-                           "status": order.status if order else "not_found"}}]
+                           # no number: the real action asks an anonymous shopper
+                           # to sign in (actions/orders.py)
+                           "status": order.status if order else
+                           "not_found" if m else "sign_in_required"}}]
         if "退" in text or "return" in t:
             return "return_policy", [{
                 "text": "亲，支持7天无理由退换～" if lang == "zh"
