@@ -394,18 +394,7 @@ WORK = "#suggestions, aside.side, #transcript, #composer, .conv-head"
 def test_eight_chats_sorted_by_wait_and_the_keyboard_flow(desk, browser, lang, errors, sql):
     agent = AGENT[lang]
     # the agent's console on a desktop (its clock can be moved: the timers) and on a phone
-    ctx, page = new_page(browser, lang, DESKTOP, errors)
-    page.clock.install()
-    page.add_init_script(f"localStorage.setItem('shopassist-console-lang', '{lang}')")
-    page.goto(f"{desk.url}/console")
-    page.fill("#login-user", agent)
-    page.fill("#login-pass", f"demo-{agent}")
-    page.click("#login-form button[type=submit]")
-    page.wait_for_selector("#conn.ok")
-    if page.get_attribute("#status-toggle", "aria-pressed") != "true":
-        page.click("#status-toggle")
-    page.wait_for_selector("#status-toggle[aria-pressed=true]")
-    console = page
+    ctx, console = open_console(browser, desk.url, agent, lang, errors, DESKTOP, clock=True)
     pctx, phone = open_console(browser, desk.url, agent, lang, errors, viewport=PHONE, online=False)
 
     # eight shoppers on eight products ask, then ask for a person: all eight are the agent's

@@ -100,15 +100,23 @@ async def two_replicas(tmp_path, pg_url, redis_url, demo_db):
         await fake.server.close()
 
 
+def shoppers_session() -> aiohttp.ClientSession:
+    """The shoppers' HTTP client: as many connections as they want, 30 s a request."""
+    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30),
+                                 connector=aiohttp.TCPConnector(limit=0))
+
+
+async def conversations(s: aiohttp.ClientSession, replicas) -> list:
+    """N_SHOPPERS new conversations, started on the replicas in turn, zh and en in turn."""
+    return [await new_conversation(s, replicas[i % 2], ("zh", "en")[i % 2])
+            for i in range(N_SHOPPERS)]
+
+
 async def test_a_replica_restarted_under_load_answers_nothing_twice(two_replicas,
                                                                      tmp_path):
     (a, b), pg_url = two_replicas
-    timeout = aiohttp.ClientTimeout(total=30)
-    async with aiohttp.ClientSession(timeout=timeout,
-                                     connector=aiohttp.TCPConnector(limit=0)) as s:
-        convs = [await new_conversation(s, (a, b)[i % 2], ("zh", "en")[i % 2])
-                 for i in range(N_SHOPPERS)]
-        load = Load(s, [a, b], convs)
+    async with shoppers_session() as s:
+        load = Load(s, [a, b], await conversations(s, (a, b)))
         shoppers = load.start()
         await asyncio.sleep(2)
         os.killpg(a.proc.pid, signal.SIGKILL)
@@ -133,12 +141,9 @@ async def test_a_replica_restarted_under_load_answers_nothing_twice(two_replicas
 async def test_a_dead_replicas_unanswered_messages_are_answered_by_the_other(
         two_replicas):
     (a, b), pg_url = two_replicas
-    timeout = aiohttp.ClientTimeout(total=30)
-    async with aiohttp.ClientSession(timeout=timeout,
-                                     connector=aiohttp.TCPConnector(limit=0)) as s:
-        convs = [await new_conversation(s, (a, b)[i % 2], ("zh", "en")[i % 2])
-                 for i in range(N_SHOPPERS)]
-        load = Load(s, [a], convs)             # every shopper on A, which then dies
+    async with shoppers_session() as s:
+        # every shopper on A, which then dies
+        load = Load(s, [a], await conversations(s, (a, b)))
         shoppers = load.start()
         await asyncio.sleep(2)
         os.killpg(a.proc.pid, signal.SIGKILL)

@@ -67,11 +67,12 @@ def test_huge_and_binary_input(matcher):
     assert matcher.extract("\x00\x01\xff") == []
 
 
-def test_rasa_component_round_trip(tmp_path, demo_db):
+def trained_extractor(tmp_path, demo_db):
+    """The catalog entity extractor as Rasa creates and trains it, with what loading it
+    again needs: (component, config, storage, resource, context)."""
     from rasa.engine.graph import ExecutionContext, GraphSchema
     from rasa.engine.storage.local_model_storage import LocalModelStorage
     from rasa.engine.storage.resource import Resource
-    from rasa.shared.nlu.training_data.message import Message
     from rasa.shared.nlu.training_data.training_data import TrainingData
 
     from bot.nlu.catalog_entities import CatalogEntityExtractor
@@ -83,6 +84,15 @@ def test_rasa_component_round_trip(tmp_path, demo_db):
     config = {**CatalogEntityExtractor.get_default_config(), "catalog_path": str(demo_db)}
     component = CatalogEntityExtractor.create(config, storage, resource, context)
     component.train(TrainingData())
+    return component, config, storage, resource, context
+
+
+def test_rasa_component_round_trip(tmp_path, demo_db):
+    from rasa.shared.nlu.training_data.message import Message
+
+    from bot.nlu.catalog_entities import CatalogEntityExtractor
+
+    component, config, storage, resource, context = trained_extractor(tmp_path, demo_db)
 
     loaded = CatalogEntityExtractor.load(config, storage, resource, context)
     msg = Message(data={"text": "疾风跑鞋黑色42码发上海"})
@@ -113,21 +123,12 @@ def test_places_come_from_the_catalogs_regions(tmp_path, demo_db):
 def test_a_place_is_a_city_for_the_classifier_but_not_emitted(tmp_path, demo_db):
     """"what about taiwan" reads like "what about hangzhou" (the city feature), while the
     actions keep reading places from the text: no `place` entity reaches the tracker."""
-    from rasa.engine.graph import ExecutionContext, GraphSchema
-    from rasa.engine.storage.local_model_storage import LocalModelStorage
-    from rasa.engine.storage.resource import Resource
     from rasa.shared.nlu.training_data.message import Message
     from rasa.shared.nlu.training_data.training_data import TrainingData
 
-    from bot.nlu.catalog_entities import ENTITY_TYPES, CatalogEntityExtractor
+    from bot.nlu.catalog_entities import ENTITY_TYPES
 
-    (tmp_path / "storage").mkdir()
-    storage = LocalModelStorage(tmp_path / "storage")
-    resource = Resource("catalog_entities")
-    context = ExecutionContext(GraphSchema({}), "test")
-    config = {**CatalogEntityExtractor.get_default_config(), "catalog_path": str(demo_db)}
-    component = CatalogEntityExtractor.create(config, storage, resource, context)
-    component.train(TrainingData())
+    component = trained_extractor(tmp_path, demo_db)[0]
     place, colour = Message(data={"text": "what about taiwan"}), Message(data={"text": "那黑色呢"})
     component.process([place, colour])
     assert place.get(ENTITY_TYPES) == ["city"] and place.get("entities") == []
